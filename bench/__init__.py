@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench.projection`` and (later) ``python -m bench.raster``."""

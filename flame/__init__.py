@@ -1,0 +1,1 @@
+"""FLAME head model layer (filled in by the flame issue)."""
