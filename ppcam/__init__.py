@@ -1,0 +1,31 @@
+"""ppcam: the pseudo-perspective camera of Chong & Nakajima (arXiv 2603.04958).
+
+``u = S p_x / (1 + rho p_z)``: orthographic at rho = 0, exactly a pinhole
+camera with ``f = S / rho`` and ``t_z = 1 / rho`` for rho > 0. Fused Triton
+forward/backward kernels on GPU, a torch reference everywhere. Conventions in
+DESIGN.md section 2: camera frame x right, y down, z forward; NDC output with
+(-1, -1) the top-left image corner.
+"""
+
+from ppcam.camera import PseudoPerspectiveCamera
+from ppcam.conversion import equivalent_distance, pinhole_to_pseudo, pseudo_to_pinhole
+from ppcam.frames import flame_to_camera
+from ppcam.prior import PAPER_RHO_PRIOR, RhoPrior, hmc_rho_prior, rho_prior_loss
+from ppcam.projection import DEFAULT_MIN_W, ortho_project, pinhole_project, project, to_clip
+
+__all__ = [
+    "DEFAULT_MIN_W",
+    "PAPER_RHO_PRIOR",
+    "PseudoPerspectiveCamera",
+    "RhoPrior",
+    "equivalent_distance",
+    "flame_to_camera",
+    "hmc_rho_prior",
+    "ortho_project",
+    "pinhole_project",
+    "pinhole_to_pseudo",
+    "project",
+    "pseudo_to_pinhole",
+    "rho_prior_loss",
+    "to_clip",
+]
