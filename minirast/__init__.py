@@ -5,7 +5,7 @@ Public API:
 - :func:`rasterize` -> :class:`Fragments` (triangle id, perspective-correct
   barycentrics, depth per pixel), :func:`interpolate`, :func:`antialias`;
 - helpers: :func:`vertex_normals`, :func:`shade_lambert`, :func:`shade_sh`,
-  :func:`normals_to_rgb`, :func:`to_uint8_image`, :func:`save_image`,
+  :func:`sh_basis`, :func:`normals_to_rgb`, :func:`to_uint8_image`, :func:`save_image`,
   :func:`uv_sphere`, :func:`icosphere`.
 
 Conventions and the backend contract: ``DESIGN.md`` sections 2 and 4 and
@@ -14,9 +14,12 @@ and flame (``minirast._checks``, ``minirast._backend``).
 """
 
 from ._constants import BACKGROUND_DEPTH, EPS_W
+from .antialias import antialias
 from .fragments import Fragments
+from .image import save_image, to_uint8_image
 from .primitives import icosphere, uv_sphere
 from .raster import interpolate, rasterize
+from .shading import normals_to_rgb, sh_basis, shade_lambert, shade_sh, vertex_normals
 
 __version__ = "0.1.0"
 
@@ -24,8 +27,16 @@ __all__ = [
     "BACKGROUND_DEPTH",
     "EPS_W",
     "Fragments",
+    "antialias",
     "icosphere",
     "interpolate",
+    "normals_to_rgb",
     "rasterize",
+    "save_image",
+    "sh_basis",
+    "shade_lambert",
+    "shade_sh",
+    "to_uint8_image",
     "uv_sphere",
+    "vertex_normals",
 ]
