@@ -251,7 +251,7 @@ def markdown_report(p: dict) -> str:
         backend = r["backend"] + (" (interpreter)" if r["interpreter"] else "")
         line = (
             f"| {r['batch']} | {r['mode']} | {backend} | {r['ms']:.3f} | "
-            f"{r['points_per_s'] / 1e6:.2f} | {r['roofline_ms_h100']:.4f} |"
+            f"{r['points_per_s'] / 1e6:.2f} | {r['roofline_ms_h100']:.3g} |"
         )
         if gpu:
             line += (
