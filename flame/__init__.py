@@ -1,1 +1,24 @@
-"""FLAME head model layer (filled in by the flame issue)."""
+"""FLAME head model layer, safe model loading and a bundled stand-in head.
+
+import flame
+model = flame.load_model("bundled")          # or a real FLAME file
+layer = flame.FLAME(model, n_shape=300, n_expr=100)
+out = layer(shape=beta, expression=psi, jaw_pose=jaw)
+out.vertices   # [B, V, 3] metres, x left / y up / z out of the face
+out.landmarks  # [B, 68, 3]
+"""
+
+from .io import load_landmark_embedding, load_model, save_model
+from .layer import FLAME, FlameOutput
+from .model import FlameModel
+from .safe_pickle import UnsafePickleError
+
+__all__ = [
+    "FLAME",
+    "FlameModel",
+    "FlameOutput",
+    "UnsafePickleError",
+    "load_landmark_embedding",
+    "load_model",
+    "save_model",
+]

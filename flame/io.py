@@ -1,0 +1,231 @@
+"""Loading and saving FLAME models: official pickles, npz, safetensors.
+
+Formats read by :func:`load_model`:
+
+- ``"bundled"``: the project's own stand-in head (see ``flame.standin``).
+- ``.pkl``: the official ``generic_model.pkl`` (FLAME 2017/2020/2023; Python 2
+  pickle with chumpy arrays and a scipy sparse ``J_regressor``), read with a
+  restricted unpickler: neither chumpy nor trust in the file is needed.
+- ``.npz``: either our layout (see :meth:`FlameModel.to_arrays`) or the
+  official key names (``v_template``, ``f``, ``shapedirs``, ``posedirs``,
+  ``J_regressor``, ``kintree_table``, ``weights``); never unpickled.
+- ``.safetensors``: our layout, written by :func:`save_model` /
+  ``python -m flame.convert``.
+
+Landmark embeddings: DECA's ``landmark_embedding.npy`` (a pickled dict,
+read with the same restricted unpickler) or a safetensors/npz file with the
+same key names.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .model import FlameModel
+from .safe_pickle import load_npy, load_pickle
+
+#: Shape components of the official FLAME shapedirs (the rest are expression).
+FLAME_N_SHAPE = 300
+
+_LMK_KEYS = (
+    "static_lmk_faces_idx",
+    "static_lmk_bary_coords",
+    "dynamic_lmk_faces_idx",
+    "dynamic_lmk_bary_coords",
+    "full_lmk_faces_idx",
+    "full_lmk_bary_coords",
+)
+
+
+def load_model(
+    path: str | Path = "bundled",
+    landmarks: str | Path | None = None,
+    eyelids: tuple[str | Path, str | Path] | None = None,
+    n_shape_components: int = FLAME_N_SHAPE,
+) -> FlameModel:
+    """Load a FLAME-format model and validate it.
+
+    Args:
+        path: ``"bundled"`` (the stand-in head) or a ``.pkl``, ``.npz`` or
+            ``.safetensors`` file.
+        landmarks: optional landmark embedding file (DECA's
+            ``landmark_embedding.npy``, or ``.safetensors`` / ``.npz`` with the
+            same keys); replaces any embedding in ``path``.
+        eyelids: optional ``(l_eyelid.npy, r_eyelid.npy)`` pair of [V, 3]
+            eyelid blendshapes (SMIRK's assets).
+        n_shape_components: for official files, how many of ``shapedirs``'
+            components are identity (300 for FLAME); the rest are expression.
+
+    Returns:
+        A validated :class:`FlameModel` (float32 arrays for files, as stored
+        for safetensors).
+    """
+    if isinstance(path, str) and path == "bundled":
+        from .standin import bundled_model
+
+        model = bundled_model()
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"FLAME model file not found: {path}")
+        suffix = path.suffix.lower()
+        if suffix == ".pkl":
+            raw = load_pickle(path)
+            if not isinstance(raw, dict):
+                raise ValueError(f"{path}: expected a pickled dict of arrays, got {type(raw)}")
+            model = model_from_official(raw, n_shape_components, source=str(path))
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                raw = {k: z[k] for k in z.files}
+            if "kintree_table" in raw:
+                model = model_from_official(raw, n_shape_components, source=str(path))
+            else:
+                model = FlameModel.from_arrays(raw, {"source": str(path)})
+        elif suffix == ".safetensors":
+            arrays, meta = _read_safetensors(path)
+            model = FlameModel.from_arrays(arrays, meta)
+        else:
+            raise ValueError(
+                f"unknown FLAME model format {path.suffix!r} for {path}: "
+                "expected .pkl, .npz, .safetensors or 'bundled'"
+            )
+    if landmarks is not None:
+        for key, value in load_landmark_embedding(landmarks).items():
+            setattr(model, key, value)
+    if eyelids is not None:
+        left, right = (np.asarray(load_npy(p), dtype=np.float64) for p in eyelids)
+        model.eyelids = np.stack([left, right], axis=-1).astype(model.v_template.dtype)
+    return model.validate()
+
+
+def model_from_official(
+    raw: dict[str, Any], n_shape_components: int = FLAME_N_SHAPE, source: str = ""
+) -> FlameModel:
+    """A :class:`FlameModel` from the official key names (``generic_model.pkl``)."""
+    need = ("v_template", "f", "shapedirs", "posedirs", "J_regressor", "kintree_table", "weights")
+    missing = [k for k in need if k not in raw]
+    if missing:
+        raise ValueError(f"{source}: not a FLAME model file, it lacks {missing}")
+    arr = {k: np.asarray(raw[k]) for k in need}
+    shapedirs = arr["shapedirs"].astype(np.float32)
+    if shapedirs.ndim != 3:
+        raise ValueError(f"{source}: shapedirs must be [V,3,K], got {list(shapedirs.shape)}")
+    n_s = min(int(n_shape_components), shapedirs.shape[2])
+    kintree = arr["kintree_table"].astype(np.int64)
+    if kintree.ndim != 2 or kintree.shape[0] != 2:
+        raise ValueError(f"{source}: kintree_table must be [2,J], got {list(kintree.shape)}")
+    ids = kintree[1].tolist()
+    index = {j: i for i, j in enumerate(ids)}
+    parents = np.array(
+        [index.get(int(p), -1) if i > 0 else -1 for i, p in enumerate(kintree[0].tolist())],
+        dtype=np.int64,
+    )
+    if ids != list(range(len(ids))):
+        raise ValueError(f"{source}: kintree_table joint ids must be 0..J-1, got {ids}")
+    posedirs = arr["posedirs"].astype(np.float32)
+    meta = {"source": source, "format": "FLAME official"}
+    model = FlameModel(
+        v_template=arr["v_template"].astype(np.float32),
+        faces=arr["f"].astype(np.int64),
+        shapedirs=np.ascontiguousarray(shapedirs[:, :, :n_s]),
+        exprdirs=np.ascontiguousarray(shapedirs[:, :, n_s:]),
+        posedirs=posedirs,
+        J_regressor=arr["J_regressor"].astype(np.float32),
+        parents=parents,
+        lbs_weights=arr["weights"].astype(np.float32),
+        metadata=meta,
+    )
+    present = [k for k in _LMK_KEYS if k in raw]
+    if present:
+        for key, value in _embedding_from_dict(raw, source).items():
+            setattr(model, key, value)
+    return model
+
+
+def load_landmark_embedding(path: str | Path) -> dict[str, np.ndarray]:
+    """The landmark embedding arrays from DECA's ``.npy`` or our ``.safetensors`` / ``.npz``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"landmark embedding file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        raw = load_npy(path)
+    elif suffix == ".pkl":
+        raw = load_pickle(path)
+    elif suffix == ".safetensors":
+        raw, _ = _read_safetensors(path)
+    elif suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            raw = {k: z[k] for k in z.files}
+    else:
+        raise ValueError(f"unknown landmark embedding format {path.suffix!r} for {path}")
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a dict of landmark arrays, got {type(raw)}")
+    return _embedding_from_dict(raw, str(path))
+
+
+def _embedding_from_dict(raw: dict[str, Any], source: str) -> dict[str, np.ndarray]:
+    need = _LMK_KEYS[:4]
+    missing = [k for k in need if k not in raw]
+    if missing:
+        raise ValueError(f"{source}: landmark embedding lacks {missing}")
+    out: dict[str, np.ndarray] = {}
+    for key in _LMK_KEYS:
+        if key not in raw:
+            continue
+        a = np.asarray(raw[key])
+        if key.startswith("full_") and a.ndim >= 2 and a.shape[0] == 1:
+            a = a[0]  # DECA stores the full embedding with a leading batch axis
+        if key.endswith("faces_idx"):
+            out[key] = a.astype(np.int64)
+        else:
+            out[key] = a.astype(np.float32)
+    return out
+
+
+def save_model(model: FlameModel, path: str | Path) -> None:
+    """Write ``model`` as ``.safetensors`` (or ``.npz``) in our layout, atomically."""
+    import os
+    import tempfile
+
+    model.validate()
+    path = Path(path)
+    arrays = model.to_arrays()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        if path.suffix.lower() == ".safetensors":
+            from safetensors.numpy import save_file
+
+            save_file(arrays, tmp, metadata={"format": "minirast-flame-1", **model.metadata})
+        elif path.suffix.lower() == ".npz":
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+        else:
+            raise ValueError(f"save_model writes .safetensors or .npz, got {path.suffix!r}")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    from safetensors import safe_open
+
+    arrays: dict[str, np.ndarray] = {}
+    with safe_open(str(path), framework="np") as f:
+        meta = dict(f.metadata() or {})
+        for key in f.keys():
+            arrays[key] = f.get_tensor(key)
+    meta.pop("format", None)
+    return arrays, meta
+
+
+def mode_names(model: FlameModel, kind: str) -> list[str]:
+    """Names of the shape (``kind="shape"``) or expression modes, when the file has them."""
+    text = model.metadata.get(f"{kind}_mode_names")
+    return list(json.loads(text)) if text else []
