@@ -150,7 +150,10 @@ def _setup_kernel(
     X2 = x2 * q2
     Y2 = y2 * q2
     area = (X1 - X0) * (Y2 - Y0) - (X2 - X0) * (Y1 - Y0)
-    valid = valid & (area != 0.0) & (tl.abs(area) < float("inf"))
+    # Coincident screen vertices are degenerate even if a fused multiply-add leaves a
+    # rounding residue in the area.
+    same = ((X0 == X1) & (Y0 == Y1)) | ((X1 == X2) & (Y1 == Y2)) | ((X2 == X0) & (Y2 == Y0))
+    valid = valid & ~same & (area != 0.0) & (tl.abs(area) < float("inf"))
     valid = valid & ~((cull == 1) & (area < 0.0)) & ~((cull == -1) & (area > 0.0))
     area = tl.where(valid, area, one)
 
