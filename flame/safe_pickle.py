@@ -66,9 +66,12 @@ def _stand_in(table: dict[str, type], base: type, module: str, name: str) -> typ
 
 
 # ----------------------------------------------------------- safe callables
+_TEXT_CODECS = {codecs.lookup("latin-1").name, codecs.lookup("utf-8").name}
+
+
 def _codecs_encode(obj: Any, encoding: str = "utf-8", errors: str = "strict") -> bytes:
     """``_codecs.encode`` as protocol-2 pickles use it: str -> bytes, nothing else."""
-    if not isinstance(obj, str) or codecs.lookup(encoding).name not in ("latin-1", "utf-8"):
+    if not isinstance(obj, str) or codecs.lookup(encoding).name not in _TEXT_CODECS:
         raise UnsafePickleError(f"_codecs.encode is allowed only on text, got {type(obj)}")
     return obj.encode(encoding, errors)
 
