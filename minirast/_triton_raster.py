@@ -308,7 +308,7 @@ def _raster_kernel(
         best_d = tl.where(upd, dmin, best_d)
         best_t = tl.where(upd, tmin, best_t)
 
-    cov = (best_t >= 0) & pm
+    cov = (best_t >= 0) & (best_t < F) & pm
     rp = rbase + tl.where(cov, best_t, 0).to(tl.int64) * NREC
     l0 = _edge(
         tl.load(rp + 0, mask=cov, other=0.0),
@@ -841,17 +841,37 @@ def _nonempty(t: torch.Tensor) -> torch.Tensor:
 
 
 def _bins_from_pairs(
-    key: torch.Tensor, tri: torch.Tensor, batch_tri: torch.Tensor, B: int, F: int, T: int
+    key: torch.Tensor,
+    tri: torch.Tensor,
+    batch_tri: torch.Tensor,
+    B: int,
+    F: int,
+    T: int,
+    *,
+    grouped: bool,
 ) -> tuple[torch.Tensor, ...]:
-    """Sort (tile key, triangle) entries and build the tile and triangle indices."""
-    _, order = torch.sort(key, stable=True)
+    """Sort (tile key, triangle) entries and build the tile and triangle indices.
+
+    ``key = b*T + tile`` per entry, ``tri`` its triangle id and ``batch_tri = b*F + tri``.
+    ``grouped``: the entries are already in ascending ``batch_tri`` order (as the
+    geometric binning makes them), so the per-triangle index is the inverse of the
+    tile sort's permutation instead of a second sort.
+    """
+    n = key.shape[0]
+    small = torch.int32 if B * T < 2**31 else torch.int64
+    _, order = torch.sort(key.to(small), stable=True)
     sorted_key = key[order]
     bin_tri = tri[order].to(torch.int32)
     tile_count = torch.bincount(sorted_key, minlength=B * T)
     tile_start = torch.cumsum(tile_count, 0) - tile_count
-    sorted_bt = batch_tri[order]
-    _, tri_entries = torch.sort(sorted_bt, stable=True)
-    tri_count = torch.bincount(sorted_bt, minlength=B * F)
+    if grouped:
+        tri_entries = torch.empty_like(order)
+        tri_entries[order] = torch.arange(n, device=key.device)
+        tri_count = torch.bincount(batch_tri, minlength=B * F)
+    else:
+        sorted_bt = batch_tri[order]
+        _, tri_entries = torch.sort(sorted_bt, stable=True)
+        tri_count = torch.bincount(sorted_bt, minlength=B * F)
     tri_start = torch.cumsum(tri_count, 0) - tri_count
     return (
         bin_tri,
@@ -911,7 +931,7 @@ def _setup_and_bin(
     ty = rg[:, 2] + torch.div(j, nx, rounding_mode="floor")
     key = (torch.div(bt, F, rounding_mode="floor") * TY + ty) * TX + tx if F > 0 else bt
     tri = bt % F if F > 0 else bt
-    parts = _bins_from_pairs(key, tri, bt, B, F, T)
+    parts = _bins_from_pairs(key, tri, bt, B, F, T, grouped=True)
     bins = RasterBins(B, F, height, width, TILE_H, TILE_W, TX, TY, *parts)
     return rec, bins
 
@@ -937,7 +957,7 @@ def bins_from_tri_id(tri_id: torch.Tensor, num_faces: int) -> RasterBins:
     key = torch.div(pairs, max(F, 1), rounding_mode="floor")
     tri = pairs % max(F, 1)
     bt = torch.div(key, T, rounding_mode="floor") * F + tri
-    parts = _bins_from_pairs(key, tri, bt, B, F, T)
+    parts = _bins_from_pairs(key, tri, bt, B, F, T, grouped=False)
     return RasterBins(B, F, H, W, TILE_H, TILE_W, TX, TY, *parts)
 
 
