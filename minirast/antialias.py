@@ -6,8 +6,10 @@ other is background) and find where its boundary leaves the segment between
 the two pixel centres, at a fraction ``s`` of the way from the nearer centre.
 If the crossed edge is a silhouette edge in this view (a mesh boundary, or an
 edge between a face turned towards and a face turned away from the camera, or
-a non-manifold edge), the pixels are blended as if each pixel were a unit box
-along that axis:
+a non-manifold edge) and the pair's direction is the one more perpendicular to
+the edge (horizontal pairs for edges steeper than 45 degrees in pixels,
+vertical pairs otherwise, as nvdiffrast does, so no edge is counted twice),
+the pixels are blended as if each pixel were a unit box along that axis:
 
 - ``s < 1/2``: the face covers only part of its own pixel:
   ``near += (1/2 - s) * (far - near)``;
@@ -133,6 +135,13 @@ def _pair_blend(axis, color, tri_id, depth, X, Y, faces, sil, out_idx, out_delta
     s = s.gather(1, k).squeeze(1)
     edge_sil = sil.reshape(-1)[(b * sil.shape[1]).unsqueeze(1) + t.unsqueeze(1) * 3 + k]
     keep = valid.gather(1, k).squeeze(1) & edge_sil.squeeze(1)
+    # Each edge is handled by one pair direction only, the one more perpendicular to it
+    # (in pixels): otherwise a diagonal edge would be counted by both and its coverage
+    # gradient doubled. Edges at exactly 45 degrees go to the horizontal pairs.
+    scale_along, scale_across = (W, H) if axis == 2 else (H, W)
+    d_along = ((ub - ua).gather(1, k).squeeze(1) * scale_along).abs().detach()
+    d_across = ((vb - va).gather(1, k).squeeze(1) * scale_across).abs().detach()
+    keep &= (d_across >= d_along) if axis == 2 else (d_across > d_along)
     if not bool(keep.any()):
         return
     s, near, far = s[keep], near[keep], far[keep]
