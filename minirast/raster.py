@@ -78,8 +78,12 @@ def check_faces(faces: object, num_vertices: int) -> torch.Tensor:
 
 def _check_positions(pos_clip: object) -> torch.Tensor:
     """``[B,V,4]`` or ``[V,4]`` floating, finite; returned as ``[B,V,4]``."""
+    if isinstance(pos_clip, torch.Tensor) and (
+        pos_clip.dim() not in (2, 3) or pos_clip.shape[-1] != 4
+    ):
+        raise ValueError(f"pos_clip must have shape [B,V,4] or [V,4], got {list(pos_clip.shape)}")
     if isinstance(pos_clip, torch.Tensor) and pos_clip.dim() == 2:
-        pos_clip = check_tensor("pos_clip", pos_clip, ["V", 4]).unsqueeze(0)
+        pos_clip = pos_clip.unsqueeze(0)
     pos_clip = check_tensor("pos_clip", pos_clip, ["B", "V", 4])
     check_finite("pos_clip", pos_clip)
     return pos_clip
