@@ -361,12 +361,16 @@ def _bary_grad_reference(pos, faces, tri, gb, gd):
     return rb.detach(), grad
 
 
-@pytest.mark.parametrize(
-    "seed,batch,height,width,with_depth",
-    [(0, 1, 16, 16, True), (1, 2, 13, 19, True), (2, 2, 20, 11, False)],
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    batch=st.integers(1, 2),
+    n_faces=st.integers(1, 12),
+    height=st.integers(8, 20),
+    width=st.integers(8, 20),
+    with_depth=st.booleans(),
 )
-def test_bary_backward_matches_autograd(seed, batch, height, width, with_depth):
-    pos, faces = make_scene(seed, batch, 12, n_bad_w=1)
+def test_bary_backward_matches_autograd(seed, batch, n_faces, height, width, with_depth):
+    pos, faces = make_scene(seed, batch, n_faces, n_bad_w=1 if n_faces > 3 else 0)
     tr = _tr()
     tri, bary, _, bins = tr.rasterize_triton(pos, faces, height, width, EPS_W, 0, return_bins=True)
     g = torch.Generator().manual_seed(seed)
@@ -374,8 +378,7 @@ def test_bary_backward_matches_autograd(seed, batch, height, width, with_depth):
     gd = torch.randn(batch, height, width, generator=g).to(DEVICE) if with_depth else None
     rb, ref = _bary_grad_reference(pos, faces, tri, gb, gd)
     assert torch.allclose(bary.cpu().double(), rb, atol=1e-5)
-    scale = ref.abs().max().item()
-    assert scale > 0
+    scale = max(ref.abs().max().item(), 1e-3)
     for kwargs in ({"bins": bins}, {}, {"deterministic": False}):
         got = tr.bary_backward_triton(gb, gd, pos, faces, tri, bary, **kwargs)
         assert got.shape == pos.shape and got.dtype == torch.float32
