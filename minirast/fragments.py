@@ -32,6 +32,8 @@ class Fragments:
     faces: torch.Tensor
     resolution: tuple[int, int]
     backend: str
+    #: Backend-private data reused by the backward passes (the Triton tile bins).
+    bins: object | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def mask(self) -> torch.Tensor:

@@ -93,9 +93,13 @@ class _RasterizeTriton(torch.autograd.Function):
     """Triton forward; backward from (bary, depth) gradients to clip positions."""
 
     @staticmethod
-    def forward(ctx, pos, faces, height, width, eps_w, cull):
+    def forward(ctx, pos, faces, height, width, eps_w, cull, holder):
         mod = _triton_module()
-        tri_id, bary, depth = mod.rasterize_triton(pos, faces, height, width, eps_w, cull)
+        tri_id, bary, depth, bins = mod.rasterize_triton(
+            pos, faces, height, width, eps_w, cull, return_bins=True
+        )
+        holder.append(bins)
+        ctx.bins = bins
         ctx.save_for_backward(pos, faces, tri_id, bary)
         ctx.mark_non_differentiable(tri_id)
         ctx.set_materialize_grads(False)
@@ -105,30 +109,31 @@ class _RasterizeTriton(torch.autograd.Function):
     def backward(ctx, _g_tri, g_bary, g_depth):
         pos, faces, tri_id, bary = ctx.saved_tensors
         if g_bary is None and g_depth is None:
-            return None, None, None, None, None, None
+            return None, None, None, None, None, None, None
         if g_bary is None:
             g_bary = torch.zeros_like(bary)
         g_depth = None if g_depth is None else g_depth.float().contiguous()
         grad = _triton_module().bary_backward_triton(
-            g_bary.float().contiguous(), g_depth, pos, faces, tri_id, bary
+            g_bary.float().contiguous(), g_depth, pos, faces, tri_id, bary, bins=ctx.bins
         )
-        return grad, None, None, None, None, None
+        return grad, None, None, None, None, None, None
 
 
 class _InterpolateTriton(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, attr, bary, tri_id, faces):
+    def forward(ctx, attr, bary, tri_id, faces, bins):
         out = _triton_module().interpolate_forward_triton(attr, faces, tri_id, bary)
         ctx.save_for_backward(attr, bary, tri_id, faces)
+        ctx.bins = bins
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         attr, bary, tri_id, faces = ctx.saved_tensors
         grad_attr, grad_bary = _triton_module().interpolate_backward_triton(
-            grad_out.float().contiguous(), attr, faces, tri_id, bary
+            grad_out.float().contiguous(), attr, faces, tri_id, bary, bins=ctx.bins
         )
-        return grad_attr, grad_bary, None, None
+        return grad_attr, grad_bary, None, None, None
 
 
 def rasterize(
@@ -197,13 +202,16 @@ def rasterize(
     if chosen == "triton":
         mod_faces = faces_l.to(torch.int32).contiguous()
         pos32 = pos.float().contiguous()
+        holder: list = []
         if faces_l.shape[0] == 0 or pos.shape[1] == 0:
             tri_id, bary, depth = _empty_fragments(pos32, height, width)
         else:
             tri_id, bary, depth = _RasterizeTriton.apply(
-                pos32, mod_faces, height, width, EPS_W, cull
+                pos32, mod_faces, height, width, EPS_W, cull, holder
             )
+        bins = holder[0] if holder else None
     else:
+        bins = None
         pos_c = pos if pos.dtype == torch.float64 else pos.float()
         tri_id = _raster_torch.rasterize_ids(pos_c.detach(), faces_l, height, width, EPS_W, cull)
         bary, depth = _raster_torch.fragment_attributes(pos_c, faces_l, tri_id, EPS_W)
@@ -215,6 +223,7 @@ def rasterize(
         faces=faces_l,
         resolution=(height, width),
         backend=chosen,
+        bins=bins,
     )
 
 
@@ -268,6 +277,7 @@ def interpolate(attr: torch.Tensor, fragments: Fragments, faces: torch.Tensor) -
             fragments.bary,
             fragments.tri_id,
             fragments.faces.to(torch.int32).contiguous(),
+            fragments.bins,
         )
     return _interpolate_torch(attr, fragments.bary, fragments.tri_id, fragments.faces)
 
