@@ -31,7 +31,9 @@ MAX_TRIANGLES: int = 1 << 25
 #: Screen tile edge in pixels for the torch backend's triangle binning.
 TILE: int = 16
 
-#: Torch backend memory budget: (triangle, tile) pairs and candidate pixels handled at once.
-#: About 40 bytes per pair and about 120 bytes per candidate pixel of temporaries.
-PAIR_CHUNK: int = 1 << 20
+#: Torch backend memory budget. Each visible triangle gets one pixel window (its box,
+#: rounded up to powers of two) or, when its box exceeds TILE x TILE, one TILE x TILE
+#: window per screen tile it touches; at most MAX_WINDOWS windows (~80 bytes each) are
+#: built, and windows are tested CANDIDATE_CHUNK pixels (~60 bytes each) at a time.
+MAX_WINDOWS: int = 1 << 23
 CANDIDATE_CHUNK: int = 1 << 21

@@ -4,26 +4,31 @@ Visibility (``tri_id``) is found without autograd:
 
 1. per triangle: NDC vertices, signed area, drop rules (``w <= eps_w``, zero or
    non-finite area, culling), and the inclusive pixel bounding box;
-2. triangles are binned to ``TILE x TILE`` screen tiles: one (triangle, tile)
-   pair per tile the box touches, processed in chunks of ``PAIR_CHUNK`` pairs;
-3. each pair expands to the pixels of (box ∩ tile), in chunks of
-   ``CANDIDATE_CHUNK`` candidate pixels; the coverage test uses the symmetric
-   edge functions of ``CONTRACT.md``;
-4. the depth test is one ``scatter_reduce(amin)`` of a 64-bit key per candidate:
-   high 32 bits = the depth's float32 bits made order-preserving, low 32 bits =
-   the triangle id, so the nearest depth wins and exact ties go to the lower id.
+2. binning into pixel windows: a triangle whose box fits in ``TILE x TILE``
+   gets one window at its box (sides rounded up to powers of two); a larger one
+   gets one ``TILE x TILE`` window per screen tile its box touches (the
+   (triangle, tile) pairs), clipped to the box;
+3. windows of one size are tested together, ``CANDIDATE_CHUNK`` pixels at a
+   time, as dense ``[n, rows, cols]`` arrays: the edge functions are outer
+   products of per-column ``X_i - px`` and per-row ``Y_i - py`` differences
+   (the symmetric formula of ``CONTRACT.md``, so shared edges are watertight);
+4. the depth test is one ``scatter_reduce(amin)`` of a 64-bit key per covered
+   pixel: high 32 bits = the depth's float32 bits made order-preserving, low 32
+   bits = the triangle id, so the nearest depth wins and exact ties go to the
+   lower id.
 
-Nothing of size ``B x H x W x F`` is ever built: memory is the output plus the
-chunk budgets. Barycentrics and depth of the winning triangles are then computed
-with ordinary differentiable torch ops (``fragment_attributes``), so autograd
-gives the gradients with respect to ``pos_clip``.
+Nothing of size ``B x H x W x F`` is ever built: memory is the output, the
+windows (at most ``MAX_WINDOWS``, refused before allocating beyond) and one
+chunk. Barycentrics and depth of the winning triangles are then computed with
+ordinary differentiable torch ops (``fragment_attributes``), so autograd gives
+the gradients with respect to ``pos_clip``.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ._constants import BACKGROUND_DEPTH, CANDIDATE_CHUNK, PAIR_CHUNK, TILE
+from ._constants import BACKGROUND_DEPTH, CANDIDATE_CHUNK, MAX_WINDOWS, TILE
 
 _KEY_EMPTY = torch.iinfo(torch.int64).max
 
@@ -57,35 +62,15 @@ def _pixel_box(lo: torch.Tensor, hi: torch.Tensor, n: int):
     return i_lo, i_hi
 
 
-def _expand(counts: torch.Tensor):
-    """For counts [N]: (owner index per expanded item, offset of the item within its owner)."""
-    total = int(counts.sum())
-    owner = torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts)
-    starts = torch.cumsum(counts, 0) - counts
-    offset = torch.arange(total, device=counts.device) - starts[owner]
-    return owner, offset
+def _next_pow2(v: torch.Tensor) -> torch.Tensor:
+    """Smallest power of two >= v (v >= 1), elementwise, int64."""
+    return torch.pow(2, torch.ceil(torch.log2(v.double())).to(torch.int64))
 
 
-def _chunks(counts: torch.Tensor, budget: int):
-    """Split items with the given sizes into consecutive [start, end) runs of <= budget total
-    (a single item larger than the budget gets a run of its own)."""
-    n = counts.numel()
-    if n == 0:
-        return []
-    csum = torch.cumsum(counts, 0)
-    total = int(csum[-1])
-    if total <= budget:
-        return [(0, n)]
-    runs = []
-    start = 0
-    base = 0
-    while start < n:
-        end = int(torch.searchsorted(csum, base + budget, right=True))
-        end = max(end, start + 1)
-        runs.append((start, end))
-        base = int(csum[end - 1])
-        start = end
-    return runs
+def _chunk_runs(n: int, per_item: int, budget: int):
+    """Consecutive [start, end) runs of n items of ``per_item`` cells, <= budget cells."""
+    step = max(1, budget // max(per_item, 1))
+    return [(i, min(i + step, n)) for i in range(0, n, step)]
 
 
 @torch.no_grad()
@@ -99,9 +84,9 @@ def rasterize_ids(
     B = pos.shape[0]
     F = faces.shape[0]
     device = pos.device
-    keys = torch.full((B * height * width,), _KEY_EMPTY, dtype=torch.int64, device=device)
+    empty = torch.full((B, height, width), -1, dtype=torch.int32, device=device)
     if F == 0 or B == 0:
-        return torch.full((B, height, width), -1, dtype=torch.int32, device=device)
+        return empty
 
     X, Y, Zw, ok = _screen(pos, eps_w)
     x = X[:, faces]  # [B,F,3]
@@ -123,64 +108,127 @@ def rasterize_ids(
 
     tri = torch.nonzero(valid.reshape(-1)).squeeze(1)  # flat b*F + f
     if tri.numel() == 0:
-        return torch.full((B, height, width), -1, dtype=torch.int32, device=device)
-    c_lo, c_hi = c_lo.reshape(-1)[tri], c_hi.reshape(-1)[tri]
-    r_lo, r_hi = r_lo.reshape(-1)[tri], r_hi.reshape(-1)[tri]
-    # Per-triangle data gathered once: x0 x1 x2 y0 y1 y2 z0 z1 z2 area.
-    data = torch.cat([x.reshape(-1, 3)[tri], y.reshape(-1, 3)[tri], z.reshape(-1, 3)[tri]], dim=1)
-    data = torch.cat([data, area.reshape(-1)[tri].unsqueeze(1)], dim=1)
+        return empty
+    sel = lambda t: t.reshape(-1).index_select(0, tri)  # noqa: E731
+    c_lo, c_hi, r_lo, r_hi = sel(c_lo), sel(c_hi), sel(r_lo), sel(r_hi)
+    # Per-triangle data: x0 x1 x2 y0 y1 y2 z0 z1 z2 area.
+    data = torch.cat(
+        [
+            x.reshape(-1, 3).index_select(0, tri),
+            y.reshape(-1, 3).index_select(0, tri),
+            z.reshape(-1, 3).index_select(0, tri),
+            area.reshape(-1, 1).index_select(0, tri),
+        ],
+        dim=1,
+    )
     batch = tri // F
     fid = tri % F
 
-    tx0, tx1 = c_lo // TILE, c_hi // TILE
-    ty0, ty1 = r_lo // TILE, r_hi // TILE
-    ntx = tx1 - tx0 + 1
-    ntiles = ntx * (ty1 - ty0 + 1)
-
-    for t_start, t_end in _chunks(ntiles, PAIR_CHUNK):
-        sl = slice(t_start, t_end)
-        owner, k = _expand(ntiles[sl])
-        owner = owner + t_start
+    # Windows: a triangle whose box fits in TILE x TILE gets one window at its box corner,
+    # sized to the next powers of two; larger ones get one TILE x TILE window per screen
+    # tile their box touches (the (triangle, tile) pairs of the binning).
+    bw = c_hi - c_lo + 1
+    bh = r_hi - r_lo + 1
+    big = (bw > TILE) | (bh > TILE)
+    small = torch.nonzero(~big).squeeze(1)
+    win_tri = [small]
+    win_c0, win_r0 = [c_lo[small]], [r_lo[small]]
+    win_c1, win_r1 = [c_hi[small]], [r_hi[small]]
+    win_sw = [_next_pow2(bw[small])]
+    win_sh = [_next_pow2(bh[small])]
+    large = torch.nonzero(big).squeeze(1)
+    if large.numel() > 0:
+        tx0, tx1 = c_lo[large] // TILE, c_hi[large] // TILE
+        ty0, ty1 = r_lo[large] // TILE, r_hi[large] // TILE
+        ntx = tx1 - tx0 + 1
+        ntiles = ntx * (ty1 - ty0 + 1)
+        if int(ntiles.sum()) + small.numel() > MAX_WINDOWS:
+            raise ValueError(
+                f"{int(ntiles.sum()) + small.numel()} (triangle, tile) windows exceed the torch "
+                f"backend's budget of {MAX_WINDOWS}; use a smaller resolution or batch"
+            )
+        owner = torch.repeat_interleave(torch.arange(large.numel(), device=device), ntiles)
+        k = torch.arange(owner.numel(), device=device) - (torch.cumsum(ntiles, 0) - ntiles)[owner]
         tx = tx0[owner] + k % ntx[owner]
         ty = ty0[owner] + k // ntx[owner]
-        cx0 = torch.maximum(c_lo[owner], tx * TILE)
-        cx1 = torch.minimum(c_hi[owner], tx * TILE + (TILE - 1))
-        cy0 = torch.maximum(r_lo[owner], ty * TILE)
-        cy1 = torch.minimum(r_hi[owner], ty * TILE + (TILE - 1))
-        rw = cx1 - cx0 + 1
-        counts = rw * (cy1 - cy0 + 1)
-        for p_start, p_end in _chunks(counts, CANDIDATE_CHUNK):
-            ps = slice(p_start, p_end)
-            pair, j = _expand(counts[ps])
-            pair = pair + p_start
-            col = cx0[pair] + j % rw[pair]
-            row = cy0[pair] + j // rw[pair]
-            t = owner[pair]
-            _cover_and_test(data[t], batch[t], fid[t], row, col, height, width, keys)
+        t = large[owner]
+        win_tri.append(t)
+        win_c0.append(torch.maximum(c_lo[t], tx * TILE))
+        win_r0.append(torch.maximum(r_lo[t], ty * TILE))
+        win_c1.append(torch.minimum(c_hi[t], tx * TILE + (TILE - 1)))
+        win_r1.append(torch.minimum(r_hi[t], ty * TILE + (TILE - 1)))
+        full = torch.full_like(t, TILE)
+        win_sw.append(full)
+        win_sh.append(full)
+    win_tri = torch.cat(win_tri)
+    win_c0, win_r0 = torch.cat(win_c0), torch.cat(win_r0)
+    win_c1, win_r1 = torch.cat(win_c1), torch.cat(win_r1)
+    win_sw, win_sh = torch.cat(win_sw), torch.cat(win_sh)
+
+    keys = torch.full((B * height * width,), _KEY_EMPTY, dtype=torch.int64, device=device)
+    bucket = win_sh * (TILE + 1) + win_sw
+    order = torch.argsort(bucket, stable=True)
+    kinds, counts = torch.unique_consecutive(bucket[order], return_counts=True)
+    start = 0
+    for kind, count in zip(kinds.tolist(), counts.tolist()):
+        sh, sw = divmod(kind, TILE + 1)
+        group = order[start : start + count]
+        start += count
+        for a, b in _chunk_runs(count, sh * sw, CANDIDATE_CHUNK):
+            w = group[a:b]
+            t = win_tri.index_select(0, w)
+            _cover_window(
+                data.index_select(0, t),
+                batch.index_select(0, t),
+                fid.index_select(0, t),
+                win_c0.index_select(0, w),
+                win_r0.index_select(0, w),
+                win_c1.index_select(0, w),
+                win_r1.index_select(0, w),
+                sh,
+                sw,
+                height,
+                width,
+                keys,
+            )
 
     tri_id = torch.where(keys == _KEY_EMPTY, -1, keys & 0xFFFFFFFF).to(torch.int32)
     return tri_id.reshape(B, height, width)
 
 
-def _cover_and_test(d, batch, fid, row, col, height, width, keys) -> None:
-    """Coverage test of candidate pixels and depth test into ``keys`` (in place)."""
+def _cover_window(d, batch, fid, c0, r0, c1, r1, sh, sw, height, width, keys) -> None:
+    """Coverage and depth test of ``sh x sw`` pixel windows (one per row of ``d``) whose
+    top-left pixel is ``(r0, c0)``, limited to rows ``<= r1`` and columns ``<= c1``.
+    Updates ``keys`` in place with ``scatter_reduce(amin)``."""
     dtype = d.dtype
-    px = (2 * col + 1).to(dtype) / width - 1
-    py = (2 * row + 1).to(dtype) / height - 1
-    x0, x1, x2 = d[:, 0] - px, d[:, 1] - px, d[:, 2] - px
-    y0, y1, y2 = d[:, 3] - py, d[:, 4] - py, d[:, 5] - py
-    area = d[:, 9]
-    l0 = (x1 * y2 - x2 * y1) / area
-    l1 = (x2 * y0 - x0 * y2) / area
-    l2 = (x0 * y1 - x1 * y0) / area
+    cols = c0[:, None] + torch.arange(sw, device=d.device)  # [n,sw]
+    rows = r0[:, None] + torch.arange(sh, device=d.device)  # [n,sh]
+    px = (2 * cols + 1).to(dtype) / width - 1
+    py = (2 * rows + 1).to(dtype) / height - 1
+    dx = d[:, 0:3, None] - px[:, None, :]  # [n,3,sw]: X_i - px
+    dy = (d[:, 3:6, None] - py[:, None, :]).unsqueeze(-1)  # [n,3,sh,1]: Y_i - py
+    dx = dx.unsqueeze(2)  # [n,3,1,sw]
+    area = d[:, 9, None, None]
+    l0 = (dx[:, 1] * dy[:, 2] - dx[:, 2] * dy[:, 1]) / area  # [n,sh,sw]
+    l1 = (dx[:, 2] * dy[:, 0] - dx[:, 0] * dy[:, 2]) / area
+    l2 = (dx[:, 0] * dy[:, 1] - dx[:, 1] * dy[:, 0]) / area
     inside = (l0 >= 0) & (l1 >= 0) & (l2 >= 0)
-    sel = torch.nonzero(inside).squeeze(1)
-    if sel.numel() == 0:
+    inside &= (rows <= r1[:, None])[:, :, None] & (cols <= c1[:, None])[:, None, :]
+    hit = torch.nonzero(inside.reshape(-1)).squeeze(1)
+    if hit.numel() == 0:
         return
-    ds = d[sel]
-    depth = l0[sel] * ds[:, 6] + l1[sel] * ds[:, 7] + l2[sel] * ds[:, 8]
-    key = (_sortable_depth(depth) << 32) | fid[sel]
-    pix = (batch[sel] * height + row[sel]) * width + col[sel]
+    cells = sh * sw
+    n = hit // cells
+    cell = hit % cells
+    depth = (
+        l0.reshape(-1).index_select(0, hit) * d[:, 6].index_select(0, n)
+        + l1.reshape(-1).index_select(0, hit) * d[:, 7].index_select(0, n)
+        + l2.reshape(-1).index_select(0, hit) * d[:, 8].index_select(0, n)
+    )
+    key = (_sortable_depth(depth) << 32) | fid.index_select(0, n)
+    row = r0.index_select(0, n) + cell // sw
+    col = c0.index_select(0, n) + cell % sw
+    pix = (batch.index_select(0, n) * height + row) * width + col
     keys.scatter_reduce_(0, pix, key, "amin")
 
 

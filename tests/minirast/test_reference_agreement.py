@@ -57,12 +57,11 @@ def test_large_triangles_across_many_tiles(size):
 
 
 def test_small_chunk_budget_gives_the_same_image(monkeypatch):
-    """Chunking (pairs and candidate pixels) never changes the result."""
+    """Chunking the pixel windows never changes the result."""
     from minirast import _raster_torch
 
     pos, faces = random_scene(3, 2, 30, shared=False)
     full = minirast.rasterize(pos, faces, (40, 56), backend="torch")
-    monkeypatch.setattr(_raster_torch, "PAIR_CHUNK", 3)
     monkeypatch.setattr(_raster_torch, "CANDIDATE_CHUNK", 50)
     small = minirast.rasterize(pos, faces, (40, 56), backend="torch")
     assert torch.equal(full.tri_id, small.tri_id)
