@@ -158,6 +158,11 @@ class MobileNetBackbone(nn.Module):
         self.out_features = scaled_channels(HEAD_CHANNELS, width)
         layers.append(ConvBNAct(channels, self.out_features, 1, activation=nn.Hardswish()))
         self.features = nn.Sequential(*layers)
+        for module in self.modules():  # torchvision's MobileNet init (trained from scratch)
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         check_tensor("images", images, ("B", self.in_channels, "H", "W"))

@@ -44,7 +44,7 @@ RHO_INITS = ("paper", "zero")
 SCALE_INIT = 7.0
 """Initial camera scale S (SMIRK's bias: FLAME in metres fills NDC at this scale)."""
 SCALE_FLOOR = 0.1
-"""Below this the scale output is mapped smoothly to a positive value (:func:`positive_scale`)."""
+"""Below this the raw scale output maps smoothly to positive values (:func:`positive_scale`)."""
 ZERO_INIT_RHO_FRACTION = 1e-3
 """``rho_init="zero"``: the rho head's sigmoid starts at this value, rho = 1e-3 * rho_max."""
 PAPER_INIT_VALUE = 0.01
@@ -121,11 +121,12 @@ def check_images(images: object) -> torch.Tensor:
 def positive_scale(raw: torch.Tensor, floor: float = SCALE_FLOOR) -> torch.Tensor:
     """The camera scale from the raw linear output: identity above ``floor``.
 
-    Below ``floor`` it is ``floor * exp(raw / floor - 1)``: positive, continuous
-    with a continuous first derivative at ``floor``, and never a zero gradient
-    (a plain clamp would stop learning once the scale fell under the floor).
+    Below ``floor`` it is ``floor**2 / (2 floor - raw)``: positive for every
+    finite input (no underflow), continuous with a continuous first derivative
+    at ``floor``, and with a gradient that never vanishes (a plain clamp would
+    stop learning once the scale fell under the floor).
     """
-    soft = floor * torch.exp(torch.clamp(raw, max=floor) / floor - 1.0)
+    soft = floor * floor / (2.0 * floor - torch.clamp(raw, max=floor))
     return torch.where(raw >= floor, raw, soft)
 
 
