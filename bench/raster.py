@@ -1,0 +1,517 @@
+"""``python -m bench.raster``: speed of the rasterizer, torch vs Triton vs peers.
+
+Frames per second, forward and forward+backward of the full differentiable
+pipeline (rasterize + interpolate + antialias), for a FLAME-sized mesh (the
+bundled stand-in head when ``flame.load_model("bundled")`` works, else a UV
+sphere of about the same size) at 224² and 512², B in {1, 8, 64}, with random
+head poses. Backends: minirast's ``torch`` backend, its ``triton`` backend
+(GPU only: on a CPU-only machine Triton runs in its interpreter, which is run
+once on a tiny case as a correctness smoke test and never timed), and the peers
+a user would pick instead, where installed: Mitsuba 3 (``llvm_ad_rgb``, CPU,
+the same visibility job as AOVs: triangle index and depth at pixel centres,
+with pixel agreement against minirast), PyTorch3D and nvdiffrast (GPU).
+
+Writes ``raster.json``, ``raster.md`` and ``raster.png`` under
+``bench/results/<device-name>/``; prints the Triton kernels' register/shared
+memory table (compiled for sm_90 and sm_80 without a GPU).
+
+Peers are optional (``pip install mitsuba``; on Debian 12 Mitsuba's LLVM
+backend needs ``apt-get install libllvm19`` and, when it still finds LLVM 15,
+``DRJIT_LIBLLVM_PATH=/usr/lib/x86_64-linux-gnu/libLLVM-19.so``; the bench sets
+that path itself when the file exists).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+
+import torch
+
+if not torch.cuda.is_available():  # must precede the first import of triton
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
+
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+import minirast  # noqa: E402
+from bench.common import (  # noqa: E402
+    cpu_model,
+    device_name,
+    time_call,
+    write_json,
+    write_text,
+)
+
+RESOLUTIONS = (224, 512)
+BATCHES = (1, 8, 64)
+MODES = ("forward", "forward+backward")
+#: On a CPU, cases with more pixels than this (B*H*W) are skipped as too slow
+#: (64 x 224² runs, 64 x 512² does not).
+CPU_MAX_PIXELS = 64 * 224 * 224
+#: Camera of every image: ppcam scale and rho (a head about 0.33 m away).
+SCALE, RHO = 6.0, 3.0
+LLVM19 = "/usr/lib/x86_64-linux-gnu/libLLVM-19.so"
+
+
+# ------------------------------------------------------------------------ scene
+
+
+def load_mesh():
+    """(verts [V,3] in the FLAME model frame, metres; faces [F,3] int64; name)."""
+    try:
+        import flame
+
+        model = flame.load_model("bundled")
+        verts = torch.as_tensor(np.asarray(model.v_template), dtype=torch.float32)
+        faces = torch.as_tensor(np.asarray(model.faces), dtype=torch.int64)
+        return verts, faces, "flame bundled stand-in head"
+    except Exception:
+        verts, faces = minirast.uv_sphere(70, 72, radius=0.1)
+        return verts, faces, "UV sphere 70x72 (flame not available)"
+
+
+def random_rotations(batch: int, generator: torch.Generator, max_deg: float = 30.0):
+    """Yaw/pitch/roll rotations within +-max_deg, ``[B,3,3]``."""
+    ang = (torch.rand(batch, 3, generator=generator) * 2 - 1) * math.radians(max_deg)
+    ang[:, 2] *= 0.3
+    c, s = torch.cos(ang), torch.sin(ang)
+    one, zero = torch.ones(batch), torch.zeros(batch)
+    rx = torch.stack([one, zero, zero, zero, c[:, 0], -s[:, 0], zero, s[:, 0], c[:, 0]], 1)
+    ry = torch.stack([c[:, 1], zero, s[:, 1], zero, one, zero, -s[:, 1], zero, c[:, 1]], 1)
+    rz = torch.stack([c[:, 2], -s[:, 2], zero, s[:, 2], c[:, 2], zero, zero, zero, one], 1)
+    return rx.view(-1, 3, 3) @ ry.view(-1, 3, 3) @ rz.view(-1, 3, 3)
+
+
+def make_batch(verts: torch.Tensor, batch: int, seed: int = 0):
+    """Camera-frame points ``p = R q + (tx, ty, 0)`` ``[B,V,3]`` and clip positions
+    ``(S p_x, S p_y, p_z, 1 + rho p_z)`` ``[B,V,4]`` (ppcam's ``to_clip``)."""
+    import ppcam
+
+    g = torch.Generator().manual_seed(seed)
+    rot = random_rotations(batch, g)
+    trans = (torch.rand(batch, 2, generator=g) * 2 - 1) * 0.01
+    q = ppcam.flame_to_camera(verts).expand(batch, -1, -1)
+    p = q @ rot.transpose(1, 2) + torch.cat([trans, torch.zeros(batch, 1)], 1)[:, None]
+    clip = ppcam.to_clip(q, SCALE, trans, RHO, rot)
+    return p.contiguous(), clip.contiguous()
+
+
+# --------------------------------------------------------------------- minirast
+
+
+def pipeline(pos, faces, colors, res, backend, weights=None):
+    """rasterize + interpolate + antialias; with ``weights``, also backward of a weighted sum."""
+    frag = minirast.rasterize(pos, faces, (res, res), backend=backend)
+    img = minirast.interpolate(colors, frag, faces)
+    out = minirast.antialias(img, frag, pos, faces)
+    if weights is not None:
+        (out * weights).sum().backward()
+    return frag, out
+
+
+def time_minirast(backend, clip, faces, colors, res, mode, device, budget_s):
+    pos = clip.to(device)
+    f = faces.to(device)
+    col = colors.to(device)
+    if mode == "forward":
+
+        def step():
+            with torch.no_grad():
+                pipeline(pos, f, col, res, backend)
+
+    else:
+        weights = torch.rand(clip.shape[0], res, res, 3, device=device)
+        leaf = pos.clone().requires_grad_(True)
+        col_leaf = col.clone().requires_grad_(True)
+
+        def step():
+            leaf.grad = None
+            col_leaf.grad = None
+            pipeline(leaf, f, col_leaf, res, backend, weights)
+
+    heavy = clip.shape[0] * res * res >= 8 * 224 * 224
+    return time_call(
+        step, device, warmup=1 if heavy else 2, min_repeats=3, max_repeats=20, budget_s=budget_s
+    )
+
+
+def time_visibility(backend, clip, faces, res, device, budget_s):
+    """rasterize alone (the job Mitsuba's AOV render does), forward."""
+    pos, f = clip.to(device), faces.to(device)
+
+    def step():
+        with torch.no_grad():
+            minirast.rasterize(pos, f, (res, res), backend=backend)
+
+    return time_call(step, device, warmup=1, min_repeats=3, max_repeats=20, budget_s=budget_s)
+
+
+def triton_interpreter_smoke(verts, faces):
+    """On CPU: the Triton backend under the interpreter on a tiny case, compared with
+    the torch backend (agreement only; interpreter times are not speed figures)."""
+    _, clip = make_batch(verts, 1, seed=3)
+    res = 32
+    t0 = time.perf_counter()
+    a = minirast.rasterize(clip, faces, (res, res), backend="triton")
+    wall = time.perf_counter() - t0
+    b = minirast.rasterize(clip, faces, (res, res), backend="torch")
+    same = (a.tri_id == b.tri_id).float().mean().item()
+    both = (a.tri_id == b.tri_id) & b.mask
+    bary_err = (a.bary - b.bary)[both].abs().max().item() if bool(both.any()) else 0.0
+    return {
+        "case": f"B=1, {res}x{res}, full mesh",
+        "tri_id_agreement": same,
+        "max_bary_difference": bary_err,
+        "interpreter_wall_s_not_a_speed_figure": wall,
+    }
+
+
+# ------------------------------------------------------------------------ peers
+
+
+class MitsubaPeer:
+    """Mitsuba 3 ``llvm_ad_rgb``: AOV render of triangle index and depth at pixel centres."""
+
+    name = "mitsuba3 llvm_ad_rgb (CPU)"
+
+    def __init__(self, faces: torch.Tensor, num_vertices: int):
+        if os.path.exists(LLVM19):
+            os.environ.setdefault("DRJIT_LIBLLVM_PATH", LLVM19)
+        import mitsuba as mi
+
+        mi.set_variant("llvm_ad_rgb")
+        self.mi = mi
+        self.faces = faces.to(torch.int64).numpy().astype(np.uint32).ravel()
+        self.num_vertices = num_vertices
+        self.version = mi.__version__
+        self.scenes = {}
+
+    def scene(self, res: int):
+        """(scene, its parameters) for a square image of ``res`` pixels."""
+        if res not in self.scenes:
+            mi = self.mi
+            mesh = mi.Mesh("head", self.num_vertices, len(self.faces) // 3)
+            mesh_params = mi.traverse(mesh)
+            mesh_params["faces"] = mi.UInt32(self.faces)
+            mesh_params.update()
+            fov = math.degrees(2 * math.atan(RHO / SCALE))  # u = (S/rho) X / (p_z + 1/rho)
+            scene = mi.load_dict(
+                {
+                    "type": "scene",
+                    "integrator": {"type": "aov", "aovs": "dd.y:depth,pi:prim_index"},
+                    "sensor": {
+                        "type": "perspective",
+                        "fov": fov,
+                        "fov_axis": "x",
+                        "to_world": mi.ScalarTransform4f().look_at(
+                            origin=[0, 0, -1 / RHO], target=[0, 0, 0], up=[0, -1, 0]
+                        ),
+                        "film": {
+                            "type": "hdrfilm",
+                            "width": res,
+                            "height": res,
+                            "rfilter": {"type": "box"},
+                        },
+                        "sampler": {"type": "stratified", "sample_count": 1, "jitter": False},
+                    },
+                    "head": mesh,
+                }
+            )
+            self.scenes[res] = (scene, mi.traverse(scene))
+        return self.scenes[res]
+
+    def render(self, points: torch.Tensor, res: int) -> np.ndarray:
+        """Triangle id per pixel ``[B,H,W]`` (-1 background) for camera-frame points."""
+        scene, params = self.scene(res)
+        ids = []
+        for p in points:
+            params["head.vertex_positions"] = self.mi.Float(p.numpy().ravel())
+            params.update()  # rebuilds the BVH, as a new pose needs
+            img = np.array(self.mi.render(scene, spp=1))
+            ids.append(np.where(img[..., 0] > 0, np.rint(img[..., 1]).astype(np.int64), -1))
+        return np.stack(ids)
+
+
+def load_peers(faces, num_vertices):
+    peers, notes = [], []
+    try:
+        peers.append(MitsubaPeer(faces, num_vertices))
+    except Exception as exc:
+        notes.append(f"Mitsuba 3 not usable here ({type(exc).__name__}: {exc})")
+    for name, module in (("PyTorch3D", "pytorch3d"), ("nvdiffrast", "nvdiffrast.torch")):
+        try:
+            __import__(module)
+            notes.append(f"{name} is importable but not wired into this bench")
+        except Exception:
+            notes.append(f"{name} is not installed (it does not install here)")
+    return peers, notes
+
+
+# ------------------------------------------------------------------------- run
+
+
+def kernel_resource_rows():
+    from bench.kernel_resources import format_table, module_resources
+
+    rows = module_resources("minirast._triton_raster")
+    return [r.__dict__ for r in rows], format_table(rows)
+
+
+def run(resolutions, batches, budget_s, out_root, with_peers, with_resources, cpu_max_pixels):
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    verts, faces, mesh_name = load_mesh()
+    colors = minirast.normals_to_rgb(minirast.vertex_normals(verts, faces))
+    backends = ["torch"] + (["triton"] if device.type == "cuda" else [])
+    peers, notes = load_peers(faces, len(verts)) if with_peers else ([], ["peers skipped"])
+    load_before = os.getloadavg()
+    cases = [(r, b, be, m) for r in resolutions for b in batches for be in backends for m in MODES]
+    results, skipped = [], []
+    batches_cache = {}
+    for res, batch, backend, mode in tqdm(cases, desc="minirast", unit="case"):
+        if device.type == "cpu" and batch * res * res > cpu_max_pixels:
+            skipped.append(
+                {"backend": backend, "mode": mode, "resolution": res, "batch": batch,
+                 "reason": f"B*H*W > {cpu_max_pixels} pixels: too slow on this CPU"}
+            )  # fmt: skip
+            continue
+        if batch not in batches_cache:
+            batches_cache[batch] = make_batch(verts, batch)
+        _, clip = batches_cache[batch]
+        ms = time_minirast(backend, clip, faces, colors, res, mode, device, budget_s)
+        results.append(
+            {"backend": backend, "mode": mode, "resolution": res, "batch": batch,
+             "ms": ms, "fps": batch / (ms * 1e-3)}
+        )  # fmt: skip
+    visibility = []
+    for peer in peers:
+        for res in resolutions:
+            for batch in batches:
+                if device.type == "cpu" and batch * res * res > cpu_max_pixels:
+                    continue
+                points, clip = batches_cache.get(batch) or make_batch(verts, batch)
+                peer.render(points[:1], res)  # compile the kernels once
+                t0 = time.perf_counter()
+                peer_ids = peer.render(points, res)
+                peer_ms = (time.perf_counter() - t0) * 1e3
+                ours_ms = time_visibility("torch", clip, faces, res, device, budget_s)
+                ours = minirast.rasterize(clip, faces, (res, res), backend="torch").tri_id.numpy()
+                covered = (ours >= 0) | (peer_ids >= 0)
+                visibility.append(
+                    {
+                        "peer": peer.name,
+                        "peer_version": peer.version,
+                        "resolution": res,
+                        "batch": batch,
+                        "peer_ms": peer_ms,
+                        "torch_rasterize_ms": ours_ms,
+                        "speedup_torch_vs_peer": peer_ms / ours_ms,
+                        "pixel_agreement": float((ours == peer_ids).mean()),
+                        "covered_pixel_agreement": float((ours == peer_ids)[covered].mean()),
+                    }
+                )
+    smoke = triton_interpreter_smoke(verts, faces) if device.type == "cpu" else None
+    resources, resource_table = ([], "")
+    if with_resources:
+        try:
+            resources, resource_table = kernel_resource_rows()
+        except Exception as exc:
+            resource_table = f"kernel resources unavailable: {type(exc).__name__}: {exc}"
+    out_dir = os.path.join(out_root, device_name(device))
+    os.makedirs(out_dir, exist_ok=True)
+    payload = {
+        "device": device_name(device),
+        "cpu_model": cpu_model(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+        "mesh": mesh_name,
+        "vertices": len(verts),
+        "faces": int(faces.shape[0]),
+        "camera": {"scale": SCALE, "rho": RHO, "poses": "random yaw/pitch within 30 degrees"},
+        "results": results,
+        "skipped": skipped,
+        "visibility_vs_peers": visibility,
+        "peer_notes": notes,
+        "triton_interpreter_smoke": smoke,
+        "kernel_resources": resources,
+        "out_dir": out_dir,
+    }
+    write_json(os.path.join(out_dir, "raster.json"), payload)
+    write_text(os.path.join(out_dir, "raster.md"), markdown_report(payload, resource_table))
+    plot(payload, os.path.join(out_dir, "raster.png"))
+    return payload, resource_table
+
+
+def markdown_report(p: dict, resource_table: str = "") -> str:
+    lines = [
+        "# minirast rasterizer benchmark",
+        "",
+        f"Device `{p['device']}` ({p['cpu_model']}), torch {p['torch']}, "
+        f"{p['torch_threads']} torch threads; load average before/after "
+        f"{p['load_average_before'][0]:.1f} / {p['load_average_after'][0]:.1f} "
+        "(the machine may be shared: times are medians of a few runs).",
+        f"Mesh: {p['mesh']} ({p['vertices']} vertices, {p['faces']} faces), random poses, "
+        f"ppcam camera S={p['camera']['scale']}, rho={p['camera']['rho']}.",
+        "Pipeline: rasterize + interpolate (3 channels) + antialias; forward+backward adds "
+        "the backward of a weighted image sum to positions and colours.",
+        "",
+        "| backend | mode | resolution | B | ms | images/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in p["results"]:
+        lines.append(
+            f"| {r['backend']} | {r['mode']} | {r['resolution']}² | {r['batch']} | "
+            f"{r['ms']:.1f} | {r['fps']:.1f} |"
+        )
+    for s in p["skipped"]:
+        lines.append(
+            f"| {s['backend']} | {s['mode']} | {s['resolution']}² | {s['batch']} | "
+            f"skipped: {s['reason']} | |"
+        )
+    if p["visibility_vs_peers"]:
+        lines += [
+            "",
+            "## Visibility job vs peers (triangle id at pixel centres)",
+            "",
+            "| peer | resolution | B | peer ms | minirast torch rasterize ms | speed-up | "
+            "pixel agreement | agreement on covered pixels |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for v in p["visibility_vs_peers"]:
+            lines.append(
+                f"| {v['peer']} {v['peer_version']} | {v['resolution']}² | {v['batch']} | "
+                f"{v['peer_ms']:.1f} | {v['torch_rasterize_ms']:.1f} | "
+                f"{v['speedup_torch_vs_peer']:.2f}x | {100 * v['pixel_agreement']:.3f} % | "
+                f"{100 * v['covered_pixel_agreement']:.3f} % |"
+            )
+    lines += ["", "Peers: " + "; ".join(p["peer_notes"]) + "."]
+    if p["triton_interpreter_smoke"]:
+        s = p["triton_interpreter_smoke"]
+        lines += [
+            "",
+            "Triton backend: no GPU here, so it ran only in the Triton CPU interpreter on a "
+            f"tiny case ({s['case']}) as a correctness check, not timed as speed: triangle ids "
+            f"agree with the torch backend on {100 * s['tri_id_agreement']:.2f} % of pixels, "
+            f"barycentrics differ by at most {s['max_bary_difference']:.2e}.",
+        ]
+    if resource_table:
+        lines += [
+            "",
+            "## Triton kernels (compiled without a GPU)",
+            "",
+            "```",
+            resource_table,
+            "```",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(p: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    resolutions = sorted({r["resolution"] for r in p["results"]})
+    fig, axes = plt.subplots(1, max(1, len(resolutions)), figsize=(6 * len(resolutions), 4.2))
+    axes = np.atleast_1d(axes)
+    for ax, res in zip(axes, resolutions):
+        for backend in sorted({r["backend"] for r in p["results"]}):
+            for mode, style in zip(MODES, ("-o", "--s")):
+                rows = [
+                    r
+                    for r in p["results"]
+                    if r["resolution"] == res and r["backend"] == backend and r["mode"] == mode
+                ]
+                if rows:
+                    ax.plot(
+                        [r["batch"] for r in rows],
+                        [r["fps"] for r in rows],
+                        style,
+                        label=f"minirast {backend} {mode}",
+                    )
+        vis = [v for v in p["visibility_vs_peers"] if v["resolution"] == res]
+        for peer in sorted({v["peer"] for v in vis}):
+            rows = [v for v in vis if v["peer"] == peer]
+            ax.plot(
+                [v["batch"] for v in rows],
+                [v["batch"] / (v["peer_ms"] * 1e-3) for v in rows],
+                ":^",
+                label=f"{peer} visibility only",
+            )
+            ax.plot(
+                [v["batch"] for v in rows],
+                [v["batch"] / (v["torch_rasterize_ms"] * 1e-3) for v in rows],
+                ":v",
+                label="minirast torch rasterize only",
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("batch size B")
+        ax.set_ylabel("images / s")
+        ax.set_title(f"{res}x{res}, {p['device']}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.raster", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--resolutions", type=_ints, default=list(RESOLUTIONS))
+    parser.add_argument("--batches", type=_ints, default=list(BATCHES))
+    parser.add_argument("--budget", type=float, default=2.0, help="timing seconds per case")
+    parser.add_argument("--out", default=os.path.join("bench", "results"), help="output root")
+    parser.add_argument("--no-peers", action="store_true", help="skip Mitsuba and other peers")
+    parser.add_argument(
+        "--no-resources", action="store_true", help="skip compiling the kernels for sm_90/sm_80"
+    )
+    parser.add_argument(
+        "--cpu-max-pixels",
+        type=int,
+        default=CPU_MAX_PIXELS,
+        help=f"on CPU, skip cases with B*H*W above this (default {CPU_MAX_PIXELS})",
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: 64², B in {1, 2}")
+    args = parser.parse_args(argv)
+    if args.budget <= 0:
+        parser.error(f"--budget must be > 0, got {args.budget}")
+    resolutions, batches, budget = args.resolutions, args.batches, args.budget
+    if args.quick:
+        resolutions, batches, budget = [64], [1, 2], 0.05
+    payload, table = run(
+        resolutions,
+        batches,
+        budget,
+        args.out,
+        not args.no_peers,
+        not args.no_resources,
+        args.cpu_max_pixels,
+    )
+    print(markdown_report(payload, table))
+    print(f"wrote {payload['out_dir']}/raster.{{json,md,png}}")
+    return payload
+
+
+if __name__ == "__main__":
+    main()
