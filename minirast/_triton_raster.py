@@ -57,12 +57,17 @@ SETUP_BLOCK = 128
 PIX_BLOCK = 128
 #: Rows (triangles / vertices) per program of the segmented-sum kernels.
 SEG_BLOCK = 64
-#: Number of warps of every kernel.
+#: Number of warps of every kernel but the backward tile kernels.
 NUM_WARPS = 4
+#: Warps of the backward tile kernels: one, so that their per-entry sums over the tile's
+#: pixels stay inside a warp (register adds and shuffles, no shared-memory barriers).
+BWD_TILE_WARPS = 1
 #: Pixel-centre bounding boxes are widened by this many pixels before binning, so a
 #: centre exactly on a vertex or edge is never lost to rounding (binning is conservative;
 #: coverage is decided by the edge functions alone).
 BIN_PAD = 0.01
+#: Channels per pass of the interpolation backward tile kernel (3 corners x 4 <= 16).
+INTERP_TILE_CHANNELS = 4
 
 _INT_MAX = tl.constexpr(2147483647)
 
@@ -235,78 +240,76 @@ def _raster_kernel(
     NREC: tl.constexpr,
     TB: tl.constexpr,
 ):
-    """Per (tile, batch): nearest covering triangle of every pixel of the tile."""
+    """Per (tile, batch): nearest covering triangle of every pixel of the tile.
+
+    Everything is two-dimensional, pixels along axis 0 (``[P, 1]``) and the chunk's
+    triangles along axis 1 (``[1, TB]``), so the per-chunk reductions over triangles
+    stay inside a warp and the loop needs no layout conversions through shared memory.
+    """
     tile = tl.program_id(0)
     bi = tl.program_id(1)
     b = bi.to(tl.int64)
     ntiles = tl.num_programs(0)
     ty = tile // TX
     tx = tile - ty * TX
-    p = tl.arange(0, TILE_H * TILE_W)
+    p = tl.arange(0, TILE_H * TILE_W)[:, None]
     r = ty * TILE_H + p // TILE_W
     c = tx * TILE_W + p % TILE_W
     pm = (r < H) & (c < W)
     px, py = _pixel_centres(r, c, H, W)
-    pxr = px[None, :]
-    pyr = py[None, :]
 
     start = tl.load(tile_start_ptr + bi * ntiles + tile)
     n = tl.load(tile_count_ptr + bi * ntiles + tile)
     rbase = rec_ptr + b * F * NREC
-    best_d = tl.full([TILE_H * TILE_W], float("inf"), tl.float32)
-    best_t = tl.full([TILE_H * TILE_W], -1, tl.int32)
+    # The running winner is kept broadcast over the chunk axis ([P, TB], all columns
+    # equal) so that the loop-carried values share the layout of the chunk tensors.
+    best_d = tl.full([TILE_H * TILE_W, TB], float("inf"), tl.float32)
+    best_t = tl.full([TILE_H * TILE_W, TB], -1, tl.int32)
     for s in range(0, n, TB):
-        e = s + tl.arange(0, TB)
+        e = s + tl.arange(0, TB)[None, :]
         em = e < n
         t = tl.load(bin_tri_ptr + start + e, mask=em, other=0)
         rp = rbase + t.to(tl.int64) * NREC
-        l0 = (
-            _edge(
-                tl.load(rp + 0, mask=em, other=0.0)[:, None],
-                tl.load(rp + 1, mask=em, other=0.0)[:, None],
-                tl.load(rp + 2, mask=em, other=0.0)[:, None],
-                tl.load(rp + 3, mask=em, other=0.0)[:, None],
-                pxr,
-                pyr,
-            )
-            * tl.load(rp + 12, mask=em, other=0.0)[:, None]
-        )
-        l1 = (
-            _edge(
-                tl.load(rp + 4, mask=em, other=0.0)[:, None],
-                tl.load(rp + 5, mask=em, other=0.0)[:, None],
-                tl.load(rp + 6, mask=em, other=0.0)[:, None],
-                tl.load(rp + 7, mask=em, other=0.0)[:, None],
-                pxr,
-                pyr,
-            )
-            * tl.load(rp + 13, mask=em, other=0.0)[:, None]
-        )
-        l2 = (
-            _edge(
-                tl.load(rp + 8, mask=em, other=0.0)[:, None],
-                tl.load(rp + 9, mask=em, other=0.0)[:, None],
-                tl.load(rp + 10, mask=em, other=0.0)[:, None],
-                tl.load(rp + 11, mask=em, other=0.0)[:, None],
-                pxr,
-                pyr,
-            )
-            * tl.load(rp + 14, mask=em, other=0.0)[:, None]
-        )
-        inside = (l0 >= 0.0) & (l1 >= 0.0) & (l2 >= 0.0) & em[:, None]
+        l0 = _edge(
+            tl.load(rp + 0, mask=em, other=0.0),
+            tl.load(rp + 1, mask=em, other=0.0),
+            tl.load(rp + 2, mask=em, other=0.0),
+            tl.load(rp + 3, mask=em, other=0.0),
+            px,
+            py,
+        ) * tl.load(rp + 12, mask=em, other=0.0)
+        l1 = _edge(
+            tl.load(rp + 4, mask=em, other=0.0),
+            tl.load(rp + 5, mask=em, other=0.0),
+            tl.load(rp + 6, mask=em, other=0.0),
+            tl.load(rp + 7, mask=em, other=0.0),
+            px,
+            py,
+        ) * tl.load(rp + 13, mask=em, other=0.0)
+        l2 = _edge(
+            tl.load(rp + 8, mask=em, other=0.0),
+            tl.load(rp + 9, mask=em, other=0.0),
+            tl.load(rp + 10, mask=em, other=0.0),
+            tl.load(rp + 11, mask=em, other=0.0),
+            px,
+            py,
+        ) * tl.load(rp + 14, mask=em, other=0.0)
+        inside = (l0 >= 0.0) & (l1 >= 0.0) & (l2 >= 0.0) & em
         d = (
-            l0 * tl.load(rp + 15, mask=em, other=0.0)[:, None]
-            + l1 * tl.load(rp + 16, mask=em, other=0.0)[:, None]
-            + l2 * tl.load(rp + 17, mask=em, other=0.0)[:, None]
+            l0 * tl.load(rp + 15, mask=em, other=0.0)
+            + l1 * tl.load(rp + 16, mask=em, other=0.0)
+            + l2 * tl.load(rp + 17, mask=em, other=0.0)
         )
         d = tl.where(inside, d, float("inf"))
-        dmin = tl.min(d, axis=0)
-        cand = tl.where(inside & (d == dmin[None, :]), t[:, None], _INT_MAX)
-        tmin = tl.min(cand, axis=0)
+        dmin = tl.min(d, axis=1, keep_dims=True)
+        cand = tl.where(inside & (d == dmin), t, _INT_MAX)
+        tmin = tl.min(cand, axis=1, keep_dims=True)
         # The list is in ascending id order: a later chunk wins only if strictly nearer.
         upd = dmin < best_d
         best_d = tl.where(upd, dmin, best_d)
         best_t = tl.where(upd, tmin, best_t)
+    best_d = tl.min(best_d, axis=1, keep_dims=True)
+    best_t = tl.max(best_t, axis=1, keep_dims=True)
 
     cov = (best_t >= 0) & (best_t < F) & pm
     rp = rbase + tl.where(cov, best_t, 0).to(tl.int64) * NREC
@@ -452,12 +455,6 @@ def _bary_pixel_grads(
 
 
 @triton.jit
-def _entry_sum(match, val, out_ptr, em):
-    """Store, for every entry (row of ``match``), the sum of ``val`` over its matching pixels."""
-    tl.store(out_ptr, tl.sum(tl.where(match, val[None, :], 0.0), axis=1), mask=em)
-
-
-@triton.jit
 def _bary_bwd_tile_kernel(
     gb_ptr,
     gd_ptr,
@@ -476,7 +473,6 @@ def _bary_bwd_tile_kernel(
     HAS_GD: tl.constexpr,
     TILE_H: tl.constexpr,
     TILE_W: tl.constexpr,
-    TB: tl.constexpr,
 ):
     """Per (tile, batch): per bin entry, the summed 12 corner gradients of its pixels."""
     tile = tl.program_id(0)
@@ -485,7 +481,7 @@ def _bary_bwd_tile_kernel(
     ntiles = tl.num_programs(0)
     ty = tile // TX
     tx = tile - ty * TX
-    p = tl.arange(0, TILE_H * TILE_W)
+    p = tl.arange(0, TILE_H * TILE_W)[:, None]
     r = ty * TILE_H + p // TILE_W
     c = tx * TILE_W + p % TILE_W
     pm = (r < H) & (c < W)
@@ -496,26 +492,31 @@ def _bary_bwd_tile_kernel(
     (gx0, gy0, gz0, gw0, gx1, gy1, gz1, gw1, gx2, gy2, gz2, gw2, _i0, _i1, _i2) = _bary_pixel_grads(
         pos_ptr, faces_ptr, bary_ptr, gb_ptr, gd_ptr, b, V, pix, t, cov, HAS_GD
     )
+    # The 12 corner gradients as the columns of one [P, 16] tensor (4 columns unused).
+    j = tl.arange(0, 16)[None, :]
+    contrib = tl.where(j == 0, gx0, 0.0)
+    contrib = tl.where(j == 1, gy0, contrib)
+    contrib = tl.where(j == 2, gz0, contrib)
+    contrib = tl.where(j == 3, gw0, contrib)
+    contrib = tl.where(j == 4, gx1, contrib)
+    contrib = tl.where(j == 5, gy1, contrib)
+    contrib = tl.where(j == 6, gz1, contrib)
+    contrib = tl.where(j == 7, gw1, contrib)
+    contrib = tl.where(j == 8, gx2, contrib)
+    contrib = tl.where(j == 9, gy2, contrib)
+    contrib = tl.where(j == 10, gz2, contrib)
+    contrib = tl.where(j == 11, gw2, contrib)
     start = tl.load(tile_start_ptr + bi * ntiles + tile)
     n = tl.load(tile_count_ptr + bi * ntiles + tile)
-    for s in range(0, n, TB):
-        e = s + tl.arange(0, TB)
-        em = e < n
-        tt = tl.load(bin_tri_ptr + start + e, mask=em, other=-2)
-        match = tt[:, None] == t[None, :]
-        op = part_ptr + (start + e).to(tl.int64) * 12
-        _entry_sum(match, gx0, op + 0, em)
-        _entry_sum(match, gy0, op + 1, em)
-        _entry_sum(match, gz0, op + 2, em)
-        _entry_sum(match, gw0, op + 3, em)
-        _entry_sum(match, gx1, op + 4, em)
-        _entry_sum(match, gy1, op + 5, em)
-        _entry_sum(match, gz1, op + 6, em)
-        _entry_sum(match, gw1, op + 7, em)
-        _entry_sum(match, gx2, op + 8, em)
-        _entry_sum(match, gy2, op + 9, em)
-        _entry_sum(match, gz2, op + 10, em)
-        _entry_sum(match, gw2, op + 11, em)
+    for i in range(0, n):
+        tt = tl.load(bin_tri_ptr + start + i)
+        hit = t == tt
+        # Entries of triangles hidden in this tile (about half of them) skip the sums.
+        if tl.max(hit.to(tl.int32)) > 0:
+            row = tl.sum(tl.where(hit, contrib, 0.0), axis=0, keep_dims=True)
+        else:
+            row = tl.zeros([1, 16], tl.float32)
+        tl.store(part_ptr + (start + i).to(tl.int64) * 12 + j, row, mask=j < 12)
 
 
 @triton.jit
@@ -667,21 +668,22 @@ def _interp_fwd_kernel(
 def _interp_grad_bary(
     go_ptr, attr_ptr, b, V, C, pix, cov, i0, i1, i2, BLOCK: tl.constexpr, BLOCK_C: tl.constexpr
 ):
-    """grad_bary_k = sum_c grad_out[pixel, c] attr[face k, c], channel blocks in order."""
-    gb0 = tl.zeros([BLOCK], tl.float32)
-    gb1 = tl.zeros([BLOCK], tl.float32)
-    gb2 = tl.zeros([BLOCK], tl.float32)
+    """grad_bary_k = sum_c grad_out[pixel, c] attr[face k, c] for ``[BLOCK, 1]`` pixels,
+    channel blocks in order; returns three ``[BLOCK, 1]`` tensors."""
+    gb0 = tl.zeros([BLOCK, 1], tl.float32)
+    gb1 = tl.zeros([BLOCK, 1], tl.float32)
+    gb2 = tl.zeros([BLOCK, 1], tl.float32)
     ab = attr_ptr + b * V * C
     for c0 in range(0, C, BLOCK_C):
-        cc = c0 + tl.arange(0, BLOCK_C)
-        m2 = cov[:, None] & (cc < C)[None, :]
-        g = tl.load(go_ptr + pix[:, None] * C + cc[None, :], mask=m2, other=0.0)
-        a0 = tl.load(ab + i0.to(tl.int64)[:, None] * C + cc[None, :], mask=m2, other=0.0)
-        a1 = tl.load(ab + i1.to(tl.int64)[:, None] * C + cc[None, :], mask=m2, other=0.0)
-        a2 = tl.load(ab + i2.to(tl.int64)[:, None] * C + cc[None, :], mask=m2, other=0.0)
-        gb0 += tl.sum(g * a0, axis=1)
-        gb1 += tl.sum(g * a1, axis=1)
-        gb2 += tl.sum(g * a2, axis=1)
+        cc = c0 + tl.arange(0, BLOCK_C)[None, :]
+        m2 = cov & (cc < C)
+        g = tl.load(go_ptr + pix * C + cc, mask=m2, other=0.0)
+        a0 = tl.load(ab + i0.to(tl.int64) * C + cc, mask=m2, other=0.0)
+        a1 = tl.load(ab + i1.to(tl.int64) * C + cc, mask=m2, other=0.0)
+        a2 = tl.load(ab + i2.to(tl.int64) * C + cc, mask=m2, other=0.0)
+        gb0 += tl.sum(g * a0, axis=1, keep_dims=True)
+        gb1 += tl.sum(g * a1, axis=1, keep_dims=True)
+        gb2 += tl.sum(g * a2, axis=1, keep_dims=True)
     return gb0, gb1, gb2
 
 
@@ -704,18 +706,22 @@ def _interp_bwd_tile_kernel(
     C,
     TILE_H: tl.constexpr,
     TILE_W: tl.constexpr,
-    TB: tl.constexpr,
     BLOCK_C: tl.constexpr,
 ):
     """Per (tile, batch): grad_bary of its pixels, and per bin entry and corner k the sums
-    ``sum_pixels bary_k grad_out[:, c]`` (entry row layout ``[3, C]``)."""
+    ``sum_pixels bary_k grad_out[:, c]`` (entry row layout ``[3, C]``).
+
+    Channels go in passes of ``BLOCK_C`` (at most 5); within a pass the three corners'
+    values are the columns ``k * BLOCK_C + c`` of one ``[P, 16]`` tensor, so each entry
+    needs one reduction over the tile's pixels.
+    """
     tile = tl.program_id(0)
     bi = tl.program_id(1)
     b = bi.to(tl.int64)
     ntiles = tl.num_programs(0)
     ty = tile // TX
     tx = tile - ty * TX
-    p = tl.arange(0, TILE_H * TILE_W)
+    p = tl.arange(0, TILE_H * TILE_W)[:, None]
     r = ty * TILE_H + p // TILE_W
     c = tx * TILE_W + p % TILE_W
     pm = (r < H) & (c < W)
@@ -730,26 +736,40 @@ def _interp_bwd_tile_kernel(
     b0 = tl.load(bary_ptr + pix * 3 + 0, mask=cov, other=0.0)
     b1 = tl.load(bary_ptr + pix * 3 + 1, mask=cov, other=0.0)
     b2 = tl.load(bary_ptr + pix * 3 + 2, mask=cov, other=0.0)
-    gb0, gb1, gb2 = _interp_grad_bary(
-        go_ptr, attr_ptr, b, V, C, pix, cov, i0, i1, i2, TILE_H * TILE_W, BLOCK_C
-    )
+    j = tl.arange(0, 16)[None, :]
+    k = j // BLOCK_C
+    ch_of_j = j - k * BLOCK_C
+    ab = attr_ptr + b * V * C
+    gb0 = tl.zeros([TILE_H * TILE_W, 1], tl.float32)
+    gb1 = tl.zeros([TILE_H * TILE_W, 1], tl.float32)
+    gb2 = tl.zeros([TILE_H * TILE_W, 1], tl.float32)
+    start = tl.load(tile_start_ptr + bi * ntiles + tile)
+    n = tl.load(tile_count_ptr + bi * ntiles + tile)
+    for c0 in range(0, C, BLOCK_C):
+        cm = (k < 3) & (c0 + ch_of_j < C)
+        v = tl.zeros([TILE_H * TILE_W, 16], tl.float32)
+        for cq in tl.static_range(BLOCK_C):
+            m = cov & ((tl.zeros_like(t) + (c0 + cq)) < C)
+            g = tl.load(go_ptr + pix * C + c0 + cq, mask=m, other=0.0)
+            gb0 += g * tl.load(ab + i0 * C + c0 + cq, mask=m, other=0.0)
+            gb1 += g * tl.load(ab + i1 * C + c0 + cq, mask=m, other=0.0)
+            gb2 += g * tl.load(ab + i2 * C + c0 + cq, mask=m, other=0.0)
+            v = tl.where(j == cq, b0 * g, v)
+            v = tl.where(j == BLOCK_C + cq, b1 * g, v)
+            v = tl.where(j == 2 * BLOCK_C + cq, b2 * g, v)
+        ch = c0 + ch_of_j
+        for i in range(0, n):
+            tt = tl.load(bin_tri_ptr + start + i)
+            hit = t == tt
+            # Entries of triangles hidden in this tile (about half of them) skip the sum.
+            if tl.max(hit.to(tl.int32)) > 0:
+                row = tl.sum(tl.where(hit, v, 0.0), axis=0, keep_dims=True)
+            else:
+                row = tl.zeros([1, 16], tl.float32)
+            tl.store(part_ptr + (start + i).to(tl.int64) * (3 * C) + k * C + ch, row, mask=cm)
     tl.store(gbary_ptr + pix * 3 + 0, gb0, mask=pm)
     tl.store(gbary_ptr + pix * 3 + 1, gb1, mask=pm)
     tl.store(gbary_ptr + pix * 3 + 2, gb2, mask=pm)
-
-    start = tl.load(tile_start_ptr + bi * ntiles + tile)
-    n = tl.load(tile_count_ptr + bi * ntiles + tile)
-    for s in range(0, n, TB):
-        e = s + tl.arange(0, TB)
-        em = e < n
-        tt = tl.load(bin_tri_ptr + start + e, mask=em, other=-2)
-        match = tt[:, None] == t[None, :]
-        op = part_ptr + (start + e).to(tl.int64) * (3 * C)
-        for ch in range(0, C):
-            g = tl.load(go_ptr + pix * C + ch, mask=cov, other=0.0)
-            _entry_sum(match, b0 * g, op + ch, em)
-            _entry_sum(match, b1 * g, op + C + ch, em)
-            _entry_sum(match, b2 * g, op + 2 * C + ch, em)
 
 
 @triton.jit
@@ -769,7 +789,7 @@ def _interp_bwd_atomic_kernel(
 ):
     """Per pixel block: grad_bary, and grad_attr added with float atomics."""
     b = tl.program_id(1).to(tl.int64)
-    q = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    q = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)[:, None]
     pm = q < HW
     pix = b * HW + q
     t = tl.load(tri_id_ptr + pix, mask=pm, other=-1)
@@ -789,12 +809,12 @@ def _interp_bwd_atomic_kernel(
     tl.store(gbary_ptr + pix * 3 + 2, gb2, mask=pm)
     gb = gattr_ptr + b * V * C
     for c0 in range(0, C, BLOCK_C):
-        cc = c0 + tl.arange(0, BLOCK_C)
-        m2 = cov[:, None] & (cc < C)[None, :]
-        g = tl.load(go_ptr + pix[:, None] * C + cc[None, :], mask=m2, other=0.0)
-        tl.atomic_add(gb + i0.to(tl.int64)[:, None] * C + cc[None, :], b0[:, None] * g, mask=m2)
-        tl.atomic_add(gb + i1.to(tl.int64)[:, None] * C + cc[None, :], b1[:, None] * g, mask=m2)
-        tl.atomic_add(gb + i2.to(tl.int64)[:, None] * C + cc[None, :], b2[:, None] * g, mask=m2)
+        cc = c0 + tl.arange(0, BLOCK_C)[None, :]
+        m2 = cov & (cc < C)
+        g = tl.load(go_ptr + pix * C + cc, mask=m2, other=0.0)
+        tl.atomic_add(gb + i0.to(tl.int64) * C + cc, b0 * g, mask=m2)
+        tl.atomic_add(gb + i1.to(tl.int64) * C + cc, b1 * g, mask=m2)
+        tl.atomic_add(gb + i2.to(tl.int64) * C + cc, b2 * g, mask=m2)
 
 
 # --------------------------------------------------------------------------- host side
@@ -1137,8 +1157,7 @@ def bary_backward_triton(
         HAS_GD=has_gd,
         TILE_H=TILE_H,
         TILE_W=TILE_W,
-        TB=TB,
-        num_warps=NUM_WARPS,
+        num_warps=BWD_TILE_WARPS,
     )
     return _reduce_entries(part, bins, faces, V, 4)
 
@@ -1211,6 +1230,10 @@ def interpolate_backward_triton(
             num_warps=NUM_WARPS,
         )
         return grad_attr, grad_bary
+    if V * C >= 2**31:
+        raise ValueError(
+            f"attr has V * C = {V * C} values per image; at most 2**31 - 1 are supported"
+        )
     if bins is None:
         bins = bins_from_tri_id(tri_id, F)
     _check_bins(bins, B, F, H, W)
@@ -1233,9 +1256,8 @@ def interpolate_backward_triton(
         C,
         TILE_H=TILE_H,
         TILE_W=TILE_W,
-        TB=TB,
-        BLOCK_C=block_c,
-        num_warps=NUM_WARPS,
+        BLOCK_C=INTERP_TILE_CHANNELS,
+        num_warps=BWD_TILE_WARPS,
     )
     return _reduce_entries(part, bins, faces, V, C), grad_bary
 
@@ -1368,9 +1390,8 @@ def codegen_specs() -> list[dict]:
                     "HAS_GD": "constexpr",
                     "TILE_H": "constexpr",
                     "TILE_W": "constexpr",
-                    "TB": "constexpr",
                 },
-                constexprs={**tile, "HAS_GD": has_gd, "TB": TB},
+                constexprs={**tile, "HAS_GD": has_gd},
             )
         )
         specs.append(
@@ -1415,10 +1436,9 @@ def codegen_specs() -> list[dict]:
                 "C": "i32",
                 "TILE_H": "constexpr",
                 "TILE_W": "constexpr",
-                "TB": "constexpr",
                 "BLOCK_C": "constexpr",
             },
-            constexprs={**tile, "TB": TB, "BLOCK_C": 4},
+            constexprs={**tile, "BLOCK_C": INTERP_TILE_CHANNELS},
         )
     )
     specs.append(
@@ -1443,5 +1463,6 @@ def codegen_specs() -> list[dict]:
         )
     )
     for spec in specs:
-        spec["num_warps"] = NUM_WARPS
+        tiled_bwd = spec["fn"] in (_bary_bwd_tile_kernel, _interp_bwd_tile_kernel)
+        spec["num_warps"] = BWD_TILE_WARPS if tiled_bwd else NUM_WARPS
     return specs
