@@ -8,6 +8,7 @@ out.vertices   # [B, V, 3] metres, x left / y up / z out of the face
 out.landmarks  # [B, 68, 3]
 """
 
+from . import cli, lbs
 from .io import load_landmark_embedding, load_model, save_model
 from .layer import FLAME, FlameOutput
 from .model import FlameModel
@@ -15,6 +16,8 @@ from .safe_pickle import UnsafePickleError
 
 __all__ = [
     "FLAME",
+    "cli",
+    "lbs",
     "FlameModel",
     "FlameOutput",
     "UnsafePickleError",

@@ -1,6 +1,7 @@
 """Contact sheet of a FLAME-format head with its landmarks (matplotlib only).
 
     python -m flame.contact_sheet [-o docs/flame/standin_contact_sheet.png] [--flame PATH]
+        [--flame-landmarks FILE [FILE]]
 
 Each panel is a pinhole view from 0.6 m (so the perspective of a close-up
 camera shows), painted back to front with Lambert shading; the 68 landmarks
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .io import load_model
+from .cli import add_flame_arguments, model_from_args
 from .layer import FLAME
 from .model import FlameModel
 
@@ -167,10 +168,9 @@ def make_contact_sheet(model: FlameModel, path: str | Path, columns: int = 6) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flame.contact_sheet", description=__doc__)
     parser.add_argument("-o", "--output", default="docs/flame/standin_contact_sheet.png")
-    parser.add_argument("--flame", default="bundled", help="FLAME model file (default: bundled)")
-    parser.add_argument("--landmarks", default=None, help="landmark embedding for --flame")
+    add_flame_arguments(parser)
     args = parser.parse_args(argv)
-    model = load_model(args.flame, landmarks=args.landmarks)
+    model = model_from_args(args)
     print(make_contact_sheet(model, args.output))
     return 0
 

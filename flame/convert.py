@@ -1,6 +1,8 @@
 """Convert official FLAME files to one safe, fast safetensors file.
 
     python -m flame.convert generic_model.pkl landmark_embedding.npy -o head.safetensors
+    python -m flame.convert flame2023.pkl flame_static_embedding.pkl \
+        flame_dynamic_embedding.npy -o head.safetensors
 
 The pickle and the DECA landmark embedding are read with a restricted
 unpickler (no chumpy needed, nothing in the files is executed).
@@ -22,7 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("model", help="generic_model.pkl (or .npz / .safetensors)")
     parser.add_argument(
-        "landmarks", nargs="?", help="DECA landmark_embedding.npy (or .safetensors / .npz)"
+        "landmarks",
+        nargs="*",
+        help="DECA landmark_embedding.npy (or .safetensors / .npz), or the two files "
+        "flame_static_embedding.pkl flame_dynamic_embedding.npy",
     )
     parser.add_argument("-o", "--output", required=True, help="output .safetensors file")
     parser.add_argument(
@@ -40,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"the output must end in .safetensors, got {out}")
     model = load_model(
         args.model,
-        landmarks=args.landmarks,
+        landmarks=tuple(args.landmarks) or None,
         eyelids=tuple(args.eyelids) if args.eyelids else None,
         n_shape_components=args.n_shape,
     )

@@ -43,7 +43,7 @@ _LMK_KEYS = (
 
 def load_model(
     path: str | Path = "bundled",
-    landmarks: str | Path | None = None,
+    landmarks: str | Path | tuple[str | Path, str | Path] | None = None,
     eyelids: tuple[str | Path, str | Path] | None = None,
     n_shape_components: int = FLAME_N_SHAPE,
 ) -> FlameModel:
@@ -52,9 +52,10 @@ def load_model(
     Args:
         path: ``"bundled"`` (the stand-in head) or a ``.pkl``, ``.npz`` or
             ``.safetensors`` file.
-        landmarks: optional landmark embedding file (DECA's
-            ``landmark_embedding.npy``, or ``.safetensors`` / ``.npz`` with the
-            same keys); replaces any embedding in ``path``.
+        landmarks: optional landmark embedding: DECA's ``landmark_embedding.npy``,
+            a ``.safetensors`` / ``.npz`` with the same keys, or the pair
+            ``(flame_static_embedding.pkl, flame_dynamic_embedding.npy)``; see
+            :func:`load_landmark_embedding`. Replaces any embedding in ``path``.
         eyelids: optional ``(l_eyelid.npy, r_eyelid.npy)`` pair of [V, 3]
             eyelid blendshapes (SMIRK's assets).
         n_shape_components: for official files, how many of ``shapedirs``'
@@ -146,9 +147,42 @@ def model_from_official(
     return model
 
 
-def load_landmark_embedding(path: str | Path) -> dict[str, np.ndarray]:
-    """The landmark embedding arrays from DECA's ``.npy`` or our ``.safetensors`` / ``.npz``."""
+def load_landmark_embedding(
+    path: str | Path | tuple[str | Path, str | Path] | list[str | Path],
+) -> dict[str, np.ndarray]:
+    """The landmark embedding arrays, from any of:
+
+    - DECA's ``landmark_embedding.npy`` (keys ``static_lmk_faces_idx``,
+      ``static_lmk_bary_coords``, ``dynamic_lmk_faces_idx``,
+      ``dynamic_lmk_bary_coords``, optionally ``full_lmk_*``);
+    - our ``.safetensors`` / ``.npz`` with the same keys;
+    - the FLAME_PyTorch / TF_FLAME pair ``(flame_static_embedding.pkl,
+      flame_dynamic_embedding.npy)`` (keys ``lmk_face_idx``, ``lmk_b_coords``).
+    """
+    if isinstance(path, tuple | list):
+        if len(path) == 1:
+            return load_landmark_embedding(path[0])
+        if len(path) != 2:
+            raise ValueError(
+                "landmark embedding: give one file (DECA .npy, .safetensors, .npz) or the pair "
+                f"(flame_static_embedding.pkl, flame_dynamic_embedding.npy), got {len(path)} files"
+            )
+        static, dynamic = (_read_embedding_file(Path(p)) for p in path)
+        for raw, what, p in ((static, "static", path[0]), (dynamic, "dynamic", path[1])):
+            if "lmk_face_idx" not in raw or "lmk_b_coords" not in raw:
+                raise ValueError(f"{p}: a {what} embedding needs lmk_face_idx and lmk_b_coords")
+        merged = {
+            "static_lmk_faces_idx": static["lmk_face_idx"],
+            "static_lmk_bary_coords": static["lmk_b_coords"],
+            "dynamic_lmk_faces_idx": dynamic["lmk_face_idx"],
+            "dynamic_lmk_bary_coords": dynamic["lmk_b_coords"],
+        }
+        return _embedding_from_dict(merged, f"{path[0]} + {path[1]}")
     path = Path(path)
+    return _embedding_from_dict(_read_embedding_file(path), str(path))
+
+
+def _read_embedding_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"landmark embedding file not found: {path}")
     suffix = path.suffix.lower()
@@ -165,7 +199,7 @@ def load_landmark_embedding(path: str | Path) -> dict[str, np.ndarray]:
         raise ValueError(f"unknown landmark embedding format {path.suffix!r} for {path}")
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a dict of landmark arrays, got {type(raw)}")
-    return _embedding_from_dict(raw, str(path))
+    return raw
 
 
 def _embedding_from_dict(raw: dict[str, Any], source: str) -> dict[str, np.ndarray]:

@@ -215,3 +215,47 @@ def test_plain_npy_and_errors(tmp_path):
     notflame.write_bytes(pickle.dumps({"a": np.zeros(3)}))
     with pytest.raises(ValueError, match="not a FLAME model file"):
         flame.load_model(notflame)
+
+
+def test_flame_pytorch_landmark_pair(tmp_path, tiny_model):
+    static = tmp_path / "flame_static_embedding.pkl"
+    static.write_bytes(
+        pickle.dumps(
+            {
+                "lmk_face_idx": tiny_model.static_lmk_faces_idx.astype(np.uint32),
+                "lmk_b_coords": tiny_model.static_lmk_bary_coords,
+            },
+            protocol=2,
+        )
+    )
+    dynamic = tmp_path / "flame_dynamic_embedding.npy"
+    np.save(
+        dynamic,
+        {
+            "lmk_face_idx": list(tiny_model.dynamic_lmk_faces_idx),
+            "lmk_b_coords": list(tiny_model.dynamic_lmk_bary_coords),
+        },
+        allow_pickle=True,
+    )
+    model_path = tmp_path / "head.npz"
+    flame.save_model(tiny_model, model_path)
+    loaded = flame.load_model(model_path, landmarks=(static, dynamic))
+    np.testing.assert_array_equal(loaded.static_lmk_faces_idx, tiny_model.static_lmk_faces_idx)
+    np.testing.assert_array_equal(loaded.dynamic_lmk_faces_idx, tiny_model.dynamic_lmk_faces_idx)
+    np.testing.assert_allclose(
+        loaded.dynamic_lmk_bary_coords, tiny_model.dynamic_lmk_bary_coords, rtol=1e-6
+    )
+    with pytest.raises(ValueError, match="needs lmk_face_idx"):
+        flame.load_landmark_embedding((dynamic, model_path))
+
+
+def test_cli_flame_argument(tmp_path, tiny_model):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    flame.cli.add_flame_arguments(parser)
+    path = tmp_path / "head.safetensors"
+    flame.save_model(tiny_model, path)
+    model = flame.cli.model_from_args(parser.parse_args(["--flame", str(path)]))
+    _assert_same_model(model, tiny_model)
+    assert parser.parse_args([]).flame == "bundled"
