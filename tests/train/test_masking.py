@@ -22,6 +22,16 @@ from train.masking import (
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one intra-op thread is as fast, and far faster on a shared, loaded CPU
+    (two threads spin-waiting on each other made these tests ~10x slower there)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def synthetic_face(batch: int, size: int, seed: int = 0):
     """Elliptic face masks and 68 iBUG-like landmarks on them.
 
