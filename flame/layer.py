@@ -128,8 +128,15 @@ class FLAME(nn.Module):
         jaw_pose: torch.Tensor | None = None,
         eye_pose: torch.Tensor | None = None,
         eyelids: torch.Tensor | None = None,
+        contour_rotation: torch.Tensor | None = None,
     ) -> FlameOutput:
-        """Pose and shape the head; see the class docstring for the inputs."""
+        """Pose and shape the head; see the class docstring for the inputs.
+
+        ``contour_rotation`` ([B, 3, 3], optional) picks the jaw-contour yaw bin
+        for callers that rotate the head outside FLAME (e.g. a camera rotation
+        expressed in the model frame): the bin then follows
+        ``contour_rotation @ R_global @ R_neck`` instead of ``R_global @ R_neck``.
+        """
         given = {
             "shape": shape,
             "expression": expression,
@@ -141,8 +148,13 @@ class FLAME(nn.Module):
         }
         sizes = {"global_pose": 3, "neck_pose": 3, "jaw_pose": 3, "eye_pose": 6, "eyelids": 2}
         present = {k: v for k, v in given.items() if v is not None}
+        if contour_rotation is not None:
+            present["contour_rotation"] = check_tensor(
+                "contour_rotation", contour_rotation, ("B", 3, 3)
+            )
         for k, v in present.items():
-            check_tensor(k, v, ("B", sizes.get(k)))
+            if k != "contour_rotation":
+                check_tensor(k, v, ("B", sizes.get(k)))
         if eyelids is not None and not self.has_eyelids:
             raise ValueError("eyelids given, but this FLAME model has no eyelid blendshapes")
         for k, limit in (("shape", self.n_shape), ("expression", self.n_expr)):
@@ -189,22 +201,35 @@ class FLAME(nn.Module):
             self.parents,
             self.lbs_weights,
         )
-        landmarks = self.landmarks(vertices, rot_mats) if self.has_landmarks else None
+        landmarks = None
+        if self.has_landmarks:
+            extra = None if contour_rotation is None else contour_rotation.to(dtype)
+            landmarks = self.landmarks(vertices, rot_mats, extra)
         return FlameOutput(vertices, landmarks, joints)
 
-    def contour_bins(self, rot_mats: torch.Tensor) -> torch.Tensor:
-        """Dynamic-contour yaw bin [B] from joint rotations [B, J, 3, 3] (root @ neck)."""
+    def contour_bins(
+        self, rot_mats: torch.Tensor, contour_rotation: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Dynamic-contour yaw bin [B] from joint rotations [B, J, 3, 3] (root @ neck),
+        optionally left-multiplied by ``contour_rotation`` [B, 3, 3]."""
         rel = torch.eye(3, dtype=rot_mats.dtype, device=rot_mats.device).expand(
             rot_mats.shape[0], 3, 3
         )
         for j in self.neck_chain:
             rel = rot_mats[:, j] @ rel
+        if contour_rotation is not None:
+            rel = contour_rotation @ rel
         return _lbs.yaw_bins(_lbs.yaw_degrees(rel.detach()))
 
-    def landmarks(self, vertices: torch.Tensor, rot_mats: torch.Tensor) -> torch.Tensor:
+    def landmarks(
+        self,
+        vertices: torch.Tensor,
+        rot_mats: torch.Tensor,
+        contour_rotation: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """68 landmarks [B, 68, 3] of posed vertices; the contour by head yaw."""
         bsz = vertices.shape[0]
-        bins = self.contour_bins(rot_mats)
+        bins = self.contour_bins(rot_mats, contour_rotation)
         faces_idx = torch.cat(
             [self.dynamic_lmk_faces_idx[bins], self.static_lmk_faces_idx.expand(bsz, -1)], dim=1
         )

@@ -814,7 +814,8 @@ def _cached() -> FlameModel:
 def bundled_model() -> FlameModel:
     """The stand-in head (a fresh copy each call; built once, then cached)."""
     m = _cached()
-    return FlameModel.from_arrays(m.to_arrays(), dict(m.metadata))
+    arrays = {k: np.array(v, copy=True) for k, v in m.to_arrays().items()}
+    return FlameModel.from_arrays(arrays, dict(m.metadata))
 
 
 SHAPE_MODES = (

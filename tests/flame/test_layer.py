@@ -232,3 +232,16 @@ def test_validate_names_the_problem(tiny_factory):
     m.v_template[3, 1] = np.nan
     with pytest.raises(ValueError, match="v_template contains NaN"):
         m.validate()
+
+
+def test_contour_rotation_picks_the_bin(tiny_model):
+    layer = flame.FLAME(tiny_model, dtype=torch.float64)
+    yaw = np.radians(25.0)
+    turned = layer(global_pose=torch.tensor([[0.0, yaw, 0.0]], dtype=torch.float64))
+    rot = torch.tensor(Rotation.from_rotvec([0.0, yaw, 0.0]).as_matrix())[None]
+    outside = layer(contour_rotation=rot)
+    # same contour faces as the turned head, read on the unturned vertices
+    j0 = turned.joints[0, 0]
+    unturned = (turned.landmarks[0] - j0) @ rot[0] + j0
+    torch.testing.assert_close(outside.landmarks[0], unturned, atol=1e-12, rtol=0)
+    assert not torch.allclose(outside.landmarks[0, :17], layer().landmarks[0, :17])

@@ -170,5 +170,10 @@ def test_eyelids_close(layer):
 
 def test_deterministic_build_matches_cache(model):
     built = standin.build_standin()
+    cached = model.to_arrays()
+    assert sorted(built.to_arrays()) == sorted(cached)
     for key, a in built.to_arrays().items():
-        np.testing.assert_array_equal(a, model.to_arrays()[key], err_msg=key)
+        if a.dtype.kind == "f":  # BLAS threading may change the last bits
+            np.testing.assert_allclose(a, cached[key], rtol=1e-5, atol=1e-9, err_msg=key)
+        else:
+            np.testing.assert_array_equal(a, cached[key], err_msg=key)
