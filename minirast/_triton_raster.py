@@ -12,14 +12,16 @@ Forward (:func:`rasterize_triton`), three steps:
 
 1. ``_setup_kernel``, one lane per (batch, triangle): screen vertices, signed
    area, validity (``w > eps_w`` for all three vertices, finite non-zero area,
-   culling), a 24-float record (three edges, normalisers, ``z/w``, ``1/w``) and
-   the range of screen tiles its pixel-centre bounding box touches.
+   no two screen vertices equal, culling), a 24-float record (three edges,
+   normalisers, ``z/w``, ``1/w``) and the range of 8x8 screen tiles that its
+   pixel-centre bounding box touches.
 2. Binning with torch ops: one entry per (batch, tile, triangle) pair, stably
    sorted by (batch, tile), so every tile's list is in ascending triangle id.
 3. ``_raster_kernel``, one program per (tile, batch): loops over its tile's list
-   in chunks of ``TB`` triangles, evaluates the ``[TB, pixels]`` edge functions
-   and depths in registers, keeps the nearest (ties: lower id), and finally
-   writes id, depth and perspective-correct barycentrics of the winner.
+   in chunks of ``TB`` triangles, evaluates ``[pixels, TB]`` edge functions and
+   depths in registers (reductions over the chunk stay inside a warp), keeps the
+   nearest (ties: lower id), and finally writes id, depth and perspective-correct
+   barycentrics of the winner.
 
 Watertightness: each edge function is evaluated with its two end points in a
 canonical order (lexicographic on the screen position), and its sign flipped
@@ -27,13 +29,21 @@ into the triangle's orientation afterwards. Two triangles sharing an edge thus
 compute bit-identical edge values (even with fused multiply-adds on the GPU),
 so a pixel centre on the shared edge is covered by both, and none falls through.
 
-Backward, deterministic by default (no float atomics): a per-(tile, batch)
-kernel computes each covered pixel's contribution and sums it, in a fixed
-order, per bin entry (tile, triangle); ``_entry_to_tri_kernel`` sums the entries
-of each triangle in a fixed order; ``_tri_to_vertex_kernel`` sums each vertex's
-incident (triangle, corner) pairs through a vertex-to-corner index made with a
-stable sort of the faces. ``deterministic=False`` instead adds per-pixel
-contributions with ``tl.atomic_add`` (faster, run-to-run bit differences).
+Backward, deterministic by default (no float atomics): a one-warp program per
+(tile, batch) computes each covered pixel's contribution (12 clip-coordinate
+gradients, or 3 corners x channels for interpolation) and, for each bin entry
+(tile, triangle) in list order, sums the contributions of the pixels showing
+that triangle (one ``[pixels, 16]`` reduction; entries hidden in the tile are
+skipped); ``_entry_to_tri_kernel`` sums each triangle's entries in a fixed
+order; ``_tri_to_vertex_kernel`` sums each vertex's incident (triangle, corner)
+pairs through a vertex-to-corner index made with a stable sort of the faces.
+``deterministic=False`` instead adds per-pixel contributions with
+``tl.atomic_add`` (fewer kernels, run-to-run bit differences).
+
+The bins of the forward (``rasterize_triton(..., return_bins=True)``) can be
+passed to the backward functions; without them ``bary_backward_triton`` bins the
+geometry again and ``interpolate_backward_triton`` bins the visible triangles
+of ``tri_id`` (a sort of the covered pixels).
 """
 
 from __future__ import annotations
@@ -68,6 +78,11 @@ BWD_TILE_WARPS = 1
 BIN_PAD = 0.01
 #: Channels per pass of the interpolation backward tile kernel (3 corners x 4 <= 16).
 INTERP_TILE_CHANNELS = 4
+#: Largest column blocks of the per-pixel and segmented-sum kernels (smaller widths use
+#: the next power of two of the channel count).
+MAX_BLOCK_C = 4
+MAX_BLOCK_K = 16
+MAX_BLOCK_D = 8
 
 _INT_MAX = tl.constexpr(2147483647)
 
@@ -1058,7 +1073,7 @@ def _reduce_entries(part: torch.Tensor, bins: RasterBins, faces: torch.Tensor, V
     K = 3 * D
     device = part.device
     tri = torch.empty((B * F, K), dtype=torch.float32, device=device)
-    block_k = min(triton.next_power_of_2(K), 64)
+    block_k = min(triton.next_power_of_2(K), MAX_BLOCK_K)
     _entry_to_tri_kernel[(triton.cdiv(B * F, SEG_BLOCK), triton.cdiv(K, block_k))](
         _nonempty(part),
         _nonempty(bins.tri_entries),
@@ -1073,7 +1088,7 @@ def _reduce_entries(part: torch.Tensor, bins: RasterBins, faces: torch.Tensor, V
     )
     corners, vstart, vcount = _vertex_corners(faces, V)
     out = torch.empty((B, V, D), dtype=torch.float32, device=device)
-    block_d = min(triton.next_power_of_2(D), 32)
+    block_d = min(triton.next_power_of_2(D), MAX_BLOCK_D)
     _tri_to_vertex_kernel[(triton.cdiv(V, SEG_BLOCK), B, triton.cdiv(D, block_d))](
         tri,
         corners,
@@ -1172,7 +1187,7 @@ def interpolate_forward_triton(
     out = torch.empty((B, H, W, C), dtype=torch.float32, device=attr.device)
     if out.numel() == 0:
         return out
-    block_c = min(triton.next_power_of_2(C), 16)
+    block_c = min(triton.next_power_of_2(C), MAX_BLOCK_C)
     _interp_fwd_kernel[(triton.cdiv(H * W, PIX_BLOCK), B, triton.cdiv(C, block_c))](
         _nonempty(attr),
         _nonempty(faces),
@@ -1211,7 +1226,7 @@ def interpolate_backward_triton(
     grad_bary = torch.zeros((B, H, W, 3), dtype=torch.float32, device=device)
     if B * V * C == 0 or F == 0 or H * W == 0:
         return torch.zeros((B, V, C), dtype=torch.float32, device=device), grad_bary
-    block_c = min(triton.next_power_of_2(C), 16)
+    block_c = min(triton.next_power_of_2(C), MAX_BLOCK_C)
     if not deterministic:
         grad_attr = torch.zeros((B, V, C), dtype=torch.float32, device=device)
         _interp_bwd_atomic_kernel[(triton.cdiv(H * W, PIX_BLOCK), B)](
@@ -1462,7 +1477,28 @@ def codegen_specs() -> list[dict]:
             constexprs={"BLOCK": PIX_BLOCK, "BLOCK_C": 4},
         )
     )
+    # Column-block widths chosen at launch from the channel count: the smallest, a
+    # typical one and the largest (register use grows with the width).
+    widths = {
+        "entry_to_tri": ("BLOCK_K", (1, 4, MAX_BLOCK_K)),
+        "tri_to_vertex": ("BLOCK_D", (1, 4, MAX_BLOCK_D)),
+        "interp_fwd": ("BLOCK_C", (1, 2, MAX_BLOCK_C)),
+        "interp_bwd_atomic": ("BLOCK_C", (1, 2, MAX_BLOCK_C)),
+    }
+    out = []
     for spec in specs:
         tiled_bwd = spec["fn"] in (_bary_bwd_tile_kernel, _interp_bwd_tile_kernel)
         spec["num_warps"] = BWD_TILE_WARPS if tiled_bwd else NUM_WARPS
-    return specs
+        if spec["name"] not in widths:
+            out.append(spec)
+            continue
+        key, values = widths[spec["name"]]
+        for value in values:
+            out.append(
+                {
+                    **spec,
+                    "name": f"{spec['name']}[{key}={value}]",
+                    "constexprs": {**spec["constexprs"], key: value},
+                }
+            )
+    return out
