@@ -299,7 +299,7 @@ def mask_face(
     dilate = _scaled(dilate_px, factor, "dilate_px")
     erode_radius = _scaled(erode_px, factor, "erode_px")
     patch = _scaled(dropout_patch, factor, "dropout_patch") | 1
-    if generator is not None and generator.device != image.device:
+    if generator is not None and generator.device.type != image.device.type:
         raise ValueError(
             f"generator must be on the image's device {image.device}, got {generator.device}"
         )
@@ -316,16 +316,17 @@ def mask_face(
         allowed = erode(face, erode_radius) & ~nose_disc(lm_px, height, width, nose_radius)
 
     # exactly k = round(keep_fraction * |face|) allowed pixels, uniformly without replacement:
-    # rank the allowed pixels by a random score (not-allowed pixels rank last)
+    # the k largest of iid uniform scores (not-allowed pixels score -1). k <= k_bound, a
+    # static bound, so no device synchronization is needed.
     n_face = face.flatten(1).sum(dim=1)
     k = torch.round(keep_fraction * n_face.to(torch.float64)).to(torch.long)
+    k_bound = min(height * width, math.ceil(keep_fraction * height * width))
     score = torch.rand(batch, height * width, generator=generator, device=device)
     score = torch.where(allowed.flatten(1), score, -1.0)
-    order = torch.argsort(score, dim=1, descending=True)
-    rank = torch.empty_like(order).scatter_(
-        1, order, torch.arange(height * width, device=device).expand(batch, -1)
-    )
-    keep = (rank < k[:, None]) & allowed.flatten(1)
+    top, index = torch.topk(score, k_bound, dim=1)  # sorted, largest first
+    chosen = (torch.arange(k_bound, device=device) < k[:, None]) & (top >= 0)
+    keep = torch.zeros(batch, height * width, dtype=torch.bool, device=device)
+    keep = keep.scatter(1, index, chosen)
     keep = keep.view(batch, 1, height, width)
 
     factor_noise = 1.0 + noise * (
