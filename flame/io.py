@@ -97,6 +97,7 @@ def load_model(
     if landmarks is not None:
         for key, value in load_landmark_embedding(landmarks).items():
             setattr(model, key, value)
+        model.metadata["contour_yaw_sign"] = landmark_yaw_sign(landmarks)
     if eyelids is not None:
         left, right = (np.asarray(load_npy(p), dtype=np.float64) for p in eyelids)
         model.eyelids = np.stack([left, right], axis=-1).astype(model.v_template.dtype)
@@ -180,6 +181,20 @@ def load_landmark_embedding(
         return _embedding_from_dict(merged, f"{path[0]} + {path[1]}")
     path = Path(path)
     return _embedding_from_dict(_read_embedding_file(path), str(path))
+
+
+def landmark_yaw_sign(path: str | Path | tuple | list) -> str:
+    """The contour yaw sign that goes with a landmark embedding (see ``flame.FLAME``).
+
+    "-1" for the FLAME_PyTorch / smplx pair (their code negates the yaw), the
+    stored value for our safetensors files, else "1" (DECA's convention).
+    """
+    if isinstance(path, tuple | list):
+        return "-1" if len(path) == 2 else landmark_yaw_sign(path[0])
+    path = Path(path)
+    if path.suffix.lower() == ".safetensors":
+        return _read_safetensors(path)[1].get("contour_yaw_sign", "1")
+    return "1"
 
 
 def _read_embedding_file(path: Path) -> dict[str, Any]:

@@ -48,6 +48,16 @@ class FLAME(nn.Module):
         right eye), eyelids [B, 2] (left, right; 1 = closed; only for models
         with eyelid blendshapes).
 
+    Eyelid blendshapes are added in the rest pose after joint regression, so
+    they turn with the head and move no joint (SMIRK adds the same offsets
+    after skinning, in the posed frame: identical at zero pose).
+
+    The jaw-contour bin follows DECA's rule on the yaw of
+    ``R_global @ R_neck`` (degrees, clamped to 39, 79 bins). The yaw sign is
+    the model's ``metadata["contour_yaw_sign"]``: 1 (DECA / SMIRK code with
+    DECA's ``landmark_embedding.npy``, and the stand-in head) or -1 (the
+    smplx / FLAME_PyTorch code with ``flame_dynamic_embedding.npy``).
+
     Poses are axis-angle in radians in the model frame (x to the subject's
     left, y up, z out of the face). Fewer coefficients than the layer holds
     are allowed: the rest count as zero.
@@ -92,7 +102,7 @@ class FLAME(nn.Module):
             flat(model.exprdirs[:, :, : self.n_expr]),
         ]
         if model.eyelids is not None:
-            blocks.append(flat(model.eyelids))
+            buf("eyelid_dirs", flat(model.eyelids))
         buf("v_template", model.v_template)
         buf("dirs", np.concatenate(blocks, axis=0))
         buf("posedirs", flat(model.posedirs))
@@ -112,6 +122,7 @@ class FLAME(nn.Module):
             j = self.parents[j]
         self.neck_chain = chain
         self.metadata = dict(model.metadata)
+        self.contour_yaw_sign = float(model.metadata.get("contour_yaw_sign", "1"))
 
     def extra_repr(self) -> str:
         return (
@@ -182,10 +193,10 @@ class FLAME(nn.Module):
                 v = torch.cat([v, v.new_zeros(bsz, n - v.shape[1])], dim=1)
             return v
 
-        parts = [full(shape, self.n_shape), full(expression, self.n_expr)]
-        if self.has_eyelids:
-            parts.append(full(eyelids, 2))
-        coeffs = torch.cat(parts, dim=1)
+        coeffs = torch.cat([full(shape, self.n_shape), full(expression, self.n_expr)], dim=1)
+        lids = None
+        if eyelids is not None:
+            lids = _lbs.blend_shapes(eyelids.to(dtype), self.eyelid_dirs)
         pose = torch.cat(
             [full(global_pose, 3), full(neck_pose, 3), full(jaw_pose, 3), full(eye_pose, 6)],
             dim=1,
@@ -200,6 +211,7 @@ class FLAME(nn.Module):
             self.J_regressor,
             self.parents,
             self.lbs_weights,
+            rest_offsets=lids,
         )
         landmarks = None
         if self.has_landmarks:
@@ -219,7 +231,7 @@ class FLAME(nn.Module):
             rel = rot_mats[:, j] @ rel
         if contour_rotation is not None:
             rel = contour_rotation @ rel
-        return _lbs.yaw_bins(_lbs.yaw_degrees(rel.detach()))
+        return _lbs.yaw_bins(self.contour_yaw_sign * _lbs.yaw_degrees(rel.detach()))
 
     def landmarks(
         self,

@@ -129,6 +129,7 @@ def lbs(
     j_regressor: torch.Tensor,
     parents: list[int],
     weights: torch.Tensor,
+    rest_offsets: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The full FLAME deformation.
 
@@ -142,6 +143,9 @@ def lbs(
         j_regressor: [J, V].
         parents: J parent indices.
         weights: [V, J] skinning weights.
+        rest_offsets: optional [B, V, 3] offsets added in the rest pose after
+            joint regression (so they are skinned but move no joint), e.g.
+            eyelid blendshapes.
 
     Returns:
         vertices [B, V, 3], posed joints [B, J, 3], rotation matrices [B, J, 3, 3].
@@ -151,6 +155,8 @@ def lbs(
     joints = regress_joints(j_regressor, v_shaped)
     rot_mats = rodrigues(pose)
     v_posed = v_shaped + (pose_features(rot_mats) @ posedirs_flat).reshape(bsz, -1, 3)
+    if rest_offsets is not None:
+        v_posed = v_posed + rest_offsets
     posed_joints, transforms = rigid_transforms(rot_mats, joints, parents)
     return skin(v_posed, transforms, weights), posed_joints, rot_mats
 

@@ -53,7 +53,9 @@ class FlameModel:
         eyelids: [V, 3, 2] float or None, optional eyelid blendshapes
             (left, right), one unit = eye closed (SMIRK's convention).
         masks: vertex index sets of named regions (e.g. "nose", "lips").
-        metadata: free-form strings (name, licence, mode names).
+        metadata: free-form strings (name, licence, mode names) and
+            ``contour_yaw_sign`` ("1" or "-1", default "1"): the sign applied
+            to the head yaw before DECA's bin rule (see ``flame.FLAME``).
     """
 
     v_template: np.ndarray
@@ -194,6 +196,9 @@ class FlameModel:
         for k, val in self.metadata.items():
             if not isinstance(k, str) or not isinstance(val, str):
                 raise TypeError("metadata must map strings to strings")
+        sign = self.metadata.get("contour_yaw_sign", "1")
+        if sign not in ("1", "-1"):
+            raise ValueError(f"metadata contour_yaw_sign must be '1' or '-1', got {sign!r}")
         return self
 
     def _validate_embedding(

@@ -259,3 +259,38 @@ def test_cli_flame_argument(tmp_path, tiny_model):
     model = flame.cli.model_from_args(parser.parse_args(["--flame", str(path)]))
     _assert_same_model(model, tiny_model)
     assert parser.parse_args([]).flame == "bundled"
+
+
+def test_contour_yaw_sign_follows_the_embedding_format(tmp_path, tiny_model):
+    deca = tmp_path / "landmark_embedding.npy"
+    np.save(deca, _deca_embedding(tiny_model), allow_pickle=True)
+    path = tmp_path / "head.safetensors"
+    flame.save_model(tiny_model, path)
+    assert flame.load_model(path, landmarks=deca).metadata["contour_yaw_sign"] == "1"
+    static = tmp_path / "s.pkl"
+    static.write_bytes(
+        pickle.dumps(
+            {
+                "lmk_face_idx": tiny_model.static_lmk_faces_idx,
+                "lmk_b_coords": tiny_model.static_lmk_bary_coords,
+            }
+        )
+    )
+    dynamic = tmp_path / "d.npy"
+    np.save(
+        dynamic,
+        {
+            "lmk_face_idx": tiny_model.dynamic_lmk_faces_idx,
+            "lmk_b_coords": tiny_model.dynamic_lmk_bary_coords,
+        },
+        allow_pickle=True,
+    )
+    pair = flame.load_model(path, landmarks=(static, dynamic))
+    assert pair.metadata["contour_yaw_sign"] == "-1"
+    converted = tmp_path / "converted.safetensors"
+    flame.save_model(pair, converted)
+    assert flame.load_model(converted).metadata["contour_yaw_sign"] == "-1"
+    assert flame.load_model(path, landmarks=converted).metadata["contour_yaw_sign"] == "-1"
+    pair.metadata["contour_yaw_sign"] = "2"
+    with pytest.raises(ValueError, match="contour_yaw_sign"):
+        pair.validate()

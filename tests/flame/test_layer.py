@@ -24,12 +24,12 @@ def reference_flame(model, shape, expr, pose, eyelids=None):
     v = model.v_template.astype(np.float64).copy()
     v += np.einsum("vck,k->vc", model.shapedirs[:, :, :ks], shape)
     v += np.einsum("vck,k->vc", model.exprdirs[:, :, :ke], expr)
-    if eyelids is not None:
-        v += np.einsum("vck,k->vc", model.eyelids, eyelids)
     joints = model.J_regressor @ v
     rots = [Rotation.from_rotvec(p).as_matrix() for p in pose]
     feats = np.concatenate([(r - np.eye(3)).ravel() for r in rots[1:]])
     v_posed = v + np.einsum("vck,k->vc", model.posedirs, feats)
+    if eyelids is not None:  # rest-pose offsets that move no joint
+        v_posed += np.einsum("vck,k->vc", model.eyelids, eyelids)
     world = []
     for j, parent in enumerate(model.parents):
         local = np.eye(4)
@@ -47,6 +47,7 @@ def reference_flame(model, shape, expr, pose, eyelids=None):
     # dynamic contour bin from the root @ neck rotation (DECA's rule)
     r = rots[0] @ rots[1]
     yaw = np.degrees(np.arctan2(-r[2, 0], np.hypot(r[0, 0], r[1, 0])))
+    yaw *= float(model.metadata.get("contour_yaw_sign", "1"))
     a = int(np.round(min(yaw, 39.0)))
     b = a if a >= 0 else (78 if a < -39 else 39 - a)
     fi = np.concatenate([model.dynamic_lmk_faces_idx[b], model.static_lmk_faces_idx])
@@ -89,6 +90,13 @@ def test_matches_reference_float64(tiny_model):
     _check_against_reference(
         tiny_model, layer, _inputs(np.random.default_rng(1), 4, tiny_model), 1e-12
     )
+
+
+def test_matches_reference_with_negated_contour_yaw(tiny_model):
+    tiny_model.metadata["contour_yaw_sign"] = "-1"  # smplx / FLAME_PyTorch convention
+    layer = flame.FLAME(tiny_model, dtype=torch.float64)
+    inputs = _inputs(np.random.default_rng(6), 4, tiny_model)
+    _check_against_reference(tiny_model, layer, inputs, 1e-12)
 
 
 def test_matches_reference_float32(tiny_model):
