@@ -9,7 +9,7 @@ out.landmarks  # [B, 68, 3]
 """
 
 from . import cli, lbs
-from .io import load_landmark_embedding, load_model, save_model
+from .io import load_landmark_embedding, load_model, mode_names, save_model
 from .layer import FLAME, FlameOutput
 from .model import FlameModel
 from .safe_pickle import UnsafePickleError
@@ -23,5 +23,6 @@ __all__ = [
     "UnsafePickleError",
     "load_landmark_embedding",
     "load_model",
+    "mode_names",
     "save_model",
 ]

@@ -12,13 +12,13 @@ are drawn on top (jaw contour yellow, the rest red). Panels: neutral views
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .cli import add_flame_arguments, model_from_args
+from .io import mode_names
 from .layer import FLAME
 from .model import FlameModel
 
@@ -91,7 +91,7 @@ def render_panel(ax, vertices, faces, albedo, landmarks=None, title: str = "") -
 
 
 def _mode_index(model: FlameModel, kind: str, name: str) -> int | None:
-    names = json.loads(model.metadata.get(f"{kind}_mode_names", "[]"))
+    names = mode_names(model, kind)
     return names.index(name) if name in names else None
 
 

@@ -4,20 +4,21 @@ Real FLAME weights may not be redistributed, so this module builds, from
 nothing but code, a head in the same format and of FLAME-like size that every
 command can use offline:
 
-- a closed, star-shaped surface (about 5k vertices, 10k faces) traced by rays
+- a closed surface (about 5k vertices, 10k faces) traced by rays
   from a point behind the mouth onto an implicit head (smooth unions of
   ellipsoids and round cones): cranium, face, tapered jaw and chin, neck,
-  cheekbones, brow ridge, a nose standing 2.5-3.5 cm out of the cheeks, eye
-  sockets with eyeballs, lips with a folded-in mouth that opens with the jaw,
-  and ears at the sides; metres, adult proportions (about 15 cm across the
-  cheekbones, 15 cm head breadth, 23 cm crown to chin);
+  cheekbones, brow ridge, a nose standing 3.3 cm out of the cheeks (2 cm in
+  front of the subnasale), eye sockets with eyeballs, lips with a folded-in
+  mouth that opens with the jaw, and ears at the sides; metres, adult
+  proportions (about 15 cm across the cheekbones, 15 cm head breadth, 24 cm
+  crown to chin);
 - model frame as FLAME: x to the subject's left, y up, z out of the face,
-  origin between the ear canals (so the face lies within about 0.12 m of it);
+  origin between the ear canals (so the face lies within about 0.13 m of it);
 - 300 shape and 100 expression modes, each a smooth displacement field of one
   standard deviation, sorted by variance; named modes first (head size, face
   width, nose size, jaw width, ... and mouth open, smile, brow raise, ...), then
-  smooth random fields (see ``SHAPE_MODES`` / ``EXPRESSION_MODES``, also in
-  the metadata);
+  smooth random fields (names in ``metadata["shape_mode_names"]`` and
+  ``metadata["expression_mode_names"]``, see ``flame.mode_names``);
 - 5 joints (global at the neck base, neck at the skull base, jaw at the
   temporomandibular axis, two eyes at the eyeball centres) regressed from
   vertices, smooth skinning weights, small pose correctives;
@@ -29,7 +30,7 @@ command can use offline:
   mouth interior, eye regions).
 
 The construction is deterministic (fixed seeds). :func:`bundled_model`
-builds it once (about a second) and caches it as safetensors in the user cache
+builds it once (about 3 s on 2 CPU cores) and caches it as safetensors in the user cache
 directory (``$MINIRAST_CACHE`` or ``$XDG_CACHE_HOME/minirast`` or
 ``~/.cache/minirast``), written atomically.
 """
@@ -816,16 +817,3 @@ def bundled_model() -> FlameModel:
     m = _cached()
     arrays = {k: np.array(v, copy=True) for k, v in m.to_arrays().items()}
     return FlameModel.from_arrays(arrays, dict(m.metadata))
-
-
-SHAPE_MODES = (
-    "named shape modes (in variance order within the basis; see metadata for the "
-    "exact index): head_size, face_width, head_length, face_height, nose_size, jaw_width, "
-    "cranium_height, face_depth, chin_protrusion, cheekbones, brow_ridge, nose_width, "
-    "nose_bridge, eye_spacing, lip_fullness, mouth_width, ear_size, neck_width, forehead_slope"
-)
-EXPRESSION_MODES = (
-    "named expression modes: mouth_open, smile, brow_raise, frown, lip_pucker, mouth_stretch, "
-    "cheek_puff, eye_squint, upper_lip_raise, lower_lip_depress, jaw_forward, mouth_left, "
-    "smile_left, smile_right, nose_wrinkle"
-)
