@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
+import struct
 import sys
 import types
 
@@ -15,6 +17,43 @@ import torch
 import flame
 from flame import convert
 from flame.safe_pickle import UnsafePickleError, load_npy, load_pickle
+
+
+class _Py2Pickler(pickle._Pickler):
+    """Writes str and bytes as Python 2 ``str`` (BINSTRING), as the official pickles hold."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def _write_str(self, raw):
+        n = len(raw)
+        if n < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([n]) + raw)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", n) + raw)
+
+    def _save_bytes(self, obj):
+        self._write_str(obj)
+        self.memoize(obj)
+
+    def _save_str(self, obj):
+        self._write_str(obj.encode("latin1"))
+        self.memoize(obj)
+
+    dispatch[bytes] = _save_bytes
+    dispatch[str] = _save_str
+
+
+def _python2_pickle(obj) -> bytes:
+    """A protocol-2 pickle with Python 2 strings and the old numpy / scipy module paths."""
+    buf = io.BytesIO()
+    _Py2Pickler(buf, protocol=2).dump(obj)
+    data = buf.getvalue()
+    for new, old in (
+        (b"numpy._core.multiarray\n", b"numpy.core.multiarray\n"),
+        (b"scipy.sparse._csc\n", b"scipy.sparse.csc\n"),
+    ):
+        data = data.replace(new, old)
+    return data
 
 
 def _official_dict(model, ch_class):
@@ -73,9 +112,8 @@ def _assert_same_model(a, b, n_expr=None):
 
 def test_official_chumpy_pickle_loads_without_chumpy(tmp_path, fake_chumpy, tiny_model):
     path = tmp_path / "generic_model.pkl"
-    with open(path, "wb") as f:
-        # protocol 2 with fix_imports writes Python 2 names (copy_reg, __builtin__)
-        pickle.dump(_official_dict(tiny_model, fake_chumpy), f, protocol=2, fix_imports=True)
+    path.write_bytes(_python2_pickle(_official_dict(tiny_model, fake_chumpy)))
+    assert b"numpy.core.multiarray" in path.read_bytes()
     del sys.modules["chumpy.ch"], sys.modules["chumpy"]  # the loader must not need it
     try:
         model = flame.load_model(path, n_shape_components=tiny_model.n_shape)
@@ -194,10 +232,10 @@ def test_malicious_pickle_runs_nothing(tmp_path, suffix):
 def test_other_dangerous_globals_refused(tmp_path):
     for obj in (_EvilEval(), {"a": _EvilEval()}, [np.arange(3), _EvilEval()]):
         with pytest.raises(UnsafePickleError, match="eval"):
-            load_pickle(__import__("io").BytesIO(pickle.dumps(obj, protocol=4)))
+            load_pickle(io.BytesIO(pickle.dumps(obj, protocol=4)))
     # a class instance of an arbitrary module is refused too
     with pytest.raises(UnsafePickleError, match="Path"):
-        load_pickle(__import__("io").BytesIO(pickle.dumps(tmp_path)))
+        load_pickle(io.BytesIO(pickle.dumps(tmp_path)))
     assert not (tmp_path / "x").exists()
 
 
