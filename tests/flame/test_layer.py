@@ -253,3 +253,12 @@ def test_contour_rotation_picks_the_bin(tiny_model):
     unturned = (turned.landmarks[0] - j0) @ rot[0] + j0
     torch.testing.assert_close(outside.landmarks[0], unturned, atol=1e-12, rtol=0)
     assert not torch.allclose(outside.landmarks[0, :17], layer().landmarks[0, :17])
+
+
+def test_throughput_command_runs(tiny_model, tmp_path, capsys):
+    from flame import throughput
+
+    path = tmp_path / "tiny.safetensors"
+    flame.save_model(tiny_model, path)
+    assert throughput.main(["--flame", str(path), "--batch", "2", "--repeats", "1"]) == 0
+    assert "forward+backward cpu ms" in capsys.readouterr().out
