@@ -127,8 +127,8 @@ def convex_hull_mask(
 
 
 def _scaled(value: float, factor: float, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"{name} must be a number >= 0 (pixels), got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise ValueError(f"{name} must be a finite number >= 0 (pixels), got {value!r}")
     if value == 0:
         return 0
     return max(1, int(round(value * factor)))

@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
-from scipy.spatial import ConvexHull, Delaunay
 
 from train.masking import (
     NOSE_LANDMARKS,
@@ -82,10 +81,33 @@ def scaled(px_at_224: float, size: int) -> int:
     return max(1, round(px_at_224 * size / 224))
 
 
-def scipy_hull(points: np.ndarray, height: int, width: int) -> np.ndarray:
-    yy, xx = np.mgrid[0:height, 0:width]
-    inside = Delaunay(points).find_simplex(np.stack([xx.ravel(), yy.ravel()], 1)) >= 0
-    return inside.reshape(height, width)
+def monotone_chain(points: np.ndarray) -> np.ndarray:
+    """Reference convex hull (Andrew's monotone chain): vertices in order, collinear dropped."""
+    pts = sorted(map(tuple, points.tolist()))
+
+    def half(seq):
+        out: list = []
+        for p in seq:
+            while len(out) >= 2:
+                (ax, ay), (bx, by) = out[-2], out[-1]
+                if (bx - ax) * (p[1] - ay) - (by - ay) * (p[0] - ax) > 0:
+                    break
+                out.pop()
+            out.append(p)
+        return out[:-1]
+
+    return np.array(half(pts) + half(pts[::-1]))
+
+
+def reference_hull(points: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Pixel centres inside the hull polygon (sequential hull, per-edge cross products)."""
+    v = monotone_chain(points)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    inside = np.ones((height, width), dtype=bool)
+    for a, b in zip(v, np.roll(v, -1, axis=0)):
+        cross = (b[0] - a[0]) * (yy - a[1]) - (b[1] - a[1]) * (xx - a[0])
+        inside &= cross >= -1e-9
+    return inside
 
 
 def nose_geometry(px: torch.Tensor, nose_radius: float):
@@ -180,7 +202,7 @@ def test_region_is_the_hull_union_the_face_mask():
     face[:, :, 55:, :] = True  # a neck below the hull: in the region through the face mask
     out = mask_face(image, face, ndc, dilate_px=0.0)
     for i in range(3):
-        hull = torch.from_numpy(scipy_hull(px[i].double().numpy(), size, size))
+        hull = torch.from_numpy(reference_hull(px[i].double().numpy(), size, size))
         assert torch.equal(out.region[i, 0], hull | face[i, 0])
     grown = mask_face(image, face, ndc, dilate_px=12.0).region
     assert (grown & ~out.region).any() and not (out.region & ~grown).any()
@@ -258,21 +280,22 @@ def test_ndc_to_pixels_matches_the_pixel_centre_convention():
     spread=st.sampled_from([3.0, 20.0, 40.0]),
     dilate=st.sampled_from([0.0, 2.0, 5.5]),
 )
-def test_hull_raster_matches_scipy_and_dilation_contains_the_disc_dilation(seed, n, spread, dilate):
+def test_hull_raster_matches_reference_and_dilation_contains_disc_dilation(seed, n, spread, dilate):
     size = 48
     rng = np.random.default_rng(seed)
     points = rng.uniform(-0.2, 1.2, size=(n, 2)) * spread + rng.uniform(0, size - spread, 2)
     got = convex_hull_mask(torch.from_numpy(points)[None].float(), size, size, dilate)[0].numpy()
     if dilate == 0.0:
-        assert (got == scipy_hull(points.astype(np.float32).astype(np.float64), size, size)).all()
+        assert (
+            got == reference_hull(points.astype(np.float32).astype(np.float64), size, size)
+        ).all()
         return
     # distance of every pixel centre to the hull polygon (0 inside)
-    base = scipy_hull(points, size, size)
+    base = reference_hull(points, size, size)
     yy, xx = np.mgrid[0:size, 0:size]
     q = np.stack([xx.ravel(), yy.ravel()], 1).astype(np.float64)
-    edges = ConvexHull(points).simplices  # [E, 2] point indices of the hull edges
-    a = points[edges[:, 0]]
-    ab = points[edges[:, 1]] - a
+    a = monotone_chain(points)  # the hull's edges: consecutive vertices
+    ab = np.roll(a, -1, axis=0) - a
     t = np.clip(((q[:, None] - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0, 1)
     dist = np.linalg.norm(q[:, None] - (a + t[..., None] * ab), axis=-1).min(1).reshape(size, size)
     dist[base] = 0.0
@@ -332,6 +355,7 @@ def test_bad_inputs_raise_clear_errors():
         (dict(dropout_rate=1.0), "dropout_rate"),
         (dict(dilate_px=-1), "dilate_px"),
         (dict(erode_px=float("nan")), "erode_px"),
+        (dict(dilate_px=float("inf")), "dilate_px"),
         (dict(nose_radius=-0.1), "nose_radius"),
         (dict(dropout_patch=0), "dropout_patch"),
         (dict(dropout_patch=3.5), "dropout_patch"),
