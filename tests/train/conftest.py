@@ -1,0 +1,38 @@
+"""Tiny configurations and data shared by the training tests (32 px, a few samples)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from train.config import TrainConfig
+
+
+def tiny_config(tmp_path, **overrides) -> TrainConfig:
+    values = dict(
+        name="tiny",
+        preset="smoke",
+        out_dir=str(tmp_path),
+        image_size=32,
+        n_train=8,
+        n_val=4,
+        n_test=4,
+        steps=4,
+        pretrain_steps=2,
+        batch_size=4,
+        width=0.25,
+        n_shape=10,
+        n_expr=10,
+        renderer_channels=4,
+        eval_every=100,
+        checkpoint_every=1,
+    )
+    values.update(overrides)
+    return dataclasses.replace(TrainConfig(), **values).validate()
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory):
+    """One data cache for the whole session: every tiny config renders the same samples."""
+    return tmp_path_factory.mktemp("runs")

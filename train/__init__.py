@@ -1,0 +1,1 @@
+"""train: synthetic face data and the SMIRK-style regressor fine-tuned with the rho camera."""

@@ -1,0 +1,222 @@
+"""Typed run configuration: every hyperparameter is a field, overridable from the
+command line (``--field value``), chosen in bulk by a preset, and saved with the run."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import typing
+from collections.abc import Sequence
+
+CAMERA_MODES = ("ortho", "pseudo", "perspective")
+REGIMES = ("hmc", "studio", "wild")
+MASKINGS = ("paper", "smirk")
+RHO_INITS = ("paper", "zero")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """One training run (pretraining or fine-tuning). Units: pixels, steps, seconds."""
+
+    # what and where
+    name: str = "finetune"
+    preset: str = "default"
+    out_dir: str = "runs"
+    flame: str = "bundled"
+    seed: int = 0
+    device: str = "auto"
+    # data
+    regimes: tuple[str, ...] = REGIMES
+    image_size: int = 64
+    n_train: int = 1536  # samples per regime
+    n_val: int = 64
+    n_test: int = 128
+    landmark_noise: bool = True
+    # model
+    camera: str = "pseudo"
+    rho_max: float = 6.0
+    rho_init: str = "zero"
+    n_shape: int = 50
+    n_expr: int = 50
+    width: float = 0.5
+    renderer_channels: int = 16
+    masking: str = "paper"
+    # optimisation
+    steps: int = 400
+    pretrain_steps: int = 400  # used by train.finetune when it trains the pretraining first
+    batch_size: int = 32
+    lr: float = 1e-3
+    grad_clip: float = 5.0
+    eval_every: int = 100
+    checkpoint_every: int = 50
+    max_bad_steps: int = 5
+    # loss weights (SMIRK's published values, DESIGN.md section 6; rho prior 0.1)
+    w_landmarks: float = 100.0
+    w_photometric: float = 10.0
+    w_shape_reg: float = 100.0 / 300.0
+    w_expr_reg: float = 1e-3
+    w_jaw_reg: float = 1e-2
+    w_cycle: float = 1.0
+    w_rho_prior: float = 0.1
+    # per-regime rho priors (the paper: 4.0 for head-mounted footage, 0 elsewhere)
+    rho_prior_hmc: float = 4.0
+    rho_prior_studio: float = 0.0
+    rho_prior_wild: float = 0.0
+
+    def validate(self) -> TrainConfig:
+        """Raise ``ValueError`` naming the field when a value is out of range."""
+        choices = {"camera": CAMERA_MODES, "masking": MASKINGS, "rho_init": RHO_INITS}
+        for field, allowed in choices.items():
+            if getattr(self, field) not in allowed:
+                raise ValueError(f"{field} must be one of {allowed}, got {getattr(self, field)!r}")
+        bad = [r for r in self.regimes if r not in REGIMES]
+        if bad or not self.regimes:
+            raise ValueError(f"regimes must be a non-empty subset of {REGIMES}, got {self.regimes}")
+        positive = (
+            "image_size",
+            "n_train",
+            "n_test",
+            "n_val",
+            "steps",
+            "pretrain_steps",
+            "batch_size",
+            "n_shape",
+            "n_expr",
+            "renderer_channels",
+            "eval_every",
+            "checkpoint_every",
+            "max_bad_steps",
+        )
+        for field in positive:
+            if getattr(self, field) <= 0:
+                raise ValueError(f"{field} must be > 0, got {getattr(self, field)}")
+        if self.image_size < 32 or self.image_size % 8:
+            raise ValueError(f"image_size must be a multiple of 8 and >= 32, got {self.image_size}")
+        for field in ("lr", "rho_max", "width", "grad_clip"):
+            if not getattr(self, field) > 0:
+                raise ValueError(f"{field} must be > 0, got {getattr(self, field)}")
+        for f in dataclasses.fields(self):
+            if f.name.startswith("w_") and getattr(self, f.name) < 0:
+                raise ValueError(f"loss weight {f.name} must be >= 0, got {getattr(self, f.name)}")
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise ValueError(f"name must be a plain directory name, got {self.name!r}")
+        return self
+
+    def rho_prior(self, regime: str) -> float:
+        return float(getattr(self, f"rho_prior_{regime}"))
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """Build from a saved dict; unknown keys are an error (a config from another version)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown config fields {unknown}")
+        hints = typing.get_type_hints(cls)
+        fixed = {k: tuple(v) if hints[k] == tuple[str, ...] else v for k, v in values.items()}
+        return cls(**fixed).validate()
+
+
+#: Presets: field overrides applied before command-line flags.
+PRESETS: dict[str, dict] = {
+    # a minute or two on 2 CPU cores: used by the tests
+    "smoke": dict(
+        image_size=32,
+        n_train=48,
+        n_val=8,
+        n_test=16,
+        steps=6,
+        pretrain_steps=6,
+        batch_size=8,
+        width=0.25,
+        eval_every=3,
+        checkpoint_every=3,
+        n_shape=20,
+        n_expr=20,
+        renderer_channels=8,
+    ),
+    # the README's main command: pretraining, fine-tuning, baseline and evaluation in
+    # at most 15 minutes on 2 CPU cores
+    "default": {},
+    # paper scale, for GPUs
+    "full": dict(
+        image_size=224,
+        n_train=20000,
+        n_val=500,
+        n_test=1000,
+        steps=60000,
+        pretrain_steps=60000,
+        batch_size=32,
+        width=1.0,
+        n_shape=300,
+        n_expr=50,
+        renderer_channels=32,
+        eval_every=2000,
+        checkpoint_every=1000,
+    ),
+}
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, defaults: dict | None = None) -> None:
+    """One ``--field`` flag per config field, typed from the annotations."""
+    hints = typing.get_type_hints(TrainConfig)
+    defaults = defaults or {}
+    for f in dataclasses.fields(TrainConfig):
+        kind = hints[f.name]
+        flag = "--" + f.name.replace("_", "-")
+        default = defaults.get(f.name, f.default)
+        help_text = f"(default: {default})"
+        if f.name == "preset":
+            parser.add_argument(flag, choices=sorted(PRESETS), default=None, help=help_text)
+        elif kind is bool:
+            parser.add_argument(flag, type=_parse_bool, default=None, help=help_text)
+        elif kind == tuple[str, ...]:
+            parser.add_argument(
+                flag,
+                type=lambda s: tuple(x for x in s.split(",") if x),
+                default=None,
+                help="comma-separated " + help_text,
+            )
+        else:
+            parser.add_argument(flag, type=kind, default=None, help=help_text)
+
+
+def config_from_args(args: argparse.Namespace, base: dict | None = None) -> TrainConfig:
+    """Defaults < ``base`` (the entry point's own defaults) < preset < explicit flags."""
+    values = dataclasses.asdict(TrainConfig())
+    values.update(base or {})
+    preset = args.preset or values["preset"]
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    values.update(PRESETS[preset])
+    values["preset"] = preset
+    for f in dataclasses.fields(TrainConfig):
+        given = getattr(args, f.name, None)
+        if given is not None and f.name != "preset":
+            values[f.name] = given
+    return TrainConfig(**values).validate()
+
+
+def parse_config(argv: Sequence[str] | None, base: dict | None = None, prog: str | None = None):
+    """Parse a command line into a :class:`TrainConfig` (plus the parser's namespace)."""
+    parser = argparse.ArgumentParser(prog=prog)
+    add_config_arguments(parser, base)
+    parser.add_argument("--resume", action="store_true", help="continue the run in out_dir/name")
+    args = parser.parse_args(argv)
+    try:
+        return config_from_args(args, base), args
+    except ValueError as exc:
+        parser.error(str(exc))
