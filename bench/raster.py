@@ -28,7 +28,12 @@ import math
 import os
 import time
 
-import torch
+# On a shared CPU, OpenMP threads that spin at barriers while another process holds the
+# core make every torch op wait for a time slice (a 2-thread run measured 10x slower than
+# 1 thread here); passive waiting avoids that. Must be set before torch starts OpenMP.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
 
 if not torch.cuda.is_available():  # must precede the first import of triton
     os.environ.setdefault("TRITON_INTERPRET", "1")
@@ -327,6 +332,7 @@ def run(resolutions, batches, budget_s, out_root, with_peers, with_resources, cp
         "cpu_model": cpu_model(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
         "mesh": mesh_name,
@@ -352,7 +358,8 @@ def markdown_report(p: dict, resource_table: str = "") -> str:
         "# minirast rasterizer benchmark",
         "",
         f"Device `{p['device']}` ({p['cpu_model']}), torch {p['torch']}, "
-        f"{p['torch_threads']} torch threads; load average before/after "
+        f"{p['torch_threads']} torch threads (OMP_WAIT_POLICY={p['omp_wait_policy']}); "
+        "load average before/after "
         f"{p['load_average_before'][0]:.1f} / {p['load_average_after'][0]:.1f} "
         "(the machine may be shared: times are medians of a few runs).",
         f"Mesh: {p['mesh']} ({p['vertices']} vertices, {p['faces']} faces), random poses, "
@@ -492,10 +499,17 @@ def main(argv: list[str] | None = None) -> dict:
         default=CPU_MAX_PIXELS,
         help=f"on CPU, skip cases with B*H*W above this (default {CPU_MAX_PIXELS})",
     )
+    parser.add_argument(
+        "--threads", type=_ints, default=None, help="torch CPU threads (default: torch's choice)"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 64², B in {1, 2}")
     args = parser.parse_args(argv)
     if args.budget <= 0:
         parser.error(f"--budget must be > 0, got {args.budget}")
+    if args.threads is not None:
+        if len(args.threads) != 1:
+            parser.error("--threads takes one number")
+        torch.set_num_threads(args.threads[0])
     resolutions, batches, budget = args.resolutions, args.batches, args.budget
     if args.quick:
         resolutions, batches, budget = [64], [1, 2], 0.05

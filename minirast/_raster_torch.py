@@ -257,7 +257,7 @@ def fragment_attributes(
     pix = idx % (H * W)
     row = pix // W
     col = pix % W
-    vid = faces[flat[idx].long()] + (b * V).unsqueeze(1)  # [N,3]
+    vid = faces.index_select(0, flat.index_select(0, idx).long()) + (b * V).unsqueeze(1)
     p = pos.reshape(B * V, 4).index_select(0, vid.reshape(-1)).reshape(-1, 3, 4)
     inv_w = 1.0 / p[..., 3]
     X = p[..., 0] * inv_w

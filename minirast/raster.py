@@ -292,7 +292,7 @@ def _interpolate_torch(attr, bary, tri_id, faces) -> torch.Tensor:
     if idx.numel() == 0:
         zero = attr.sum() * 0.0 + bary.sum() * 0.0
         return (out + zero).reshape(B, H, W, C)
-    vid = faces[flat[idx].long()]  # [N,3]
+    vid = faces.index_select(0, flat.index_select(0, idx).long())  # [N,3]
     if attr.shape[0] == 1:
         a = attr[0].index_select(0, vid.reshape(-1))
     else:
