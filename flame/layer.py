@@ -95,7 +95,7 @@ class FLAME(nn.Module):
             self.register_buffer(name, t.to(dtype) if floating else t.to(torch.long))
 
         def flat(d: np.ndarray) -> np.ndarray:  # [V,3,K] -> [K, V*3]
-            return d.reshape(n_v * 3, -1).T
+            return d.reshape(n_v * 3, d.shape[2]).T
 
         blocks = [
             flat(model.shapedirs[:, :, : self.n_shape]),
