@@ -333,7 +333,7 @@ def test_watertight_grid_mesh_has_no_cracks():
         assert_matches_reference(pos, faces, H, W)
 
 
-def test_forward_is_deterministic_and_bins_cover_tiles():
+def test_forward_is_deterministic_and_tile_lists_ascend():
     pos, faces = make_scene(11, 2, 14)
     out1 = _tr().rasterize_triton(pos, faces, 19, 21, EPS_W, 0, return_bins=True)
     out2 = _tr().rasterize_triton(pos, faces, 19, 21, EPS_W, 0, return_bins=True)
