@@ -234,13 +234,14 @@ def _cover_window(d, batch, fid, c0, r0, c1, r1, sh, sw, height, width, keys) ->
 
 def fragment_attributes(
     pos: torch.Tensor, faces: torch.Tensor, tri_id: torch.Tensor, eps_w: float
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """Differentiable perspective-correct barycentrics and depth for known ``tri_id``.
 
     ``pos`` [B,V,4], ``faces`` [F,3] int64, ``tri_id`` [B,H,W] int32. Returns
-    ``bary`` [B,H,W,3] and ``depth`` [B,H,W] in ``pos.dtype``; background pixels get
-    zeros and ``BACKGROUND_DEPTH``. Only the covered pixels are computed; gradients reach
-    ``pos`` through an index gather.
+    ``bary`` [B,H,W,3] and ``depth`` [B,H,W] in ``pos.dtype`` (background: zeros and
+    ``BACKGROUND_DEPTH``), and the compact form ``(idx [N], bary [N,3])`` of the covered
+    pixels (flat indices into B*H*W), which :func:`interpolate` uses directly. Only the
+    covered pixels are computed; gradients reach ``pos`` through index gathers.
     """
     B, H, W = tri_id.shape
     V = pos.shape[1]
@@ -251,30 +252,38 @@ def fragment_attributes(
     if idx.numel() == 0:
         # Keep the graph connected so backward works on an all-background image.
         zero = pos.sum() * 0.0
-        return (bary + zero).reshape(B, H, W, 3), (depth + zero).reshape(B, H, W)
+        b_vals = pos.new_zeros(0, 3) + zero
+        return (bary + zero).reshape(B, H, W, 3), (depth + zero).reshape(B, H, W), (idx, b_vals)
     dtype = pos.dtype
     b = idx // (H * W)
     pix = idx % (H * W)
     row = pix // W
     col = pix % W
     vid = faces.index_select(0, flat.index_select(0, idx).long()) + (b * V).unsqueeze(1)
-    p = pos.reshape(B * V, 4).index_select(0, vid.reshape(-1)).reshape(-1, 3, 4)
-    inv_w = 1.0 / p[..., 3]
-    X = p[..., 0] * inv_w
-    Y = p[..., 1] * inv_w
-    Zw = p[..., 2] * inv_w
-    px = ((2 * col + 1).to(dtype) / W - 1).unsqueeze(1)
-    py = ((2 * row + 1).to(dtype) / H - 1).unsqueeze(1)
-    x = X - px
-    y = Y - py
-    e0 = x[:, 1] * y[:, 2] - x[:, 2] * y[:, 1]
-    e1 = x[:, 2] * y[:, 0] - x[:, 0] * y[:, 2]
-    e2 = x[:, 0] * y[:, 1] - x[:, 1] * y[:, 0]
-    area = (X[:, 1] - X[:, 0]) * (Y[:, 2] - Y[:, 0]) - (X[:, 2] - X[:, 0]) * (Y[:, 1] - Y[:, 0])
-    lam = torch.stack([e0, e1, e2], dim=1) / area.unsqueeze(1)
-    q = lam * inv_w
-    b_vals = q / q.sum(1, keepdim=True)
-    d_vals = (lam * Zw).sum(1)
+    # One [N] gather per corner and coordinate (from [B*V] vectors): all the arithmetic is
+    # on [N] vectors, and the backward of each gather is a small index_add.
+    comp = pos.reshape(B * V, 4).unbind(1)
+    X, Y, Zw, inv_w = [], [], [], []
+    for k in range(3):
+        corner = vid[:, k]
+        xk, yk, zk, wk = (c.index_select(0, corner) for c in comp)
+        iw = 1.0 / wk
+        X.append(xk * iw)
+        Y.append(yk * iw)
+        Zw.append(zk * iw)
+        inv_w.append(iw)
+    px = (2 * col + 1).to(dtype) / W - 1
+    py = (2 * row + 1).to(dtype) / H - 1
+    x = [v - px for v in X]
+    y = [v - py for v in Y]
+    area = (X[1] - X[0]) * (Y[2] - Y[0]) - (X[2] - X[0]) * (Y[1] - Y[0])
+    l0 = (x[1] * y[2] - x[2] * y[1]) / area
+    l1 = (x[2] * y[0] - x[0] * y[2]) / area
+    l2 = (x[0] * y[1] - x[1] * y[0]) / area
+    q0, q1, q2 = l0 * inv_w[0], l1 * inv_w[1], l2 * inv_w[2]
+    total = q0 + q1 + q2
+    b_vals = torch.stack([q0 / total, q1 / total, q2 / total], dim=1)
+    d_vals = l0 * Zw[0] + l1 * Zw[1] + l2 * Zw[2]
     bary = bary.index_put((idx,), b_vals)
     depth = depth.index_put((idx,), d_vals)
-    return bary.reshape(B, H, W, 3), depth.reshape(B, H, W)
+    return bary.reshape(B, H, W, 3), depth.reshape(B, H, W), (idx, b_vals)

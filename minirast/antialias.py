@@ -146,8 +146,8 @@ def _pair_blend(axis, color, tri_id, depth, X, Y, faces, sil, out_idx, out_delta
         return
     s, near, far = s[keep], near[keep], far[keep]
     C = color.shape[-1]
-    flat = color.reshape(-1, C)
-    c_near, c_far = flat[near], flat[far]
+    both = color.reshape(-1, C).index_select(0, torch.cat([near, far]))
+    c_near, c_far = both[: near.numel()], both[near.numel() :]
     reach = (s > 0.5).unsqueeze(1)
     delta = torch.where(
         reach, (s - 0.5).unsqueeze(1) * (c_near - c_far), (0.5 - s).unsqueeze(1) * (c_far - c_near)

@@ -34,6 +34,11 @@ class Fragments:
     backend: str
     #: Backend-private data reused by the backward passes (the Triton tile bins).
     bins: object | None = dataclasses.field(default=None, repr=False, compare=False)
+    #: Torch backend: ``(idx [N], bary [N,3])`` of the covered pixels (flat B*H*W indices),
+    #: the differentiable values ``bary`` was scattered from; interpolate reads these.
+    covered: tuple[torch.Tensor, torch.Tensor] | None = dataclasses.field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def mask(self) -> torch.Tensor:

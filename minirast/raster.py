@@ -210,11 +210,12 @@ def rasterize(
                 pos32, mod_faces, height, width, EPS_W, cull, holder
             )
         bins = holder[0] if holder else None
+        covered = None
     else:
         bins = None
         pos_c = pos if pos.dtype == torch.float64 else pos.float()
         tri_id = _raster_torch.rasterize_ids(pos_c.detach(), faces_l, height, width, EPS_W, cull)
-        bary, depth = _raster_torch.fragment_attributes(pos_c, faces_l, tri_id, EPS_W)
+        bary, depth, covered = _raster_torch.fragment_attributes(pos_c, faces_l, tri_id, EPS_W)
     return Fragments(
         tri_id=tri_id,
         bary=bary,
@@ -224,6 +225,7 @@ def rasterize(
         resolution=(height, width),
         backend=chosen,
         bins=bins,
+        covered=covered,
     )
 
 
@@ -279,18 +281,26 @@ def interpolate(attr: torch.Tensor, fragments: Fragments, faces: torch.Tensor) -
             fragments.faces.to(torch.int32).contiguous(),
             fragments.bins,
         )
-    return _interpolate_torch(attr, fragments.bary, fragments.tri_id, fragments.faces)
+    return _interpolate_torch(
+        attr, fragments.bary, fragments.tri_id, fragments.faces, fragments.covered
+    )
 
 
-def _interpolate_torch(attr, bary, tri_id, faces) -> torch.Tensor:
+def _interpolate_torch(attr, bary, tri_id, faces, covered=None) -> torch.Tensor:
+    """Gather-and-weight over the covered pixels only. ``covered`` = ``(idx, bary_values)``
+    from the torch rasterizer saves re-reading the dense ``bary`` (same values, same graph)."""
     B, H, W = tri_id.shape
     V, C = attr.shape[1], attr.shape[2]
     dtype = torch.promote_types(attr.dtype, bary.dtype)
     flat = tri_id.reshape(-1)
-    idx = torch.nonzero(flat >= 0).squeeze(1)
+    if covered is not None:
+        idx, w = covered
+    else:
+        idx = torch.nonzero(flat >= 0).squeeze(1)
+        w = bary.reshape(-1, 3).index_select(0, idx)
     out = torch.zeros(B * H * W, C, dtype=dtype, device=attr.device)
     if idx.numel() == 0:
-        zero = attr.sum() * 0.0 + bary.sum() * 0.0
+        zero = attr.sum() * 0.0 + w.sum() * 0.0
         return (out + zero).reshape(B, H, W, C)
     vid = faces.index_select(0, flat.index_select(0, idx).long())  # [N,3]
     if attr.shape[0] == 1:
@@ -299,6 +309,5 @@ def _interpolate_torch(attr, bary, tri_id, faces) -> torch.Tensor:
         b = idx // (H * W)
         a = attr.reshape(B * V, C).index_select(0, (vid + (b * V).unsqueeze(1)).reshape(-1))
     a = a.reshape(-1, 3, C).to(dtype)
-    w = bary.reshape(-1, 3).index_select(0, idx).to(dtype)
-    vals = torch.einsum("nk,nkc->nc", w, a)
+    vals = torch.einsum("nk,nkc->nc", w.to(dtype), a)
     return out.index_put((idx,), vals).reshape(B, H, W, C)
