@@ -256,7 +256,8 @@ def mask_face(
             stays the same. 0 disables dropout.
         reference_size: the resolution at which the pixel sizes are given;
             ``None`` uses them unscaled.
-        generator: a ``torch.Generator`` on the image's device, for determinism.
+        generator: a ``torch.Generator`` for determinism, on any device (a CPU
+            generator with CUDA images draws on the CPU: the same masks as on CPU).
 
     Returns:
         :class:`MaskResult` ``(masked, keep, region)``. ``region`` is the convex
@@ -299,12 +300,17 @@ def mask_face(
     dilate = _scaled(dilate_px, factor, "dilate_px")
     erode_radius = _scaled(erode_px, factor, "erode_px")
     patch = _scaled(dropout_patch, factor, "dropout_patch") | 1
-    if generator is not None and generator.device.type != image.device.type:
-        raise ValueError(
-            f"generator must be on the image's device {image.device}, got {generator.device}"
-        )
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator)}")
 
     device = image.device
+    # random numbers are drawn on the generator's device (a CPU generator with CUDA images
+    # gives the same masks as on the CPU), then moved to the image's device
+    draw_device = device if generator is None else generator.device
+
+    def uniform(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=generator, device=draw_device).to(device)
+
     face = face_mask if face_mask.dtype == torch.bool else face_mask > 0.5
     lm_px = ndc_to_pixels(landmarks.to(torch.float32), height, width)
     hull = convex_hull_mask(lm_px, height, width, dilate)[:, None]
@@ -321,7 +327,7 @@ def mask_face(
     n_face = face.flatten(1).sum(dim=1)
     k = torch.round(keep_fraction * n_face.to(torch.float64)).to(torch.long)
     k_bound = min(height * width, math.ceil(keep_fraction * height * width))
-    score = torch.rand(batch, height * width, generator=generator, device=device)
+    score = uniform(batch, height * width)
     score = torch.where(allowed.flatten(1), score, -1.0)
     top, index = torch.topk(score, k_bound, dim=1)  # sorted, largest first
     chosen = (torch.arange(k_bound, device=device) < k[:, None]) & (top >= 0)
@@ -329,13 +335,11 @@ def mask_face(
     keep = keep.scatter(1, index, chosen)
     keep = keep.view(batch, 1, height, width)
 
-    factor_noise = 1.0 + noise * (
-        2.0 * torch.rand(batch, 1, height, width, generator=generator, device=device) - 1.0
-    )
+    factor_noise = 1.0 + noise * (2.0 * uniform(batch, 1, height, width) - 1.0)
     if dropout_rate > 0:
         removed = 1.0 - (1.0 - dropout_rate) ** (dropout_patch**2)
         centre_p = 1.0 - (1.0 - removed) ** (1.0 / patch**2)
-        centres = torch.rand(batch, 1, height, width, generator=generator, device=device) < centre_p
+        centres = uniform(batch, 1, height, width) < centre_p
         dropped = box_any(centres, patch // 2)
         keep = keep & ~dropped
 

@@ -346,6 +346,8 @@ def test_bad_inputs_raise_clear_errors():
     bad[0, 3, 0] = float("nan")
     with pytest.raises(ValueError, match="landmarks contain NaN"):
         mask_face(image, face, bad)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        mask_face(image, face, ndc, generator=0)
     with pytest.raises(ValueError, match="mode must be one of 'paper', 'smirk'"):
         mask_face(image, face, ndc, mode="nose")
     for kwargs, match in [
