@@ -140,7 +140,13 @@ class TrainingSystem(torch.nn.Module):
             cam = [c.detach() for c in cam]
         return render_mesh(camera_vertices(out.vertices), self.flame_layer.faces, *cam, size)
 
-    def forward(self, images, landmarks, rho_prior, generator):
+    def forward(self, images, landmarks, rho_prior, generator, with_images=False):
+        """Losses for a batch: ``(total, stats, outputs)``.
+
+        images ``[B,3,H,W]`` in [0, 1]; landmarks ``[B,68,2]`` NDC supervision;
+        rho_prior ``[B]`` per-sample priors (NaN: none). Rendering, masking and the
+        neural renderer run only when a loss needs them or ``with_images``.
+        """
         cfg = self.cfg
         size = images.shape[-1]
         pred = self.model(images)
@@ -153,16 +159,19 @@ class TrainingSystem(torch.nn.Module):
             "lmk_other": sq[:, OTHER].mean().detach() * 1e4,
         }
 
-        rendered = self.render(out, pred, size)
-        masked = mask_face(
-            images,
-            rendered.mask.detach(),
-            landmarks.detach(),
-            mode=cfg.masking,
-            generator=generator,
-        )
-        recon = self.renderer(masked.masked, rendered.image)
-        losses["photometric"] = cfg.w_photometric * (recon - images).abs().mean()
+        rendered = masked = recon = None
+        if with_images or cfg.w_photometric > 0 or cfg.w_cycle > 0:
+            rendered = self.render(out, pred, size)
+            masked = mask_face(
+                images,
+                rendered.mask.detach(),
+                landmarks.detach(),
+                mode=cfg.masking,
+                generator=generator,
+            )
+            recon = self.renderer(masked.masked, rendered.image)
+        if cfg.w_photometric > 0:
+            losses["photometric"] = cfg.w_photometric * (recon - images).abs().mean()
         losses["shape_reg"] = cfg.w_shape_reg * pred.shape.square().sum(-1).mean()
         losses["expr_reg"] = cfg.w_expr_reg * pred.expression.square().sum(-1).mean()
         losses["jaw_reg"] = cfg.w_jaw_reg * pred.jaw_pose.square().sum(-1).mean()
@@ -267,7 +276,11 @@ class Run:
             self.optimizer = self._make_optimizer()
         self.ddp = self.system
         if self.dist.world > 1:
-            self.ddp = torch.nn.parallel.DistributedDataParallel(self.system)
+            # Unused parameters: the renderer when its losses are off, the camera heads
+            # that a mode does not use.
+            self.ddp = torch.nn.parallel.DistributedDataParallel(
+                self.system, find_unused_parameters=True
+            )
 
     def _make_optimizer(self):
         return torch.optim.Adam(self.system.parameters(), lr=self.cfg.lr)
@@ -516,7 +529,11 @@ def sample_grid(
     images = samples["image"][pick].to(device).float() / 255.0
     true_lmk = samples["landmarks"][pick].to(device)
     total, _, (pred, lmk, rendered, recon, masked) = system(
-        images, true_lmk, torch.zeros(len(pick), device=device), _seeded(cfg.seed, "grid")
+        images,
+        true_lmk,
+        torch.zeros(len(pick), device=device),
+        _seeded(cfg.seed, "grid"),
+        with_images=True,
     )
     size = images.shape[-1]
     fig, axes = plt.subplots(4, len(pick), figsize=(1.9 * len(pick), 7.6), squeeze=False)

@@ -1,0 +1,165 @@
+"""Training: loss goes down, rho learns from its gradient and its prior, runs resume
+exactly, non-finite losses are handled, and the entry points run end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from tests.train.conftest import tiny_config
+from train import loop
+from train.loop import Run, load_data
+
+
+def _records(run_dir):
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_smoke_training_reduces_the_loss(data_root):
+    cfg = tiny_config(data_root, name="reduce", steps=14, lr=3e-3, w_cycle=0.0)
+    data = load_data(cfg, progress=False)
+    Run(cfg, progress=False).train(data)
+    losses = [r["landmarks"] for r in _records(os.path.join(cfg.out_dir, cfg.name)) if "loss" in r]
+    assert len(losses) == 14
+    assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4
+
+
+def test_rho_gradients_reach_the_rho_head(data_root):
+    cfg = tiny_config(data_root, name="grad", camera="pseudo")
+    data = load_data(cfg, progress=False)
+    run = Run(cfg, progress=False)
+    train = loop.concat_regimes(data, cfg.regimes, "train")
+    images = train["image"][:4].float() / 255
+    total, _, _ = run.system(images, train["landmarks"][:4], torch.zeros(4), loop._seeded(0))
+    total.backward()
+    head = run.system.model.pose.rho_head
+    assert head.weight.grad is not None and float(head.weight.grad.abs().sum()) > 0
+
+
+def test_the_rho_prior_alone_pulls_rho_to_the_prior(data_root):
+    cfg = tiny_config(
+        data_root,
+        name="prior",
+        regimes=("hmc",),
+        steps=40,
+        lr=5e-2,
+        rho_prior_hmc=4.0,
+        w_landmarks=0.0,
+        w_photometric=0.0,
+        w_cycle=0.0,
+        w_shape_reg=0.0,
+        w_expr_reg=0.0,
+        w_jaw_reg=0.0,
+        w_rho_prior=1.0,
+        checkpoint_every=100,
+    )
+    data = load_data(cfg, progress=False)
+    run = Run(cfg, progress=False)
+    run.train(data)
+    pred = loop.predict(run.system, data[("hmc", "val")], run.device)
+    assert abs(float(pred["rho"].mean()) - 4.0) < 0.5
+
+
+def test_resume_after_a_kill_equals_an_uninterrupted_run(data_root, monkeypatch):
+    data = load_data(tiny_config(data_root), progress=False)
+    straight = tiny_config(data_root, name="straight", steps=4)
+    Run(straight, progress=False).train(data)
+
+    killed = tiny_config(data_root, name="killed", steps=4)
+    real_step = torch.optim.Adam.step
+    calls = {"n": 0}
+
+    def dying_step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("simulated kill in step 3")
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        Run(killed, progress=False).train(data)
+    monkeypatch.setattr(torch.optim.Adam, "step", real_step)
+    resumed = Run(killed, resume=True, progress=False)
+    assert resumed.step == 2
+    resumed.train(data)
+
+    a = Run(straight, resume=True, progress=False).system.state_dict()
+    b = Run(killed, resume=True, progress=False).system.state_dict()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    steps = [r["step"] for r in _records(os.path.join(killed.out_dir, "killed")) if "loss" in r]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_resume_with_another_config_is_refused(data_root):
+    data = load_data(tiny_config(data_root), progress=False)
+    cfg = tiny_config(data_root, name="refuse", steps=1)
+    Run(cfg, progress=False).train(data)
+    with pytest.raises(ValueError, match="different config"):
+        Run(tiny_config(data_root, name="refuse", steps=1, lr=0.5), resume=True, progress=False)
+
+
+def test_non_finite_losses_are_skipped_then_stop_the_run(data_root, monkeypatch):
+    data = load_data(tiny_config(data_root), progress=False)
+    cfg = tiny_config(data_root, name="nan", steps=10, max_bad_steps=3)
+    real = loop.TrainingSystem.forward
+
+    def nan_forward(self, *args, **kwargs):
+        total, stats, outs = real(self, *args, **kwargs)
+        return total * float("nan"), stats, outs
+
+    monkeypatch.setattr(loop.TrainingSystem, "forward", nan_forward)
+    with pytest.warns(UserWarning, match="non-finite loss"):
+        with pytest.raises(FloatingPointError, match="3 non-finite losses in a row"):
+            Run(cfg, progress=False).train(data)
+
+
+def test_finetune_entry_point_smoke(data_root, capsys):
+    from train import finetune
+
+    out = str(data_root / "entry")
+    results = finetune.main(
+        [
+            "--preset",
+            "smoke",
+            "--out-dir",
+            out,
+            "--image-size",
+            "32",
+            "--n-train",
+            "8",
+            "--n-val",
+            "4",
+            "--n-test",
+            "4",
+            "--steps",
+            "2",
+            "--pretrain-steps",
+            "2",
+            "--batch-size",
+            "4",
+            "--n-shape",
+            "10",
+            "--n-expr",
+            "10",
+            "--baselines",
+            "all",
+        ]
+    )
+    assert set(results) == {"ortho-pretrained", "pseudo", "ortho", "perspective"}
+    for per_regime in results.values():
+        assert set(per_regime) == {"hmc", "studio", "wild"}
+        for m in per_regime.values():
+            assert m["jaw"] >= 0 and m["other"] >= 0
+    printed = capsys.readouterr().out
+    assert "| pseudo | hmc |" in printed
+    for name in ("finetune", "finetune-ortho", "finetune-perspective", "pretrain-smoke"):
+        run_dir = os.path.join(out, name)
+        assert os.path.exists(os.path.join(run_dir, "final.safetensors")), name
+        assert os.path.exists(os.path.join(run_dir, "config.json")), name
+    assert os.path.exists(os.path.join(out, "finetune", "summary.md"))
+    assert any(f.startswith("samples-") for f in os.listdir(os.path.join(out, "finetune")))
