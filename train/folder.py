@@ -1,0 +1,175 @@
+"""Real data from a folder: images plus 68-point landmark files, for fine-tuning and
+evaluation on footage without ground truth.
+
+Layout: ``<root>/<name>.<png|jpg|jpeg>`` with a landmark file of the same stem:
+
+- ``<name>.npy``: a float array ``[68, 2]`` of (x, y) pixel coordinates, 0-based,
+  pixel centres at integers (loaded with ``allow_pickle=False``);
+- ``<name>.json``: ``[[x, y], ...]`` or ``{"landmarks": [[x, y], ...]}``, same convention;
+- ``<name>.pts``: the 300W format (``version: 1``, ``n_points: 68``, ``{`` x y lines
+  ``}``), 1-based as in the 300W annotations.
+
+An optional ``<root>/rho_prior.json`` gives the folder's rho prior, either
+``{"rho_prior": 4.0}`` or the capture geometry of the paper's eq. 10-11
+(``{"sensor_width_cm": 0.455, "face_width_cm": 15, "distance_cm": [15, 30]}``).
+
+Images are centre-cropped to a square and resized to ``size``; landmarks follow
+and are returned in NDC (DESIGN.md section 2). Every file that cannot be used is
+reported by name with the reason, and skipped; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import warnings
+
+import numpy as np
+import torch
+from PIL import Image
+
+import ppcam
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+LANDMARK_SUFFIXES = (".npy", ".json", ".pts")
+
+
+@dataclasses.dataclass
+class FolderData:
+    """Loaded images ``[N,3,S,S]`` uint8, landmarks ``[N,68,2]`` NDC, the file names,
+    what was skipped and why, and the folder's rho prior (None when not given)."""
+
+    image: torch.Tensor
+    landmarks: torch.Tensor
+    names: list[str]
+    skipped: list[tuple[str, str]]
+    rho_prior: float | None
+
+
+def read_pts(path: str) -> np.ndarray:
+    """300W ``.pts`` landmarks as 0-based pixel coordinates ``[N,2]``."""
+    with open(path) as f:
+        lines = [line.strip() for line in f if line.strip()]
+    try:
+        start, end = lines.index("{"), lines.index("}")
+    except ValueError:
+        raise ValueError("not a .pts file: no '{' ... '}' block") from None
+    points = np.array([[float(v) for v in line.split()] for line in lines[start + 1 : end]])
+    return points - 1.0
+
+
+def read_landmarks(path: str) -> np.ndarray:
+    """Landmarks ``[68,2]`` (0-based pixels) from a .npy, .json or .pts file."""
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix == ".npy":
+        points = np.load(path, allow_pickle=False)
+    elif suffix == ".json":
+        with open(path) as f:
+            content = json.load(f)
+        if isinstance(content, dict):
+            if "landmarks" not in content:
+                raise ValueError("JSON landmarks need a 'landmarks' key or a top-level list")
+            content = content["landmarks"]
+        points = np.asarray(content, dtype=np.float64)
+    elif suffix == ".pts":
+        points = read_pts(path)
+    else:
+        raise ValueError(f"unknown landmark format {suffix!r}, expected one of {LANDMARK_SUFFIXES}")
+    points = np.asarray(points, dtype=np.float64)
+    if points.shape != (68, 2):
+        raise ValueError(f"expected 68 (x, y) landmarks, got shape {list(points.shape)}")
+    if not np.isfinite(points).all():
+        raise ValueError("landmarks contain NaN or inf")
+    return points
+
+
+def read_rho_prior(root: str) -> float | None:
+    """The folder's rho prior from ``rho_prior.json``, or None."""
+    path = os.path.join(root, "rho_prior.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        spec = json.load(f)
+    if not isinstance(spec, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    if "rho_prior" in spec:
+        value = float(spec["rho_prior"])
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{path}: rho_prior must be a finite number >= 0, got {value}")
+        return value
+    keys = {"sensor_width_cm", "face_width_cm", "distance_cm"}
+    if not keys & set(spec):
+        raise ValueError(f"{path}: give 'rho_prior' or the capture geometry {sorted(keys)}")
+    unknown = set(spec) - keys
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+    kwargs = {k: (tuple(v) if k == "distance_cm" else float(v)) for k, v in spec.items()}
+    return ppcam.hmc_rho_prior(**kwargs).center
+
+
+def _square_crop(img: Image.Image, points: np.ndarray) -> tuple[Image.Image, np.ndarray]:
+    w, h = img.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    return img.crop((left, top, left + side, top + side)), points - [left, top]
+
+
+def load_folder(root: str, size: int = 224, rho_prior: float | None = None) -> FolderData:
+    """Load every usable (image, landmarks) pair of ``root``; see the module docstring.
+
+    ``rho_prior`` overrides the folder's ``rho_prior.json``. Raises
+    ``FileNotFoundError`` for a missing folder and ``ValueError`` when nothing in
+    it can be used (the message lists each file and why).
+    """
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"data folder not found: {root}")
+    if size < 16:
+        raise ValueError(f"size must be >= 16, got {size}")
+    files = sorted(os.listdir(root))
+    images, marks, names, skipped = [], [], [], []
+    stems_with_images = set()
+    for name in files:
+        stem, suffix = os.path.splitext(name)
+        if suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        stems_with_images.add(stem)
+        lmk_files = [stem + s for s in LANDMARK_SUFFIXES if stem + s in files]
+        if not lmk_files:
+            skipped.append(
+                (name, f"no landmark file ({', '.join(stem + s for s in LANDMARK_SUFFIXES)})")
+            )
+            continue
+        try:
+            points = read_landmarks(os.path.join(root, lmk_files[0]))
+        except (ValueError, OSError) as exc:
+            skipped.append((lmk_files[0], str(exc)))
+            continue
+        try:
+            with Image.open(os.path.join(root, name)) as raw:
+                img = raw.convert("RGB")
+        except (OSError, ValueError) as exc:
+            skipped.append((name, f"unreadable image: {exc}"))
+            continue
+        img, points = _square_crop(img, points)
+        side = img.size[0]
+        img = img.resize((size, size), Image.BILINEAR)
+        # pixel centres: 0-based x maps to NDC (2x + 1) / side - 1
+        ndc = (2.0 * points + 1.0) / side - 1.0
+        images.append(torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1))
+        marks.append(torch.from_numpy(ndc).float())
+        names.append(name)
+    for name in files:
+        stem, suffix = os.path.splitext(name)
+        if name == "rho_prior.json":
+            continue
+        if suffix.lower() in LANDMARK_SUFFIXES and stem not in stems_with_images:
+            skipped.append((name, "landmark file without an image"))
+    for name, why in skipped:
+        warnings.warn(f"{os.path.join(root, name)}: skipped ({why})", stacklevel=2)
+    if not images:
+        listed = "; ".join(f"{n}: {w}" for n, w in skipped) or "no image files"
+        raise ValueError(f"no usable (image, landmarks) pairs in {root} ({listed})")
+    prior = rho_prior if rho_prior is not None else read_rho_prior(root)
+    return FolderData(torch.stack(images), torch.stack(marks), names, skipped, prior)
