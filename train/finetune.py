@@ -23,7 +23,7 @@ import os
 import torch
 
 from train.config import TrainConfig, add_config_arguments, config_from_args
-from train.loop import Run, evaluate_system, load_data
+from train.loop import Run, evaluate_system, init_distributed, load_data, pick_device
 from train.pretrain import pretrain_config, run_pretraining
 
 FINETUNE_DEFAULTS = {"name": "finetune", "camera": "pseudo"}
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.init_from is not None and not os.path.exists(args.init_from):
         parser.error(f"--init-from: no such checkpoint {args.init_from}")
 
+    init_distributed(pick_device(cfg.device))
     init = args.init_from or ensure_pretrained(cfg)
     data = load_data(cfg)
     runs = {}
@@ -112,6 +113,8 @@ def main(argv: list[str] | None = None) -> dict:
     runs = {"ortho-pretrained": pretrained, **runs}
     results = evaluate_runs(runs, data, cfg.regimes)
     table = headline_table(results)
+    if runs["ortho-pretrained"].dist.rank != 0:
+        return results
     out = run_dir(cfg)
     with open(os.path.join(out, "summary.json"), "w") as f:
         json.dump({"config": dataclasses.asdict(cfg), "results": results}, f, indent=2)

@@ -58,6 +58,9 @@ def load_data(cfg: TrainConfig, regimes=None, splits=SPLITS, progress=True) -> d
     under ``<out_dir>/.data/`` (keyed by FLAME model, size, seed and basis sizes)."""
     regimes = tuple(regimes or cfg.regimes)
     cache = data_cache_dir(cfg)
+    distributed = dist.is_available() and dist.is_initialized()
+    if distributed and dist.get_rank() != 0:
+        dist.barrier()  # rank 0 renders and caches first; the others then read the cache
     generator = None
     out = {}
     for regime in regimes:
@@ -80,6 +83,8 @@ def load_data(cfg: TrainConfig, regimes=None, splits=SPLITS, progress=True) -> d
                 shard_size=n,
             )
             out[(regime, split)] = samples
+    if distributed and dist.get_rank() == 0:
+        dist.barrier()
     return out
 
 
@@ -410,7 +415,29 @@ class Run:
         self.save()
         if self.dist.main:
             self.save("final.safetensors")
+        if self.dist.world > 1:
+            self._check_ranks_agree()
         return {"steps": self.step, "seconds": time.perf_counter() - start}
+
+    def _check_ranks_agree(self) -> float:
+        """Largest difference between any rank's parameters and rank 0's (logged; 0 expected)."""
+        worst = torch.zeros((), device=self.device)
+        for p in self.system.parameters():
+            ref = p.detach().clone()
+            dist.broadcast(ref, src=0)
+            worst = torch.maximum(worst, (p.detach() - ref).abs().max())
+        dist.all_reduce(worst, op=dist.ReduceOp.MAX)
+        self._log(
+            {
+                "step": self.step,
+                "kind": "ddp_check",
+                "world": self.dist.world,
+                "max_param_diff": float(worst),
+            }
+        )
+        if float(worst) != 0.0:
+            warnings.warn(f"ranks disagree: max parameter difference {float(worst)}", stacklevel=2)
+        return float(worst)
 
     @torch.no_grad()
     def _epoch_outputs(self, data: dict) -> None:

@@ -11,7 +11,7 @@ import dataclasses
 import sys
 
 from train.config import TrainConfig, parse_config
-from train.loop import Run, load_data
+from train.loop import Run, init_distributed, load_data, pick_device
 
 PRETRAIN_DEFAULTS = {"name": "pretrain", "camera": "ortho", "regimes": ("studio", "wild")}
 
@@ -30,6 +30,7 @@ def pretrain_config(finetune: TrainConfig) -> TrainConfig:
 
 
 def run_pretraining(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Run:
+    init_distributed(pick_device(cfg.device))
     data = load_data(cfg, progress=progress)
     run = Run(cfg, resume=resume, progress=progress)
     run.train(data)
