@@ -131,22 +131,23 @@ def rasterize_ids(
     bh = r_hi - r_lo + 1
     big = (bw > TILE) | (bh > TILE)
     small = torch.nonzero(~big).squeeze(1)
+    large = torch.nonzero(big).squeeze(1)
+    tx0, tx1 = c_lo[large] // TILE, c_hi[large] // TILE
+    ty0, ty1 = r_lo[large] // TILE, r_hi[large] // TILE
+    ntx = tx1 - tx0 + 1
+    ntiles = ntx * (ty1 - ty0 + 1)
+    num_windows = small.numel() + int(ntiles.sum())
+    if num_windows > MAX_WINDOWS:
+        raise ValueError(
+            f"{num_windows} (triangle, tile) windows exceed the torch backend's budget of "
+            f"{MAX_WINDOWS}; use a smaller resolution or batch, or fewer/smaller triangles"
+        )
     win_tri = [small]
     win_c0, win_r0 = [c_lo[small]], [r_lo[small]]
     win_c1, win_r1 = [c_hi[small]], [r_hi[small]]
     win_sw = [_next_pow2(bw[small])]
     win_sh = [_next_pow2(bh[small])]
-    large = torch.nonzero(big).squeeze(1)
     if large.numel() > 0:
-        tx0, tx1 = c_lo[large] // TILE, c_hi[large] // TILE
-        ty0, ty1 = r_lo[large] // TILE, r_hi[large] // TILE
-        ntx = tx1 - tx0 + 1
-        ntiles = ntx * (ty1 - ty0 + 1)
-        if int(ntiles.sum()) + small.numel() > MAX_WINDOWS:
-            raise ValueError(
-                f"{int(ntiles.sum()) + small.numel()} (triangle, tile) windows exceed the torch "
-                f"backend's budget of {MAX_WINDOWS}; use a smaller resolution or batch"
-            )
         owner = torch.repeat_interleave(torch.arange(large.numel(), device=device), ntiles)
         k = torch.arange(owner.numel(), device=device) - (torch.cumsum(ntiles, 0) - ntiles)[owner]
         tx = tx0[owner] + k % ntx[owner]
