@@ -434,6 +434,7 @@ def plot(p: dict, path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     resolutions = sorted({r["resolution"] for r in p["results"]})
     fig, axes = plt.subplots(1, max(1, len(resolutions)), figsize=(6 * len(resolutions), 4.2))
@@ -472,7 +473,7 @@ def plot(p: dict, path: str) -> None:
         ax.set_yscale("log")
         shown = sorted({r["batch"] for r in p["results"] if r["resolution"] == res})
         ax.set_xticks(shown, [str(b) for b in shown])
-        ax.minorticks_off()
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel("batch size B")
         ax.set_ylabel("images / s")
         ax.set_title(f"{res}x{res}, {p['device']}")
