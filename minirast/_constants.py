@@ -36,4 +36,4 @@ TILE: int = 16
 #: window per screen tile it touches; at most MAX_WINDOWS windows (~80 bytes each) are
 #: built, and windows are tested CANDIDATE_CHUNK pixels (~60 bytes each) at a time.
 MAX_WINDOWS: int = 1 << 23
-CANDIDATE_CHUNK: int = 1 << 21
+CANDIDATE_CHUNK: int = 1 << 18
