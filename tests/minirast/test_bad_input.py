@@ -156,3 +156,17 @@ def test_torch_backend_refuses_too_many_windows_before_allocating(monkeypatch):
     monkeypatch.setattr(_raster_torch, "MAX_WINDOWS", 15)  # 16 tiles of 16x16 needed
     with pytest.raises(ValueError, match="windows exceed the torch backend's budget of 15"):
         minirast.rasterize(big, FACES, (64, 64))
+
+
+def test_triton_backend_without_its_kernels_is_a_clear_error(monkeypatch):
+    import sys
+
+    from minirast._backend import triton_available
+
+    if not triton_available():
+        pytest.skip("triton is not installed")
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    monkeypatch.setitem(sys.modules, "minirast._triton_raster", None)  # import fails
+    monkeypatch.delattr(minirast, "_triton_raster", raising=False)
+    with pytest.raises(RuntimeError, match="could not be imported.*use backend='torch'"):
+        minirast.rasterize(TRI, FACES, (8, 8), backend="triton")
