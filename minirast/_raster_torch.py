@@ -6,8 +6,8 @@ Visibility (``tri_id``) is found without autograd:
    non-finite area, culling), and the inclusive pixel bounding box;
 2. binning into pixel windows: a triangle whose box fits in ``TILE x TILE``
    gets one window at its box (sides rounded up to powers of two); a larger one
-   gets one ``TILE x TILE`` window per screen tile its box touches (the
-   (triangle, tile) pairs), clipped to the box;
+   gets one window per screen tile its box touches (the (triangle, tile)
+   pairs), covering box ∩ tile (sides again rounded up to powers of two);
 3. windows of one size are tested together, ``CANDIDATE_CHUNK`` pixels at a
    time, as dense ``[n, rows, cols]`` arrays: the edge functions are outer
    products of per-column ``X_i - px`` and per-row ``Y_i - py`` differences
@@ -125,8 +125,8 @@ def rasterize_ids(
     fid = tri % F
 
     # Windows: a triangle whose box fits in TILE x TILE gets one window at its box corner,
-    # sized to the next powers of two; larger ones get one TILE x TILE window per screen
-    # tile their box touches (the (triangle, tile) pairs of the binning).
+    # sized to the next powers of two; a larger one gets one window per screen tile its box
+    # touches (the (triangle, tile) pairs of the binning), covering box ∩ tile, sized alike.
     bw = c_hi - c_lo + 1
     bh = r_hi - r_lo + 1
     big = (bw > TILE) | (bh > TILE)
@@ -153,14 +153,17 @@ def rasterize_ids(
         tx = tx0[owner] + k % ntx[owner]
         ty = ty0[owner] + k // ntx[owner]
         t = large[owner]
+        cx0 = torch.maximum(c_lo[t], tx * TILE)
+        cy0 = torch.maximum(r_lo[t], ty * TILE)
+        cx1 = torch.minimum(c_hi[t], tx * TILE + (TILE - 1))
+        cy1 = torch.minimum(r_hi[t], ty * TILE + (TILE - 1))
         win_tri.append(t)
-        win_c0.append(torch.maximum(c_lo[t], tx * TILE))
-        win_r0.append(torch.maximum(r_lo[t], ty * TILE))
-        win_c1.append(torch.minimum(c_hi[t], tx * TILE + (TILE - 1)))
-        win_r1.append(torch.minimum(r_hi[t], ty * TILE + (TILE - 1)))
-        full = torch.full_like(t, TILE)
-        win_sw.append(full)
-        win_sh.append(full)
+        win_c0.append(cx0)
+        win_r0.append(cy0)
+        win_c1.append(cx1)
+        win_r1.append(cy1)
+        win_sw.append(_next_pow2(cx1 - cx0 + 1))  # box ∩ tile, rounded up like small boxes
+        win_sh.append(_next_pow2(cy1 - cy0 + 1))
     win_tri = torch.cat(win_tri)
     win_c0, win_r0 = torch.cat(win_c0), torch.cat(win_r0)
     win_c1, win_r1 = torch.cat(win_c1), torch.cat(win_r1)
