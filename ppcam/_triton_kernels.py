@@ -30,8 +30,10 @@ N_PARAM_GRADS = 13  # scale, rho, tx, ty, R[0,0..2], R[1,0..2], R[2,0..2]
 
 
 @triton.jit
-def _load_point(q_ptr, r_ptr, b, offs, mask, HAS_ROT: tl.constexpr):
-    """Load points q and return (qx, qy, qz, px, py, pz) with p = R q (no translation)."""
+def _camera_point(q_ptr, r_ptr, s_ptr, t_ptr, rho_ptr, b, offs, mask, min_w, HAS_ROT: tl.constexpr):
+    """Load points q of batch element b and pose them: ``p = R q + (tx, ty, 0)``,
+    ``w = 1 + rho p_z``. Returns (qx, qy, qz, px, py, pz, w, 1/max(w, min_w), S, rho);
+    ``q_ptr`` points at the batch element's first point."""
     base = offs * 3
     qx = tl.load(q_ptr + base, mask=mask, other=0.0)
     qy = tl.load(q_ptr + base + 1, mask=mask, other=0.0)
@@ -45,7 +47,13 @@ def _load_point(q_ptr, r_ptr, b, offs, mask, HAS_ROT: tl.constexpr):
         px = qx
         py = qy
         pz = qz
-    return qx, qy, qz, px, py, pz
+    scale = tl.load(s_ptr + b)
+    rho = tl.load(rho_ptr + b)
+    px = px + tl.load(t_ptr + b * 2)
+    py = py + tl.load(t_ptr + b * 2 + 1)
+    w = 1.0 + rho * pz
+    inv_w = 1.0 / tl.where(w < min_w, min_w, w)
+    return qx, qy, qz, px, py, pz, w, inv_w, scale, rho
 
 
 @triton.jit
@@ -67,14 +75,9 @@ def project_fwd_kernel(
     offs = pid_n * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
     row = b.to(tl.int64) * N
-    qx, qy, qz, px, py, pz = _load_point(q_ptr + row * 3, r_ptr, b, offs, mask, HAS_ROT)
-    scale = tl.load(s_ptr + b)
-    rho = tl.load(rho_ptr + b)
-    px = px + tl.load(t_ptr + b * 2)
-    py = py + tl.load(t_ptr + b * 2 + 1)
-    w = 1.0 + rho * pz
-    w_eff = tl.where(w < min_w, min_w, w)
-    inv_w = 1.0 / w_eff
+    qx, qy, qz, px, py, pz, w, inv_w, scale, rho = _camera_point(
+        q_ptr + row * 3, r_ptr, s_ptr, t_ptr, rho_ptr, b, offs, mask, min_w, HAS_ROT
+    )
     out = uv_ptr + (row + offs) * 2
     tl.store(out, scale * px * inv_w, mask=mask)
     tl.store(out + 1, scale * py * inv_w, mask=mask)
@@ -103,14 +106,9 @@ def project_bwd_kernel(
     offs = pid_n * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
     row = b.to(tl.int64) * N
-    qx, qy, qz, px, py, pz = _load_point(q_ptr + row * 3, r_ptr, b, offs, mask, HAS_ROT)
-    scale = tl.load(s_ptr + b)
-    rho = tl.load(rho_ptr + b)
-    px = px + tl.load(t_ptr + b * 2)
-    py = py + tl.load(t_ptr + b * 2 + 1)
-    w = 1.0 + rho * pz
-    w_eff = tl.where(w < min_w, min_w, w)
-    inv_w = 1.0 / w_eff
+    qx, qy, qz, px, py, pz, w, inv_w, scale, rho = _camera_point(
+        q_ptr + row * 3, r_ptr, s_ptr, t_ptr, rho_ptr, b, offs, mask, min_w, HAS_ROT
+    )
     g = guv_ptr + (row + offs) * 2
     gu = tl.load(g, mask=mask, other=0.0)
     gv = tl.load(g + 1, mask=mask, other=0.0)
