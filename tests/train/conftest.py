@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 
 from train.config import TrainConfig
 
@@ -36,3 +37,13 @@ def tiny_config(tmp_path, **overrides) -> TrainConfig:
 def data_root(tmp_path_factory):
     """One data cache for the whole session: every tiny config renders the same samples."""
     return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Tiny tensors: one intra-op thread is as fast, and far faster on a shared, loaded CPU
+    (two threads spin-waiting on each other made these tests ~10x slower there)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -20,15 +20,7 @@ from train.masking import (
     ndc_to_pixels,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is as fast, and far faster on a shared, loaded CPU
-    (two threads spin-waiting on each other made these tests ~10x slower there)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def synthetic_face(batch: int, size: int, seed: int = 0):
