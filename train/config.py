@@ -29,7 +29,7 @@ class TrainConfig:
     # data
     regimes: tuple[str, ...] = REGIMES
     image_size: int = 64
-    n_train: int = 1536  # samples per regime
+    n_train: int = 1024  # samples per regime
     n_val: int = 64
     n_test: int = 128
     landmark_noise: bool = True
@@ -40,11 +40,11 @@ class TrainConfig:
     n_shape: int = 50
     n_expr: int = 50
     width: float = 0.5
-    renderer_channels: int = 16
+    renderer_channels: int = 8
     masking: str = "paper"
     # optimisation
-    steps: int = 400
-    pretrain_steps: int = 400  # used by train.finetune when it trains the pretraining first
+    steps: int = 300
+    pretrain_steps: int = 300  # used by train.finetune when it trains the pretraining first
     batch_size: int = 32
     lr: float = 1e-3
     grad_clip: float = 5.0
