@@ -43,11 +43,14 @@ class TrainConfig:
     renderer_channels: int = 8
     masking: str = "paper"
     # optimisation
-    steps: int = 300
-    pretrain_steps: int = 300  # used by train.finetune when it trains the pretraining first
+    steps: int = 360
+    pretrain_steps: int = 360  # used by train.finetune when it trains the pretraining first
     batch_size: int = 32
     lr: float = 1e-3
     grad_clip: float = 5.0
+    # Learning-rate multiplier of the camera head (rho or f/t_z): Adam moves a weight by
+    # about lr per step, and the rho head's sigmoid logit has several units to travel.
+    camera_lr_scale: float = 20.0
     eval_every: int = 100
     checkpoint_every: int = 50
     max_bad_steps: int = 5
@@ -93,7 +96,7 @@ class TrainConfig:
                 raise ValueError(f"{field} must be > 0, got {getattr(self, field)}")
         if self.image_size < 32 or self.image_size % 8:
             raise ValueError(f"image_size must be a multiple of 8 and >= 32, got {self.image_size}")
-        for field in ("lr", "rho_max", "width", "grad_clip"):
+        for field in ("lr", "rho_max", "width", "grad_clip", "camera_lr_scale"):
             if not getattr(self, field) > 0:
                 raise ValueError(f"{field} must be > 0, got {getattr(self, field)}")
         for f in dataclasses.fields(self):

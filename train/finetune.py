@@ -20,10 +20,16 @@ import dataclasses
 import json
 import os
 
-import torch
-
 from train.config import TrainConfig, add_config_arguments, config_from_args
-from train.loop import Run, evaluate_system, init_distributed, load_data, pick_device
+from train.loop import (
+    Run,
+    concat_regimes,
+    evaluate_system,
+    init_distributed,
+    load_data,
+    pick_device,
+)
+from train.metrics import finite_or_none
 from train.pretrain import pretrain_config, run_pretraining
 
 FINETUNE_DEFAULTS = {"name": "finetune", "camera": "pseudo"}
@@ -54,10 +60,13 @@ def finetune_runs(cfg: TrainConfig, baselines: str) -> list[TrainConfig]:
 
 
 def evaluate_runs(runs: dict[str, Run], data: dict, regimes) -> dict:
-    from train.loop import concat_regimes
-
     test = concat_regimes(data, regimes, "test")
     return {name: evaluate_system(run.system, test, run.device) for name, run in runs.items()}
+
+
+def _corr(value: float) -> str:
+    """A correlation, or a dash where it is undefined (constant predictions, e.g. ortho)."""
+    return "–" if value != value else f"{value:.2f}"
 
 
 def headline_table(results: dict) -> str:
@@ -71,7 +80,7 @@ def headline_table(results: dict) -> str:
         for regime, m in per_regime.items():
             lines.append(
                 f"| {name} | {regime} | {m['rho_pred_mean']:.2f} ± {m['rho_pred_std']:.2f} | "
-                f"{m['rho_true_mean']:.2f} ± {m['rho_true_std']:.2f} | {m['rho_pearson']:.2f} | "
+                f"{m['rho_true_mean']:.2f} ± {m['rho_true_std']:.2f} | {_corr(m['rho_pearson'])} | "
                 f"{m['jaw']:.2f} | {m['other']:.2f} | {m['jaw_px']:.2f} | {m['other_px']:.2f} |"
             )
     return "\n".join(lines)
@@ -117,11 +126,15 @@ def main(argv: list[str] | None = None) -> dict:
         return results
     out = run_dir(cfg)
     with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump({"config": dataclasses.asdict(cfg), "results": results}, f, indent=2)
+        json.dump(
+            finite_or_none({"config": dataclasses.asdict(cfg), "results": results}),
+            f,
+            indent=2,
+            allow_nan=False,
+        )
     with open(os.path.join(out, "summary.md"), "w") as f:
         f.write(f"# {cfg.name}: test split, preset {cfg.preset}\n\n{table}\n")
     print(table)
-    torch.set_grad_enabled(True)
     return results
 
 

@@ -32,7 +32,7 @@ from train import checkpoint as ckpt
 from train.config import REGIMES, TrainConfig
 from train.data import JAW, OTHER, SPLITS, FaceGenerator, generate_split, load_shards, save_shards
 from train.masking import mask_face
-from train.metrics import landmark_errors, rho_summary
+from train.metrics import finite_or_none, landmark_errors, rho_summary
 from train.model import FaceRegressor
 from train.render import camera_vertices, project_landmarks, render_mesh
 from train.unet import NeuralRenderer
@@ -288,7 +288,17 @@ class Run:
             )
 
     def _make_optimizer(self):
-        return torch.optim.Adam(self.system.parameters(), lr=self.cfg.lr)
+        """Adam over the regressor's parameter groups (the camera head at
+        ``lr * camera_lr_scale``) and the neural renderer."""
+        cfg = self.cfg
+        groups = self.system.model.param_groups()
+        for group in groups:
+            scale = cfg.camera_lr_scale if group["name"] == "camera_head" else 1.0
+            group["lr"] = cfg.lr * scale
+        groups.append(
+            {"name": "renderer", "params": list(self.system.renderer.parameters()), "lr": cfg.lr}
+        )
+        return torch.optim.Adam(groups, lr=cfg.lr)
 
     def _init_from(self, path: str) -> None:
         """Start from a checkpoint of another run (e.g. the orthographic pretraining),
@@ -337,7 +347,7 @@ class Run:
         if not self.dist.main:
             return
         with open(os.path.join(self.dir, "metrics.jsonl"), "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps(finite_or_none(record), allow_nan=False) + "\n")
 
     def _truncate_metrics(self) -> None:
         """On resume, drop records past the checkpoint (they will be recomputed)."""

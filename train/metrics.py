@@ -52,3 +52,14 @@ def rho_summary(pred: torch.Tensor, true: torch.Tensor) -> dict[str, float]:
         "pearson": pearson(pred, true) if len(pred) > 1 else float("nan"),
         "spearman": spearman(pred, true) if len(pred) > 1 else float("nan"),
     }
+
+
+def finite_or_none(value):
+    """JSON has no NaN: undefined numbers (e.g. a correlation of constants) become null."""
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None
+    return value

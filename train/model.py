@@ -45,8 +45,9 @@ SCALE_INIT = 7.0
 """Initial camera scale S (SMIRK's bias: FLAME in metres fills NDC at this scale)."""
 SCALE_FLOOR = 0.1
 """Below this the raw scale output maps smoothly to positive values (:func:`positive_scale`)."""
-ZERO_INIT_RHO_FRACTION = 1e-3
-"""``rho_init="zero"``: the rho head's sigmoid starts at this value, rho = 1e-3 * rho_max."""
+ZERO_INIT_RHO_FRACTION = 0.02
+"""``rho_init="zero"``: the rho head's sigmoid starts at this value, rho = 0.02 * rho_max
+(0.12 for rho_max = 6): near 0, yet off the sigmoid's flat tail so that rho can move."""
 PAPER_INIT_VALUE = 0.01
 """``rho_init="paper"``: every weight and the bias of the rho head (the paper's text)."""
 PERSPECTIVE_TZ_INIT = 5.0
@@ -146,8 +147,8 @@ def make_rho_head(in_features: int, rho_init: str) -> nn.Linear:
 
     ``"paper"``: weights and bias all 0.01 (the paper's literal text; with
     non-negative-ish features the sigmoid starts near 0.5, rho near rho_max / 2).
-    ``"zero"``: zero weights and bias ``logit(1e-3)``, so rho starts at
-    ``1e-3 * rho_max`` (what the text intends: start from the orthographic model).
+    ``"zero"``: zero weights and bias ``logit(ZERO_INIT_RHO_FRACTION)``, so rho starts
+    at 0.02 rho_max (what the text intends: start from the orthographic model).
     """
     _check_choice("rho_init", rho_init, RHO_INITS)
     head = nn.Linear(in_features, 1)
