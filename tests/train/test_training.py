@@ -20,7 +20,7 @@ def _records(run_dir):
 
 
 def test_smoke_training_reduces_the_loss(data_root):
-    cfg = tiny_config(data_root, name="reduce", steps=14, lr=3e-3, w_cycle=0.0)
+    cfg = tiny_config(data_root, name="reduce", steps=14, lr=3e-3, w_cycle=0.0, camera_lr_scale=1.0)
     data = load_data(cfg, progress=False)
     Run(cfg, progress=False).train(data)
     losses = [r["landmarks"] for r in _records(os.path.join(cfg.out_dir, cfg.name)) if "loss" in r]
@@ -45,8 +45,8 @@ def test_the_rho_prior_alone_pulls_rho_to_the_prior(data_root):
         data_root,
         name="prior",
         regimes=("hmc",),
-        steps=40,
-        lr=5e-2,
+        steps=80,
+        lr=1e-2,
         rho_prior_hmc=4.0,
         w_landmarks=0.0,
         w_photometric=0.0,
@@ -55,13 +55,17 @@ def test_the_rho_prior_alone_pulls_rho_to_the_prior(data_root):
         w_expr_reg=0.0,
         w_jaw_reg=0.0,
         w_rho_prior=1.0,
+        camera_lr_scale=1.0,
         checkpoint_every=100,
     )
     data = load_data(cfg, progress=False)
     run = Run(cfg, progress=False)
     run.train(data)
-    pred = loop.predict(run.system, data[("hmc", "val")], run.device)
-    assert abs(float(pred["rho"].mean()) - 4.0) < 0.5
+    # the batch-mean rho the loss saw, step by step: from 0.12 to the prior
+    rho = [r["rho_mean"] for r in _records(os.path.join(cfg.out_dir, cfg.name)) if "loss" in r]
+    assert rho[0] < 0.5
+    late = sum(rho[-10:]) / 10
+    assert abs(late - 4.0) < 0.4, rho[-10:]
 
 
 def test_resume_after_a_kill_equals_an_uninterrupted_run(data_root, monkeypatch):
