@@ -109,6 +109,38 @@ def _canon(xa, ya, xb, yb):
 
 
 @triton.jit
+def _record_barycentrics(rp, m, px, py):
+    """Screen-space barycentrics (l0, l1, l2) of pixel centres (px, py) in the triangles
+    whose setup records start at ``rp`` (record slots 0-11: the three canonical edges,
+    12-14: their signs over the area); masked lanes read zeros."""
+    l0 = _edge(
+        tl.load(rp + 0, mask=m, other=0.0),
+        tl.load(rp + 1, mask=m, other=0.0),
+        tl.load(rp + 2, mask=m, other=0.0),
+        tl.load(rp + 3, mask=m, other=0.0),
+        px,
+        py,
+    ) * tl.load(rp + 12, mask=m, other=0.0)
+    l1 = _edge(
+        tl.load(rp + 4, mask=m, other=0.0),
+        tl.load(rp + 5, mask=m, other=0.0),
+        tl.load(rp + 6, mask=m, other=0.0),
+        tl.load(rp + 7, mask=m, other=0.0),
+        px,
+        py,
+    ) * tl.load(rp + 13, mask=m, other=0.0)
+    l2 = _edge(
+        tl.load(rp + 8, mask=m, other=0.0),
+        tl.load(rp + 9, mask=m, other=0.0),
+        tl.load(rp + 10, mask=m, other=0.0),
+        tl.load(rp + 11, mask=m, other=0.0),
+        px,
+        py,
+    ) * tl.load(rp + 14, mask=m, other=0.0)
+    return l0, l1, l2
+
+
+@triton.jit
 def _pixel_centres(r, c, H, W):
     """NDC centres of pixels (r, c), computed as in the contract (IEEE division)."""
     px = tl.math.div_rn((2 * c + 1).to(tl.float32), W.to(tl.float32)) - 1.0
@@ -285,30 +317,7 @@ def _raster_kernel(
         em = e < n
         t = tl.load(bin_tri_ptr + start + e, mask=em, other=0)
         rp = rbase + t.to(tl.int64) * NREC
-        l0 = _edge(
-            tl.load(rp + 0, mask=em, other=0.0),
-            tl.load(rp + 1, mask=em, other=0.0),
-            tl.load(rp + 2, mask=em, other=0.0),
-            tl.load(rp + 3, mask=em, other=0.0),
-            px,
-            py,
-        ) * tl.load(rp + 12, mask=em, other=0.0)
-        l1 = _edge(
-            tl.load(rp + 4, mask=em, other=0.0),
-            tl.load(rp + 5, mask=em, other=0.0),
-            tl.load(rp + 6, mask=em, other=0.0),
-            tl.load(rp + 7, mask=em, other=0.0),
-            px,
-            py,
-        ) * tl.load(rp + 13, mask=em, other=0.0)
-        l2 = _edge(
-            tl.load(rp + 8, mask=em, other=0.0),
-            tl.load(rp + 9, mask=em, other=0.0),
-            tl.load(rp + 10, mask=em, other=0.0),
-            tl.load(rp + 11, mask=em, other=0.0),
-            px,
-            py,
-        ) * tl.load(rp + 14, mask=em, other=0.0)
+        l0, l1, l2 = _record_barycentrics(rp, em, px, py)
         inside = (l0 >= 0.0) & (l1 >= 0.0) & (l2 >= 0.0) & em
         d = (
             l0 * tl.load(rp + 15, mask=em, other=0.0)
@@ -328,30 +337,7 @@ def _raster_kernel(
 
     cov = (best_t >= 0) & (best_t < F) & pm
     rp = rbase + tl.where(cov, best_t, 0).to(tl.int64) * NREC
-    l0 = _edge(
-        tl.load(rp + 0, mask=cov, other=0.0),
-        tl.load(rp + 1, mask=cov, other=0.0),
-        tl.load(rp + 2, mask=cov, other=0.0),
-        tl.load(rp + 3, mask=cov, other=0.0),
-        px,
-        py,
-    ) * tl.load(rp + 12, mask=cov, other=0.0)
-    l1 = _edge(
-        tl.load(rp + 4, mask=cov, other=0.0),
-        tl.load(rp + 5, mask=cov, other=0.0),
-        tl.load(rp + 6, mask=cov, other=0.0),
-        tl.load(rp + 7, mask=cov, other=0.0),
-        px,
-        py,
-    ) * tl.load(rp + 13, mask=cov, other=0.0)
-    l2 = _edge(
-        tl.load(rp + 8, mask=cov, other=0.0),
-        tl.load(rp + 9, mask=cov, other=0.0),
-        tl.load(rp + 10, mask=cov, other=0.0),
-        tl.load(rp + 11, mask=cov, other=0.0),
-        px,
-        py,
-    ) * tl.load(rp + 14, mask=cov, other=0.0)
+    l0, l1, l2 = _record_barycentrics(rp, cov, px, py)
     u0 = l0 * tl.load(rp + 18, mask=cov, other=0.0)
     u1 = l1 * tl.load(rp + 19, mask=cov, other=0.0)
     u2 = l2 * tl.load(rp + 20, mask=cov, other=0.0)
