@@ -51,6 +51,9 @@ class TrainConfig:
     # Learning-rate multiplier of the camera head (rho or f/t_z): Adam moves a weight by
     # about lr per step, and the rho head's sigmoid logit has several units to travel.
     camera_lr_scale: float = 20.0
+    # bfloat16 autocast of the encoders and the neural renderer on CUDA (geometry,
+    # projection and rasterization stay float32); ignored on CPU
+    amp: bool = True
     eval_every: int = 100
     checkpoint_every: int = 50
     max_bad_steps: int = 5

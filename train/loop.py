@@ -128,6 +128,26 @@ class TrainingSystem(torch.nn.Module):
         self.renderer = NeuralRenderer(base_channels=cfg.renderer_channels)
         # FLAME is fixed: kept out of the module tree so DDP neither syncs nor saves it.
         object.__setattr__(self, "flame_layer", flame_layer)
+        #: seconds spent rendering (rasterize, interpolate, shade, antialias) in the last
+        #: forward pass, CUDA-synchronised: the rendering share of a training step
+        self.render_seconds = 0.0
+
+    def _autocast(self, device: torch.device):
+        """bfloat16 autocast for the networks on CUDA when ``cfg.amp``; geometry, projection
+        and rasterization always run in float32 (outside this context)."""
+        enabled = self.cfg.amp and device.type == "cuda"
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled)
+
+    def encode(self, images):
+        with self._autocast(images.device):
+            pred = self.model(images)
+        return pred._replace(
+            **{k: v.float() for k, v in pred._asdict().items() if isinstance(v, torch.Tensor)}
+        )
+
+    def rebuild(self, masked, rendered):
+        with self._autocast(masked.device):
+            return self.renderer(masked, rendered).float()
 
     def geometry(self, pred, expression=None, jaw_pose=None):
         out = self.flame_layer(
@@ -143,7 +163,12 @@ class TrainingSystem(torch.nn.Module):
         cam = [pred.scale, pred.trans, pred.rho]
         if detach_camera:
             cam = [c.detach() for c in cam]
-        return render_mesh(camera_vertices(out.vertices), self.flame_layer.faces, *cam, size)
+        start = time.perf_counter()
+        rendered = render_mesh(camera_vertices(out.vertices), self.flame_layer.faces, *cam, size)
+        if rendered.image.is_cuda:
+            torch.cuda.synchronize(rendered.image.device)
+        self.render_seconds += time.perf_counter() - start
+        return rendered
 
     def forward(self, images, landmarks, rho_prior, generator, with_images=False):
         """Losses for a batch: ``(total, stats, outputs)``.
@@ -154,7 +179,8 @@ class TrainingSystem(torch.nn.Module):
         """
         cfg = self.cfg
         size = images.shape[-1]
-        pred = self.model(images)
+        self.render_seconds = 0.0
+        pred = self.encode(images)
         out = self.geometry(pred)
         lmk = project_landmarks(out.landmarks, pred.scale, pred.trans, pred.rho)
         sq = ((lmk - landmarks) ** 2).sum(-1)
@@ -174,7 +200,7 @@ class TrainingSystem(torch.nn.Module):
                 mode=cfg.masking,
                 generator=generator,
             )
-            recon = self.renderer(masked.masked, rendered.image)
+            recon = self.rebuild(masked.masked, rendered.image)
         if cfg.w_photometric > 0:
             losses["photometric"] = cfg.w_photometric * (recon - images).abs().mean()
         losses["shape_reg"] = cfg.w_shape_reg * pred.shape.square().sum(-1).mean()
@@ -205,8 +231,10 @@ class TrainingSystem(torch.nn.Module):
         )
         out = self.geometry(detached, expression, jaw)
         rendered = self.render(out, detached, size, detach_camera=True)
-        edited = self.renderer(masked_images, rendered.image)
-        expr_back, jaw_back, _ = self.model.encode_expression(edited)
+        edited = self.rebuild(masked_images, rendered.image)
+        with self._autocast(edited.device):
+            expr_back, jaw_back, _ = self.model.encode_expression(edited)
+        expr_back, jaw_back = expr_back.float(), jaw_back.float()
         return (expr_back - expression).abs().mean() + (jaw_back - jaw).abs().mean()
 
 
@@ -372,6 +400,8 @@ class Run:
         train = concat_regimes(data, cfg.regimes, "train")
         n = len(train["image"])
         bad_in_a_row = 0
+        step_seconds = render_seconds = 0.0
+        timed_steps = 0
         start = time.perf_counter()
         bar = tqdm(
             total=cfg.steps,
@@ -410,9 +440,13 @@ class Run:
                 "step": self.step,
                 "loss": float(total.detach()),
                 "time_s": time.perf_counter() - t0,
+                "render_fwd_s": self.system.render_seconds,
             }
             record.update({k: float(v) for k, v in stats.items()})
             self._log(record)
+            step_seconds += record["time_s"]
+            render_seconds += record["render_fwd_s"]
+            timed_steps += 1
             bar.update(1)
             bar.set_postfix(
                 loss=f"{float(total.detach()):.3f}", rho=f"{float(stats['rho_mean']):.2f}"
@@ -422,6 +456,16 @@ class Run:
             if self.dist.main and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
                 self._epoch_outputs(data)
         bar.close()
+        if step_seconds > 0:
+            self._log(
+                {
+                    "step": self.step,
+                    "kind": "timing",
+                    "device": str(self.device),
+                    "mean_step_s": step_seconds / timed_steps,
+                    "render_fwd_share": render_seconds / step_seconds,
+                }
+            )
         self.save()
         if self.dist.main:
             self.save("final.safetensors")
@@ -473,7 +517,7 @@ def predict(system: TrainingSystem, samples: Samples, device, batch: int = 64) -
     outs = []
     for start in range(0, len(samples["image"]), batch):
         images = samples["image"][start : start + batch].to(device).float() / 255.0
-        pred = system.model(images)
+        pred = system.encode(images)
         out = system.geometry(pred)
         lmk = project_landmarks(out.landmarks, pred.scale, pred.trans, pred.rho)
         outs.append(

@@ -23,9 +23,12 @@ def test_smoke_training_reduces_the_loss(data_root):
     cfg = tiny_config(data_root, name="reduce", steps=14, lr=3e-3, w_cycle=0.0, camera_lr_scale=1.0)
     data = load_data(cfg, progress=False)
     Run(cfg, progress=False).train(data)
-    losses = [r["landmarks"] for r in _records(os.path.join(cfg.out_dir, cfg.name)) if "loss" in r]
+    records = _records(os.path.join(cfg.out_dir, cfg.name))
+    losses = [r["landmarks"] for r in records if "loss" in r]
     assert len(losses) == 14
     assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4
+    (timing,) = [r for r in records if r.get("kind") == "timing"]
+    assert timing["mean_step_s"] > 0 and 0 < timing["render_fwd_share"] < 1
 
 
 def test_rho_gradients_reach_the_rho_head(data_root):
