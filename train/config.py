@@ -6,11 +6,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import typing
 from collections.abc import Sequence
 
 CAMERA_MODES = ("ortho", "pseudo", "perspective")
 REGIMES = ("hmc", "studio", "wild")
+#: Real data from ``--folder``: the fourth source, with no ground-truth camera.
+FOLDER = "folder"
+SOURCES = (*REGIMES, FOLDER)
 MASKINGS = ("paper", "smirk")
 RHO_INITS = ("paper", "zero")
 
@@ -33,6 +37,11 @@ class TrainConfig:
     n_val: int = 64
     n_test: int = 128
     landmark_noise: bool = True
+    # a folder of real images + 68-point landmark files (train.folder) that joins the
+    # fine-tuning with landmark supervision and its rho_prior.json; "" for none
+    folder: str = ""
+    folder_test_fraction: float = 0.2  # share of the folder held out for evaluation
+    folder_rho_prior: float = -1.0  # >= 0 overrides the folder's rho_prior.json
     # model
     camera: str = "pseudo"
     rho_max: float = 6.0
@@ -105,12 +114,33 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             if f.name.startswith("w_") and getattr(self, f.name) < 0:
                 raise ValueError(f"loss weight {f.name} must be >= 0, got {getattr(self, f.name)}")
+        if self.folder and not os.path.isdir(self.folder):
+            raise ValueError(
+                f"folder not found: {self.folder!r} (a directory of images and "
+                "landmark files, see train.folder)"
+            )
+        if not 0.0 < self.folder_test_fraction < 1.0:
+            raise ValueError(
+                f"folder_test_fraction must be in (0, 1), got {self.folder_test_fraction}"
+            )
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise ValueError(f"name must be a plain directory name, got {self.name!r}")
         return self
 
     def rho_prior(self, regime: str) -> float:
+        """The rho prior of a regime, or of the folder (NaN: the folder has none)."""
+        if regime == FOLDER:
+            if self.folder_rho_prior >= 0:
+                return float(self.folder_rho_prior)
+            from train.folder import read_rho_prior
+
+            prior = read_rho_prior(self.folder) if self.folder else None
+            return float("nan") if prior is None else float(prior)
         return float(getattr(self, f"rho_prior_{regime}"))
+
+    def sources(self) -> tuple[str, ...]:
+        """The data sources a run trains and evaluates on: its regimes and the folder."""
+        return (*self.regimes, FOLDER) if self.folder else tuple(self.regimes)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)

@@ -69,6 +69,11 @@ def _corr(value: float) -> str:
     return "–" if value != value else f"{value:.2f}"
 
 
+def _pm(mean: float, std: float) -> str:
+    """``mean ± std``, or a dash where there is no truth (real folder data)."""
+    return "–" if mean != mean else f"{mean:.2f} ± {std:.2f}"
+
+
 def headline_table(results: dict) -> str:
     """Markdown: per regime and run, rho (pred vs true) and landmark errors."""
     lines = [
@@ -80,7 +85,7 @@ def headline_table(results: dict) -> str:
         for regime, m in per_regime.items():
             lines.append(
                 f"| {name} | {regime} | {m['rho_pred_mean']:.2f} ± {m['rho_pred_std']:.2f} | "
-                f"{m['rho_true_mean']:.2f} ± {m['rho_true_std']:.2f} | {_corr(m['rho_pearson'])} | "
+                f"{_pm(m['rho_true_mean'], m['rho_true_std'])} | {_corr(m['rho_pearson'])} | "
                 f"{m['jaw']:.2f} | {m['other']:.2f} | {m['jaw_px']:.2f} | {m['other_px']:.2f} |"
             )
     return "\n".join(lines)
@@ -120,7 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
     pre_cfg = pretrain_config(cfg)
     pretrained = Run(dataclasses.replace(pre_cfg), resume=True, progress=False)
     runs = {"ortho-pretrained": pretrained, **runs}
-    results = evaluate_runs(runs, data, cfg.regimes)
+    results = evaluate_runs(runs, data, cfg.sources())
     table = headline_table(results)
     if runs["ortho-pretrained"].dist.rank != 0:
         return results

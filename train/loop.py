@@ -29,8 +29,9 @@ from tqdm import tqdm
 import flame
 import ppcam
 from train import checkpoint as ckpt
-from train.config import REGIMES, TrainConfig
+from train.config import FOLDER, SOURCES, TrainConfig
 from train.data import JAW, OTHER, SPLITS, FaceGenerator, generate_split, load_shards, save_shards
+from train.folder import load_folder
 from train.masking import mask_face
 from train.metrics import finite_or_none, landmark_errors, rho_summary
 from train.model import FaceRegressor
@@ -85,6 +86,38 @@ def load_data(cfg: TrainConfig, regimes=None, splits=SPLITS, progress=True) -> d
             out[(regime, split)] = samples
     if distributed and dist.get_rank() == 0:
         dist.barrier()
+    if cfg.folder and FOLDER not in regimes:
+        out.update(folder_splits(cfg, template=next(iter(out.values()), None)))
+    return out
+
+
+def folder_splits(cfg: TrainConfig, template: Samples | None) -> dict:
+    """The ``--folder`` data as samples of source ``"folder"``: a seeded hold-out of
+    ``folder_test_fraction`` for val/test, the rest for training. Quantities a real
+    image does not have (camera, parameters, mask) are NaN / zero."""
+    data = load_folder(cfg.folder, cfg.image_size)
+    n = len(data.names)
+    n_test = min(n - 1, max(1, round(cfg.folder_test_fraction * n))) if n > 1 else 0
+    order = torch.randperm(n, generator=_seeded(cfg.seed, "folder", n))
+    parts = {"test": order[:n_test], "train": order[n_test:]}
+    parts["val"] = parts["test"]
+    out = {}
+    for split, idx in parts.items():
+        if len(idx) == 0:
+            continue
+        samples = {}
+        for key, like in (template or {}).items():
+            shape = (len(idx), *like.shape[1:])
+            if like.is_floating_point():
+                samples[key] = torch.full(shape, float("nan"), dtype=like.dtype)
+            else:
+                samples[key] = torch.zeros(shape, dtype=like.dtype)
+        samples["image"] = data.image[idx]
+        samples["landmarks"] = data.landmarks[idx]
+        samples["landmarks_noisy"] = data.landmarks[idx]  # real detections are noisy already
+        samples["regime"] = torch.full((len(idx),), SOURCES.index(FOLDER))
+        samples["index"] = idx
+        out[(FOLDER, split)] = samples
     return out
 
 
@@ -274,7 +307,8 @@ def pick_device(name: str) -> torch.device:
 
 
 def rho_priors(cfg: TrainConfig, regime_ids: torch.Tensor) -> torch.Tensor:
-    table = torch.tensor([cfg.rho_prior(r) for r in REGIMES])
+    """Per-sample rho priors from the sources' ids (NaN: no prior)."""
+    table = torch.tensor([cfg.rho_prior(r) for r in SOURCES])
     return table[regime_ids]
 
 
@@ -397,7 +431,7 @@ class Run:
             with open(os.path.join(self.dir, "config.json"), "w") as f:
                 f.write(cfg.to_json())
         self._truncate_metrics()
-        train = concat_regimes(data, cfg.regimes, "train")
+        train = concat_regimes(data, cfg.sources(), "train")
         n = len(train["image"])
         bad_in_a_row = 0
         step_seconds = render_seconds = 0.0
@@ -495,7 +529,7 @@ class Run:
 
     @torch.no_grad()
     def _epoch_outputs(self, data: dict) -> None:
-        val = concat_regimes(data, self.cfg.regimes, "val")
+        val = concat_regimes(data, self.cfg.sources(), "val")
         summary = evaluate_system(self.system, val, self.device)
         summary["step"] = self.step
         summary["kind"] = "val"
@@ -540,7 +574,7 @@ def evaluate_system(system: TrainingSystem, samples: Samples, device) -> dict:
     pred = predict(system, samples, device)
     size = samples["image"].shape[-1]
     result = {}
-    for rid, regime in enumerate(REGIMES):
+    for rid, regime in enumerate(SOURCES):
         sel = samples["regime"] == rid
         if not bool(sel.any()):
             continue
@@ -568,7 +602,7 @@ def plot_curves(metrics_path: str, out_path: str) -> None:
     axes[0].set_yscale("log")
     axes[0].set_title("training losses (weighted)")
     axes[0].legend(fontsize=7)
-    for regime in REGIMES:
+    for regime in SOURCES:
         xs = [r["step"] for r in vals if regime in r]
         if xs:
             axes[1].plot(xs, [r[regime]["jaw"] for r in vals if regime in r], label=f"{regime} jaw")
@@ -580,7 +614,9 @@ def plot_curves(metrics_path: str, out_path: str) -> None:
                 [r[regime]["rho_pred_mean"] for r in vals if regime in r],
                 label=f"{regime} predicted",
             )
-            axes[2].axhline(vals[-1][regime]["rho_true_mean"], ls=":", lw=1, color="k")
+            truth = vals[-1][regime]["rho_true_mean"]
+            if truth is not None and truth == truth:  # the folder has no true rho
+                axes[2].axhline(truth, ls=":", lw=1, color="k")
     axes[1].set_title("val landmark error (NDC^2 x 1e4)")
     axes[1].set_yscale("log")
     axes[1].legend(fontsize=7)

@@ -26,6 +26,7 @@ def pretrain_config(finetune: TrainConfig) -> TrainConfig:
         regimes=("studio", "wild"),
         steps=finetune.pretrain_steps,
         rho_init="zero",
+        folder="",  # real data joins the fine-tuning only
     ).validate()
 
 

@@ -41,6 +41,8 @@ def test_every_field_is_a_flag_and_presets_apply():
         (["--w-landmarks", "-1"], "loss weight w_landmarks"),
         (["--steps", "0"], "steps must be > 0"),
         (["--name", "../x"], "name must be a plain directory name"),
+        (["--folder", "/nonexistent/footage"], "folder not found"),
+        (["--folder-test-fraction", "1.5"], "folder_test_fraction must be in"),
     ],
 )
 def test_bad_configs_are_rejected(argv, message, capsys):

@@ -170,3 +170,69 @@ def test_finetune_entry_point_smoke(data_root, capsys):
         assert os.path.exists(os.path.join(run_dir, "config.json")), name
     assert os.path.exists(os.path.join(out, "finetune", "summary.md"))
     assert any(f.startswith("samples-") for f in os.listdir(os.path.join(out, "finetune")))
+
+
+def test_finetune_with_a_real_data_folder(data_root, tmp_path):
+    """Images plus landmark files (here: rendered, saved as a user would) join the
+    fine-tuning with their folder's rho prior and get their own evaluation rows."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from train import finetune
+    from train.data import FaceGenerator
+
+    folder = tmp_path / "footage"
+    folder.mkdir()
+    samples = FaceGenerator("bundled", size=32, n_shape=10, n_expr=10, seed=9).generate(
+        "hmc", "test", list(range(5))
+    )
+    for i in range(5):
+        Image.fromarray(samples["image"][i].permute(1, 2, 0).numpy()).save(folder / f"f{i}.png")
+        pixels = (samples["landmarks"][i].numpy() + 1) * 32 / 2 - 0.5  # NDC -> 0-based pixels
+        np.save(folder / f"f{i}.npy", pixels.astype(np.float64))
+    (folder / "rho_prior.json").write_text(json.dumps({"rho_prior": 3.0}))
+
+    out = str(data_root / "with-folder")
+    results = finetune.main(
+        [
+            "--preset",
+            "smoke",
+            "--out-dir",
+            out,
+            "--image-size",
+            "32",
+            "--n-train",
+            "8",
+            "--n-val",
+            "4",
+            "--n-test",
+            "4",
+            "--steps",
+            "2",
+            "--pretrain-steps",
+            "2",
+            "--batch-size",
+            "4",
+            "--n-shape",
+            "10",
+            "--n-expr",
+            "10",
+            "--baselines",
+            "none",
+            "--folder",
+            str(folder),
+        ]
+    )
+    row = results["pseudo"]["folder"]
+    assert row["jaw"] >= 0 and row["other"] >= 0
+    assert row["rho_true_mean"] != row["rho_true_mean"]  # no ground truth for real data
+    from train.config import SOURCES, TrainConfig
+    from train.loop import rho_priors
+
+    cfg = TrainConfig(folder=str(folder))
+    priors = rho_priors(cfg, torch.tensor([SOURCES.index("folder"), 0]))
+    assert priors.tolist() == [3.0, 4.0]
+    with open(os.path.join(out, "finetune", "summary.md")) as f:
+        assert "| pseudo | folder |" in f.read()
