@@ -68,9 +68,12 @@ REGIME_SPECS = {
 }
 
 
-def _sample_seed(seed: int, regime: str, split: str, index: int) -> int:
-    key = f"{seed}/{regime}/{split}/{index}".encode()
-    return int.from_bytes(hashlib.sha256(key).digest()[:8], "little") & (2**63 - 1)
+def seeded(*parts) -> torch.Generator:
+    """A generator seeded by a hash of ``parts`` (joined by "/"): every random draw of the
+    project that must be reproducible from an identity (a sample, a step) uses one."""
+    key = "/".join(str(p) for p in parts).encode()
+    seed = int.from_bytes(hashlib.sha256(key).digest()[:8], "little") & (2**63 - 1)
+    return torch.Generator().manual_seed(seed)
 
 
 def _axis_angle_from_euler(yaw, pitch, roll) -> torch.Tensor:
@@ -93,7 +96,7 @@ def sample_parameters(
     regime: Regime, seed: int, split: str, index: int, n_shape: int, n_expr: int
 ) -> dict[str, torch.Tensor]:
     """The random parameters of one sample (a pure function of its identity)."""
-    g = torch.Generator().manual_seed(_sample_seed(seed, regime.name, split, index))
+    g = seeded(seed, regime.name, split, index)
 
     def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand(shape, generator=g)

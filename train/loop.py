@@ -30,7 +30,16 @@ import flame
 import ppcam
 from train import checkpoint as ckpt
 from train.config import FOLDER, SOURCES, TrainConfig
-from train.data import JAW, OTHER, SPLITS, FaceGenerator, generate_split, load_shards, save_shards
+from train.data import (
+    JAW,
+    OTHER,
+    SPLITS,
+    FaceGenerator,
+    generate_split,
+    load_shards,
+    save_shards,
+    seeded,
+)
 from train.folder import load_folder
 from train.masking import mask_face
 from train.metrics import finite_or_none, landmark_errors, rho_summary
@@ -98,7 +107,7 @@ def folder_splits(cfg: TrainConfig, template: Samples | None) -> dict:
     data = load_folder(cfg.folder, cfg.image_size)
     n = len(data.names)
     n_test = min(n - 1, max(1, round(cfg.folder_test_fraction * n))) if n > 1 else 0
-    order = torch.randperm(n, generator=_seeded(cfg.seed, "folder", n))
+    order = torch.randperm(n, generator=seeded(cfg.seed, "folder", n))
     parts = {"test": order[:n_test], "train": order[n_test:]}
     parts["val"] = parts["test"]
     out = {}
@@ -126,18 +135,11 @@ def concat_regimes(data: dict, regimes, split: str) -> Samples:
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
-def _seeded(*parts) -> torch.Generator:
-    key = "/".join(str(p) for p in parts).encode()
-    return torch.Generator().manual_seed(
-        int.from_bytes(hashlib.sha256(key).digest()[:8], "little") & (2**63 - 1)
-    )
-
-
 def batch_indices(n: int, batch: int, seed: int, step: int) -> torch.Tensor:
     """Indices of the global batch of ``step``: epoch-wise permutations, stateless."""
     per_epoch = max(1, n // batch)
     epoch, k = divmod(step, per_epoch)
-    perm = torch.randperm(n, generator=_seeded(seed, "epoch", epoch))
+    perm = torch.randperm(n, generator=seeded(seed, "epoch", epoch))
     return perm[k * batch : (k + 1) * batch] if n >= batch else perm
 
 
@@ -450,7 +452,7 @@ class Run:
             images = train["image"][idx].to(dev).float() / 255.0
             landmarks = train["landmarks_noisy" if cfg.landmark_noise else "landmarks"][idx]
             priors = rho_priors(cfg, train["regime"][idx]).to(dev)
-            gen = _seeded(cfg.seed, "step", self.step, self.dist.rank)
+            gen = seeded(cfg.seed, "step", self.step, self.dist.rank)
             self.system.train()
             t0 = time.perf_counter()
             total, stats, _ = self.ddp(images, landmarks.to(dev), priors, gen)
@@ -649,7 +651,7 @@ def sample_grid(
         images,
         true_lmk,
         torch.zeros(len(pick), device=device),
-        _seeded(cfg.seed, "grid"),
+        seeded(cfg.seed, "grid"),
         with_images=True,
     )
     size = images.shape[-1]

@@ -33,6 +33,16 @@ def tiny_config(tmp_path, **overrides) -> TrainConfig:
     return dataclasses.replace(TrainConfig(), **values).validate()
 
 
+def tiny_cli_args(out_dir, steps: int = 2) -> list[str]:
+    """The command-line twin of :func:`tiny_config` for the entry points."""
+    return [
+        "--preset", "smoke", "--out-dir", str(out_dir), "--image-size", "32",
+        "--n-train", "8", "--n-val", "4", "--n-test", "4", "--steps", str(steps),
+        "--pretrain-steps", str(steps), "--batch-size", "4", "--n-shape", "10",
+        "--n-expr", "10",
+    ]  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def data_root(tmp_path_factory):
     """One data cache for the whole session: every tiny config renders the same samples."""

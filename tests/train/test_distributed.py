@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+from tests.train.conftest import tiny_cli_args
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -21,26 +23,7 @@ def test_two_cpu_ranks_keep_identical_parameters(tmp_path):
         "2",
         "-m",
         "train.pretrain",
-        "--preset",
-        "smoke",
-        "--out-dir",
-        str(tmp_path),
-        "--image-size",
-        "32",
-        "--n-train",
-        "8",
-        "--n-val",
-        "4",
-        "--n-test",
-        "4",
-        "--steps",
-        "3",
-        "--batch-size",
-        "4",
-        "--n-shape",
-        "10",
-        "--n-expr",
-        "10",
+        *tiny_cli_args(tmp_path, steps=3),
         "--device",
         "cpu",
     ]

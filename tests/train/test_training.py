@@ -9,8 +9,9 @@ import os
 import pytest
 import torch
 
-from tests.train.conftest import tiny_config
+from tests.train.conftest import tiny_cli_args, tiny_config
 from train import loop
+from train.data import seeded
 from train.loop import Run, load_data
 
 
@@ -37,7 +38,7 @@ def test_rho_gradients_reach_the_rho_head(data_root):
     run = Run(cfg, progress=False)
     train = loop.concat_regimes(data, cfg.regimes, "train")
     images = train["image"][:4].float() / 255
-    total, _, _ = run.system(images, train["landmarks"][:4], torch.zeros(4), loop._seeded(0))
+    total, _, _ = run.system(images, train["landmarks"][:4], torch.zeros(4), seeded(0))
     total.backward()
     head = run.system.model.pose.rho_head
     assert head.weight.grad is not None and float(head.weight.grad.abs().sum()) > 0
@@ -131,28 +132,7 @@ def test_finetune_entry_point_smoke(data_root, capsys):
     out = str(data_root / "entry")
     results = finetune.main(
         [
-            "--preset",
-            "smoke",
-            "--out-dir",
-            out,
-            "--image-size",
-            "32",
-            "--n-train",
-            "8",
-            "--n-val",
-            "4",
-            "--n-test",
-            "4",
-            "--steps",
-            "2",
-            "--pretrain-steps",
-            "2",
-            "--batch-size",
-            "4",
-            "--n-shape",
-            "10",
-            "--n-expr",
-            "10",
+            *tiny_cli_args(out),
             "--baselines",
             "all",
         ]
@@ -197,28 +177,7 @@ def test_finetune_with_a_real_data_folder(data_root, tmp_path):
     out = str(data_root / "with-folder")
     results = finetune.main(
         [
-            "--preset",
-            "smoke",
-            "--out-dir",
-            out,
-            "--image-size",
-            "32",
-            "--n-train",
-            "8",
-            "--n-val",
-            "4",
-            "--n-test",
-            "4",
-            "--steps",
-            "2",
-            "--pretrain-steps",
-            "2",
-            "--batch-size",
-            "4",
-            "--n-shape",
-            "10",
-            "--n-expr",
-            "10",
+            *tiny_cli_args(out),
             "--baselines",
             "none",
             "--folder",
