@@ -308,10 +308,15 @@ def pick_device(name: str) -> torch.device:
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {name!r}") from exc
 
 
+def prior_table(cfg: TrainConfig) -> torch.Tensor:
+    """The rho prior of every source, indexed by source id (NaN: no prior). Reads the
+    folder's rho_prior.json, so build it once per run, not per step."""
+    return torch.tensor([cfg.rho_prior(r) for r in SOURCES])
+
+
 def rho_priors(cfg: TrainConfig, regime_ids: torch.Tensor) -> torch.Tensor:
     """Per-sample rho priors from the sources' ids (NaN: no prior)."""
-    table = torch.tensor([cfg.rho_prior(r) for r in SOURCES])
-    return table[regime_ids]
+    return prior_table(cfg)[regime_ids]
 
 
 class Run:
@@ -435,6 +440,7 @@ class Run:
         self._truncate_metrics()
         train = concat_regimes(data, cfg.sources(), "train")
         n = len(train["image"])
+        priors_by_source = prior_table(cfg)
         bad_in_a_row = 0
         step_seconds = render_seconds = 0.0
         timed_steps = 0
@@ -451,7 +457,7 @@ class Run:
             idx = idx[self.dist.rank :: self.dist.world]
             images = train["image"][idx].to(dev).float() / 255.0
             landmarks = train["landmarks_noisy" if cfg.landmark_noise else "landmarks"][idx]
-            priors = rho_priors(cfg, train["regime"][idx]).to(dev)
+            priors = priors_by_source[train["regime"][idx]].to(dev)
             gen = seeded(cfg.seed, "step", self.step, self.dist.rank)
             self.system.train()
             t0 = time.perf_counter()
