@@ -7,33 +7,36 @@
 3. With ``--baselines ortho`` (the default) also retrain the orthographic model on
    all regimes with the same budget; ``--baselines all`` adds the full-perspective
    baseline (regressing f and t_z, the paper's sec. 6.2); ``none`` skips them.
-4. Evaluate every run on the held-out test split of each regime and print the
-   headline table: predicted rho against the truth, and landmark errors.
+   ``--ablations all`` adds the three ablations of the rho model, same budget:
+   no rho prior, SMIRK masking, the paper's rho init.
+4. Evaluate every run with ``train.evaluate`` (report in ``<run>/report/``, or
+   ``--report DIR``) and print the headline table: predicted rho against the truth
+   and the landmark errors of the rho model against the orthographic retrained one.
 
 Every hyperparameter is a flag (``--help``); ``--preset smoke|default|full``.
+``--resume`` continues killed runs and skips finished ones.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
+import sys
 
+from train import evaluate, report
 from train.config import TrainConfig, add_config_arguments, config_from_args
-from train.loop import (
-    Run,
-    concat_regimes,
-    evaluate_system,
-    init_distributed,
-    load_data,
-    pick_device,
-)
-from train.metrics import finite_or_none
+from train.loop import Run, init_distributed, load_data, pick_device
 from train.pretrain import pretrain_config, run_pretraining
 
 FINETUNE_DEFAULTS = {"name": "finetune", "camera": "pseudo"}
 BASELINES = {"none": (), "ortho": ("ortho",), "all": ("ortho", "perspective")}
+#: ``--ablations all``: run-name suffix and the changed fields of each ablation
+ABLATION_RUNS = {
+    "noprior": evaluate.ABLATIONS["rho-no-prior"],
+    "smirkmask": evaluate.ABLATIONS["rho-smirk-masking"],
+    "paperinit": evaluate.ABLATIONS["rho-paper-init"],
+}
 
 
 def run_dir(cfg: TrainConfig) -> str:
@@ -50,45 +53,19 @@ def ensure_pretrained(cfg: TrainConfig, progress: bool = True) -> str:
     return path
 
 
-def finetune_runs(cfg: TrainConfig, baselines: str) -> list[TrainConfig]:
-    """The paper's run and the requested baselines, all with the same budget."""
+def finetune_runs(cfg: TrainConfig, baselines: str, ablations: str = "none") -> list[TrainConfig]:
+    """The paper's run, the requested baselines and ablations, all with the same budget."""
     runs = [cfg]
     for camera in BASELINES[baselines]:
         if camera != cfg.camera:
             runs.append(dataclasses.replace(cfg, camera=camera, name=f"{cfg.name}-{camera}"))
-    return runs
-
-
-def evaluate_runs(runs: dict[str, Run], data: dict, regimes) -> dict:
-    test = concat_regimes(data, regimes, "test")
-    return {name: evaluate_system(run.system, test, run.device) for name, run in runs.items()}
-
-
-def _corr(value: float) -> str:
-    """A correlation, or a dash where it is undefined (constant predictions, e.g. ortho)."""
-    return "–" if value != value else f"{value:.2f}"
-
-
-def _pm(mean: float, std: float) -> str:
-    """``mean ± std``, or a dash where there is no truth (real folder data)."""
-    return "–" if mean != mean else f"{mean:.2f} ± {std:.2f}"
-
-
-def headline_table(results: dict) -> str:
-    """Markdown: per regime and run, rho (pred vs true) and landmark errors."""
-    lines = [
-        "| run | regime | rho predicted | rho true | Pearson r | jaw err (x1e4) | other err "
-        "(x1e4) | jaw px | other px |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, per_regime in results.items():
-        for regime, m in per_regime.items():
-            lines.append(
-                f"| {name} | {regime} | {m['rho_pred_mean']:.2f} ± {m['rho_pred_std']:.2f} | "
-                f"{_pm(m['rho_true_mean'], m['rho_true_std'])} | {_corr(m['rho_pearson'])} | "
-                f"{m['jaw']:.2f} | {m['other']:.2f} | {m['jaw_px']:.2f} | {m['other_px']:.2f} |"
-            )
-    return "\n".join(lines)
+    if ablations == "all":
+        if cfg.camera != "pseudo":
+            raise ValueError("--ablations all ablates the rho model: it needs --camera pseudo")
+        for suffix, fields in ABLATION_RUNS.items():
+            if any(getattr(cfg, k) != v for k, v in fields.items()):
+                runs.append(dataclasses.replace(cfg, name=f"{cfg.name}-{suffix}", **fields))
+    return [r.validate() for r in runs]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -100,46 +77,51 @@ def main(argv: list[str] | None = None) -> dict:
         default="ortho",
         help="baselines trained with the same budget (default: ortho)",
     )
+    parser.add_argument(
+        "--ablations",
+        choices=("none", "all"),
+        default="none",
+        help="also train the rho model without its prior, with SMIRK masking and with the "
+        "paper's rho init (default: none)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue killed runs")
     parser.add_argument(
         "--init-from",
         default=None,
         help="checkpoint to fine-tune from (default: the pretraining run, trained first if absent)",
     )
+    parser.add_argument(
+        "--report", default=None, help="evaluation report folder (default: <out-dir>/<name>/report)"
+    )
+    parser.add_argument(
+        "--bootstrap", type=int, default=1000, help="bootstrap resamples of the report's intervals"
+    )
     args = parser.parse_args(argv)
     try:
         cfg = config_from_args(args, FINETUNE_DEFAULTS)
+        runs = finetune_runs(cfg, args.baselines, args.ablations)
     except ValueError as exc:
         parser.error(str(exc))
     if args.init_from is not None and not os.path.exists(args.init_from):
         parser.error(f"--init-from: no such checkpoint {args.init_from}")
+    if args.bootstrap < 0:
+        parser.error(f"--bootstrap must be >= 0, got {args.bootstrap}")
 
-    init_distributed(pick_device(cfg.device))
+    dist = init_distributed(pick_device(cfg.device))
     init = args.init_from or ensure_pretrained(cfg)
     data = load_data(cfg)
-    runs = {}
-    for run_cfg in finetune_runs(cfg, args.baselines):
-        run = Run(run_cfg, init_from=init, resume=args.resume)
-        run.train(data)
-        runs[run_cfg.camera] = run
-    pre_cfg = pretrain_config(cfg)
-    pretrained = Run(dataclasses.replace(pre_cfg), resume=True, progress=False)
-    runs = {"ortho-pretrained": pretrained, **runs}
-    results = evaluate_runs(runs, data, cfg.sources())
-    table = headline_table(results)
-    if runs["ortho-pretrained"].dist.rank != 0:
-        return results
-    out = run_dir(cfg)
-    with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump(
-            finite_or_none({"config": dataclasses.asdict(cfg), "results": results}),
-            f,
-            indent=2,
-            allow_nan=False,
-        )
-    with open(os.path.join(out, "summary.md"), "w") as f:
-        f.write(f"# {cfg.name}: test split, preset {cfg.preset}\n\n{table}\n")
-    print(table)
+    for run_cfg in runs:
+        Run(run_cfg, init_from=init, resume=args.resume).train(data)
+    if not dist.main:
+        return {}
+    run_dirs = [run_dir(r) for r in runs]
+    if args.init_from is None:
+        run_dirs.insert(0, run_dir(pretrain_config(cfg)))
+    out = args.report or os.path.join(run_dir(cfg), "report")
+    command = "python -m train.finetune " + " ".join(argv if argv is not None else sys.argv[1:])
+    results = evaluate.evaluate(run_dirs, out, cfg.device, n_boot=args.bootstrap, command=command)
+    print(report.headline(results))
+    print(f"\nreport: {os.path.join(out, 'report.md')}", file=sys.stderr)
     return results
 
 

@@ -63,3 +63,43 @@ def finite_or_none(value):
     if isinstance(value, float) and value != value:
         return None
     return value
+
+
+def batched_pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pearson r along the last dim of ``[..., N]`` tensors (NaN where undefined)."""
+    a = a.double() - a.double().mean(-1, keepdim=True)
+    b = b.double() - b.double().mean(-1, keepdim=True)
+    denom = ((a * a).sum(-1) * (b * b).sum(-1)).sqrt()
+    return torch.where(denom > 0, (a * b).sum(-1) / denom.clamp_min(1e-300), float("nan"))
+
+
+def bootstrap_ci(
+    statistic,
+    *samples: torch.Tensor,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic`` over resampled images.
+
+    ``samples``: ``[N]`` tensors resampled *together* (paired: the same images for
+    every tensor). ``statistic`` maps ``[n_boot, N]`` resamples to ``[n_boot]``.
+    Returns ``(low, high)``; NaN when there are fewer than two images or the
+    statistic is undefined on most resamples.
+    """
+    n = len(samples[0])
+    if any(len(s) != n for s in samples):
+        raise ValueError(f"paired samples must have equal lengths, got {[len(s) for s in samples]}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if n < 2 or n_boot < 1:
+        return float("nan"), float("nan")
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, n, (n_boot, n), generator=gen)
+    stats = statistic(*(s.double()[idx] for s in samples))
+    stats = stats[torch.isfinite(stats)]
+    if len(stats) < n_boot / 2:
+        return float("nan"), float("nan")
+    tail = (1.0 - level) / 2
+    lo, hi = torch.quantile(stats, torch.tensor([tail, 1.0 - tail], dtype=stats.dtype))
+    return float(lo), float(hi)

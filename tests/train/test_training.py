@@ -137,18 +137,25 @@ def test_finetune_entry_point_smoke(data_root, capsys):
             "all",
         ]
     )
-    assert set(results) == {"ortho-pretrained", "pseudo", "ortho", "perspective"}
-    for per_regime in results.values():
+    assert set(results["runs"]) == {
+        "ortho-pretrained",
+        "ortho-retrained",
+        "rho",
+        "perspective",
+    }
+    for per_regime in results["landmarks"].values():
         assert set(per_regime) == {"hmc", "studio", "wild"}
         for m in per_regime.values():
-            assert m["jaw"] >= 0 and m["other"] >= 0
+            assert m["jaw"]["value"] >= 0 and m["other"]["value"] >= 0
     printed = capsys.readouterr().out
-    assert "| pseudo | hmc |" in printed
+    assert "| hmc |" in printed and "Δ jaw %" in printed
     for name in ("finetune", "finetune-ortho", "finetune-perspective", "pretrain-smoke"):
         run_dir = os.path.join(out, name)
         assert os.path.exists(os.path.join(run_dir, "final.safetensors")), name
         assert os.path.exists(os.path.join(run_dir, "config.json")), name
-    assert os.path.exists(os.path.join(out, "finetune", "summary.md"))
+    report_dir = os.path.join(out, "finetune", "report")
+    for name in ("report.md", "results.json", "perspective_rho.png", "rho_sweep.png"):
+        assert os.path.exists(os.path.join(report_dir, name)), name
     assert any(f.startswith("samples-") for f in os.listdir(os.path.join(out, "finetune")))
 
 
@@ -184,14 +191,15 @@ def test_finetune_with_a_real_data_folder(data_root, tmp_path):
             str(folder),
         ]
     )
-    row = results["pseudo"]["folder"]
-    assert row["jaw"] >= 0 and row["other"] >= 0
-    assert row["rho_true_mean"] != row["rho_true_mean"]  # no ground truth for real data
+    row = results["landmarks"]["rho"]["folder"]
+    assert row["jaw"]["value"] >= 0 and row["other"]["value"] >= 0
+    assert "true_mean" not in results["rho"]["rho"]["folder"]  # no ground truth for real data
+    assert "folder" not in results["neutral_shape"]["rho"]
     from train.config import SOURCES, TrainConfig
     from train.loop import rho_priors
 
     cfg = TrainConfig(folder=str(folder))
     priors = rho_priors(cfg, torch.tensor([SOURCES.index("folder"), 0]))
     assert priors.tolist() == [3.0, 4.0]
-    with open(os.path.join(out, "finetune", "summary.md")) as f:
-        assert "| pseudo | folder |" in f.read()
+    with open(os.path.join(out, "finetune", "report", "report.md")) as f:
+        assert "**folder**" in f.read()
