@@ -107,7 +107,8 @@ def targets_section(results: dict) -> list[str]:
     rows = []
     for t in results["targets"]:
         verdict = {True: "met", False: "**missed**", None: "not measured"}[t["met"]]
-        rows.append([t["target"], t["threshold"], _f(t["value"]), verdict])
+        wanted = f"{t['compare'].replace('x', 'measured')} {t['limit']:g}"
+        rows.append([t["target"], wanted, _f(t["value"]), verdict])
     return lines + _table(["target", "wanted", "measured", "verdict"], rows)
 
 

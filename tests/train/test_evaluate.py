@@ -1,0 +1,237 @@
+"""``train.evaluate``: the report on smoke runs, its structure and its numbers."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.train.conftest import tiny_cli_args
+from train import evaluate, report
+from train.config import TrainConfig
+from train.metrics import batched_pearson, bootstrap_ci, pearson
+
+SECTIONS = (
+    "## Setup",
+    "## Targets",
+    "## 1. Landmark error",
+    "## 2. Neutral-shape error",
+    "## 3. Predicted rho",
+    "## 4. The rho sweep",
+    "## 5. The full-perspective baseline",
+    "## 6. Overlays",
+    "## 7. Ablations",
+)
+
+
+@pytest.fixture(scope="module")
+def all_runs(data_root, single_thread):
+    """Pretraining, the rho model, both baselines and the three ablations (smoke size),
+    trained and evaluated by ``train.finetune``, as a user runs it."""
+    from train import finetune
+
+    out = str(data_root / "evaluate")
+    results = finetune.main(
+        [*tiny_cli_args(out), "--baselines", "all", "--ablations", "all", "--bootstrap", "200"]
+    )
+    return out, results
+
+
+def report_dir(out: str) -> str:
+    return os.path.join(out, "finetune", "report")
+
+
+def numeric_leaves(value) -> list[float]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, (int, float)):
+        return [float(value)]
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in numeric_leaves(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in numeric_leaves(v)]
+    return []
+
+
+def table_numbers(markdown: str) -> list[str]:
+    """Every number printed in a table body cell (headers, labels, role titles and
+    `paths` excluded)."""
+    found = []
+    lines = markdown.splitlines()
+    titles = set(evaluate.ROLE_TITLES.values())
+    for line, after in zip(lines, [*lines[1:], ""]):
+        if not line.startswith("|") or line.startswith("|---") or after.startswith("|---"):
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")][1:]  # first cell: the label
+        for cell in cells:
+            if "`" in cell or cell in titles:
+                continue
+            found += re.findall(r"[+-]?\d+(?:\.\d+)?", cell)
+    return found
+
+
+def test_the_report_has_all_seven_parts_and_its_figures(all_runs):
+    out, results = all_runs
+    text = open(os.path.join(report_dir(out), "report.md")).read()
+    positions = [text.find(s) for s in SECTIONS]
+    assert -1 not in positions, [s for s, p in zip(SECTIONS, positions) if p < 0]
+    assert positions == sorted(positions)
+    assert "Not among the runs" not in text and "No ablation runs" not in text
+    for name in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
+        path = os.path.join(report_dir(out), name)
+        assert os.path.getsize(path) > 1000, name
+    for key in ("rho_sweep", "perspective_rho", "overlays", "rho_scatter", "rho_hist"):
+        assert results["figures"][key] is not None, key
+    roles = {v["role"] for v in results["runs"].values()}
+    assert roles == set(evaluate.ROLE_TITLES)
+
+
+def test_every_number_is_finite_and_comes_from_results_json(all_runs):
+    out, results = all_runs
+
+    def no_constant(name):
+        raise AssertionError(f"results.json holds {name}")
+
+    with open(os.path.join(report_dir(out), "results.json")) as f:
+        stored = json.load(f, parse_constant=no_constant)
+    assert stored == results
+    values = numeric_leaves(stored)
+    text = open(os.path.join(report_dir(out), "report.md")).read()
+    assert not re.search(r"\b(nan|inf)\b", text, re.IGNORECASE)
+    numbers = table_numbers(text)
+    assert len(numbers) > 200
+    for token in numbers:
+        digits = len(token.split(".")[1]) if "." in token else 0
+        shown = float(token)
+        assert any(abs(round(v, digits) - shown) <= 0.51 * 10**-digits for v in values), token
+
+
+def test_numbers_are_consistent(all_runs):
+    _, results = all_runs
+    for per in results["landmarks"].values():
+        for cell in per.values():
+            for key in ("jaw", "other", "jaw_px224", "other_px224"):
+                c = cell[key]
+                assert c["lo"] <= c["value"] <= c["hi"], (key, c)
+                assert c["value"] >= 0
+            # px at 224 and NDC^2 x 1e4 describe the same errors: RMS >= mean distance
+            rms_px = (cell["jaw"]["value"] / 1e4) ** 0.5 * 224 / 2
+            assert cell["jaw_px224"]["value"] <= rms_px + 1e-9
+    base = results["landmarks"]["ortho-retrained"]
+    for label, per in results["vs_retrained"].items():
+        for regime, cell in per.items():
+            want = (
+                results["landmarks"][label][regime]["jaw"]["value"] / base[regime]["jaw"]["value"]
+                - 1
+            ) * 100
+            assert cell["jaw_pct"]["value"] == pytest.approx(want)
+    rho = results["rho"]
+    assert rho["ortho-retrained"]["hmc"]["pred_mean"] == 0.0
+    truth = {r: rho["rho"][r]["true_mean"] for r in ("hmc", "studio", "wild")}
+    assert truth["hmc"] > truth["studio"] > truth["wild"] > 0  # the data's regimes
+    assert [t["key"] for t in results["targets"]] == [k for k, *_ in evaluate.TARGETS]
+    for label in results["runs"]:
+        for regime, cell in results["neutral_shape"][label].items():
+            assert cell["mm"]["value"] > 0, (label, regime)
+    assert evaluate.MEAN_HEAD in results["neutral_shape"]
+    for t in results["targets"]:
+        assert t["met"] in (True, False) and t["value"] is not None, t
+
+
+def test_evaluate_cli_on_a_subset_says_what_is_missing(all_runs, tmp_path, capsys):
+    out, _ = all_runs
+    dest = tmp_path / "rep"
+    results = evaluate.main(
+        ["--runs", os.path.join(out, "finetune"), "--out", str(dest), "--bootstrap", "20"]
+    )
+    assert list(results["runs"]) == ["rho"]
+    text = (dest / "report.md").read_text()
+    assert "Not among the runs" in text and "No ablation runs" in text
+    assert "| hmc |" in capsys.readouterr().out
+    not_measured = [t for t in results["targets"] if t["met"] is None]
+    assert {t["key"] for t in not_measured} >= {"hmc_jaw", "neutral_hmc"}
+    with pytest.raises(SystemExit):
+        evaluate.main(["--runs", str(tmp_path / "nowhere")])
+    empty = tmp_path / "empty-run"
+    empty.mkdir()
+    with pytest.raises(SystemExit):
+        evaluate.main(["--runs", str(empty), "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit):
+        evaluate.main(["--runs", os.path.join(out, "finetune"), "--bootstrap", "-1"])
+
+
+def test_runs_on_different_data_are_refused():
+    a = TrainConfig()
+    b = dataclasses.replace(a, image_size=96)
+    evaluate.check_same_data([("a", a), ("c", dataclasses.replace(a, steps=7))])
+    with pytest.raises(ValueError, match="image_size"):
+        evaluate.check_same_data([("a", a), ("b", b)])
+
+
+def test_run_roles_come_from_the_config():
+    base = TrainConfig()
+    role = evaluate.run_role
+    assert role(base) == "rho"
+    assert role(dataclasses.replace(base, camera="ortho")) == "ortho-retrained"
+    assert role(dataclasses.replace(base, camera="ortho", regimes=("studio", "wild"))) == (
+        "ortho-pretrained"
+    )
+    assert role(dataclasses.replace(base, camera="perspective")) == "perspective"
+    assert role(dataclasses.replace(base, w_rho_prior=0.0)) == "rho-no-prior"
+    assert role(dataclasses.replace(base, masking="smirk")) == "rho-smirk-masking"
+    assert role(dataclasses.replace(base, rho_init="paper")) == "rho-paper-init"
+    assert role(dataclasses.replace(base, rho_init="paper", masking="smirk")) == (
+        "rho-smirk-masking+paper-init"
+    )
+
+
+def test_headline_prints_dashes_without_a_baseline():
+    cell = {"value": 1.0, "lo": 0.5, "hi": 1.5}
+    results = {
+        "runs": {"rho": {"role": "rho"}},
+        "landmarks": {"rho": {"hmc": {"jaw": cell, "other": cell}}},
+        "rho": {"rho": {"hmc": {"pred_mean": 2.0, "pred_std": 0.5, "true_mean": 3.0}}},
+        "vs_retrained": {"rho": {}},
+    }
+    line = report.headline(results).splitlines()[-1]
+    assert line == "| hmc | 3.00 | 2.00 ± 0.50 | 1.00 | – | – | 1.00 | – | – |"
+
+
+# ----------------------------------------------------------------------------- bootstrap
+
+
+@given(st.integers(5, 60), st.integers(0, 1000))
+def test_bootstrap_interval_of_a_mean_holds_the_mean(n, seed):
+    x = torch.randn(n, generator=torch.Generator().manual_seed(seed))
+    lo, hi = bootstrap_ci(lambda s: s.mean(-1), x, n_boot=300, seed=seed)
+    assert lo <= float(x.mean()) <= hi
+    assert lo >= float(x.min()) and hi <= float(x.max())
+
+
+def test_bootstrap_is_paired_and_narrows_with_more_images():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(400, generator=g) + 1
+    lo, hi = bootstrap_ci(lambda a, b: a.mean(-1) / b.mean(-1), x, x)
+    assert lo == hi == pytest.approx(1.0)  # paired: the same images in both
+    small = bootstrap_ci(lambda s: s.mean(-1), x[:25])
+    large = bootstrap_ci(lambda s: s.mean(-1), x)
+    assert large[1] - large[0] < small[1] - small[0]
+    assert all(v != v for v in bootstrap_ci(lambda s: s.mean(-1), x[:1]))
+    with pytest.raises(ValueError, match="equal lengths"):
+        bootstrap_ci(lambda a, b: a.mean(-1), x, x[:3])
+
+
+@given(st.integers(3, 40), st.integers(0, 1000))
+def test_batched_pearson_matches_pearson(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    a, b = torch.randn(4, n, generator=g), torch.randn(4, n, generator=g)
+    got = batched_pearson(a, b)
+    for i in range(4):
+        assert float(got[i]) == pytest.approx(pearson(a[i], b[i]), abs=1e-12)
+    assert torch.isnan(batched_pearson(torch.ones(n), a[0]))

@@ -1,0 +1,148 @@
+"""Neutral-shape error: rigid alignment, point-to-triangle and point-to-surface distances."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import flame
+from train.shape_error import (
+    NeutralShapeError,
+    point_surface_distance,
+    point_triangle_distance,
+    rigid_align,
+    vertex_faces,
+)
+
+coord = st.floats(-1.0, 1.0, allow_nan=False, width=64)
+vec = st.tuples(coord, coord, coord).map(lambda t: torch.tensor(t, dtype=torch.float64))
+
+
+def dense_triangle_distance(p, a, b, c, n: int = 150) -> float:
+    """Minimum distance to a dense barycentric grid of the triangle (an upper bound)."""
+    s = torch.linspace(0, 1, n + 1, dtype=torch.float64)
+    u, v = torch.meshgrid(s, s, indexing="ij")
+    keep = (u + v) <= 1
+    u, v = u[keep], v[keep]
+    pts = a + u[:, None] * (b - a) + v[:, None] * (c - a)
+    return float((pts - p).norm(dim=-1).min())
+
+
+@given(vec, vec, vec, vec)
+def test_point_triangle_distance_matches_a_dense_sampling(p, a, b, c):
+    exact = float(point_triangle_distance(p, a, b, c))
+    sampled = dense_triangle_distance(p, a, b, c)
+    longest = max(float((b - a).norm()), float((c - b).norm()), float((a - c).norm()))
+    # the grid's points are at most one cell diagonal from any point of the triangle
+    assert exact <= sampled + 1e-9
+    assert exact >= sampled - 2 * longest / 150 - 1e-9
+
+
+@given(vec, vec, vec, st.floats(0, 1), st.floats(0, 1))
+def test_points_on_the_triangle_are_at_distance_zero(a, b, c, u, v):
+    if u + v > 1:
+        u, v = 1 - u, 1 - v
+    p = a + u * (b - a) + v * (c - a)
+    assert float(point_triangle_distance(p, a, b, c)) < 1e-9
+
+
+def test_distance_above_the_interior_is_the_height_and_degenerate_triangles_work():
+    a, b, c = (torch.tensor(x, dtype=torch.float64) for x in ([0, 0, 0], [1, 0, 0], [0, 1, 0]))
+    assert float(point_triangle_distance(torch.tensor([0.2, 0.2, 0.7]).double(), a, b, c)) == (
+        pytest.approx(0.7)
+    )
+    # beyond the vertex b: the distance to b itself
+    p = torch.tensor([2.0, -1.0, 0.0]).double()
+    assert float(point_triangle_distance(p, a, b, c)) == pytest.approx(math.sqrt(2))
+    # a degenerate (zero-area) triangle is its longest edge
+    p = torch.tensor([0.5, 1.0, 0.0]).double()
+    assert float(point_triangle_distance(p, a, b, b * 0.5)) == pytest.approx(1.0)
+
+
+def random_rotation(seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    q, r = torch.linalg.qr(torch.randn(3, 3, generator=g, dtype=torch.float64))
+    q = q * torch.sign(torch.diagonal(r))
+    return q if torch.det(q) > 0 else -q
+
+
+@given(st.integers(0, 10_000))
+def test_rigid_align_recovers_a_rigid_motion(seed):
+    g = torch.Generator().manual_seed(seed)
+    src = torch.randn(2, 12, 3, generator=g, dtype=torch.float64)
+    rot = torch.stack([random_rotation(seed), random_rotation(seed + 1)])
+    t = torch.randn(2, 3, generator=g, dtype=torch.float64)
+    dst = src @ rot.transpose(1, 2) + t[:, None]
+    got_r, got_t = rigid_align(src, dst)
+    torch.testing.assert_close(got_r, rot, atol=1e-9, rtol=0)
+    torch.testing.assert_close(got_t, t, atol=1e-9, rtol=0)
+
+
+def test_rigid_align_never_returns_a_reflection():
+    g = torch.Generator().manual_seed(0)
+    src = torch.randn(1, 20, 3, generator=g, dtype=torch.float64)
+    mirrored = src * torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64)
+    rot, _ = rigid_align(src, mirrored)
+    assert float(torch.det(rot[0])) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"\[B,N,3\]"):
+        rigid_align(src, src[:, :5])
+
+
+@pytest.fixture(scope="module")
+def head():
+    return flame.FLAME("bundled", n_shape=10, n_expr=0)
+
+
+def test_vertex_faces_lists_every_face_of_every_vertex(head):
+    faces = head.faces.long()
+    n_vertices = head.v_template.shape[0]
+    start, face_ids = vertex_faces(faces, n_vertices)
+    assert len(face_ids) == faces.numel()
+    ends = torch.cat([start[1:], start.new_tensor([len(face_ids)])])
+    for v in (0, 17, n_vertices // 2, n_vertices - 1):
+        listed = face_ids[start[v] : ends[v]]
+        assert bool((faces[listed] == v).any(1).all())
+        assert len(listed) == int((faces == v).any(1).sum())
+    with pytest.raises(ValueError, match="outside"):
+        vertex_faces(faces, n_vertices - 1)
+
+
+def test_point_surface_distance_equals_the_distance_to_all_triangles(head):
+    """The k-nearest-vertex candidates find the same closest triangle as a full search."""
+    g = torch.Generator().manual_seed(3)
+    a = head(shape=torch.randn(1, 10, generator=g)).vertices.double()
+    b = head(shape=torch.randn(1, 10, generator=g)).vertices.double()
+    faces = head.faces.long()
+    pts = a[:, ::37]  # 142 points spread over the head
+    fast = point_surface_distance(pts, b, faces, vertex_faces(faces, b.shape[1]))
+    tri = b[0, faces]  # [F,3,3]
+    full = (
+        point_triangle_distance(pts[0, :, None], tri[None, :, 0], tri[None, :, 1], tri[None, :, 2])
+        .min(-1)
+        .values
+    )
+    torch.testing.assert_close(fast[0], full, atol=1e-12, rtol=0)
+    assert float(full.max()) > 1e-4  # the shapes differ: not a trivial zero
+
+
+def test_neutral_shape_error_is_zero_for_the_truth_and_grows_with_the_difference(head):
+    measure = NeutralShapeError(head)
+    g = torch.Generator().manual_seed(1)
+    truth = torch.randn(3, 10, generator=g)
+    assert float(measure(truth, truth).max()) < 1e-9
+    near = measure(truth + 0.1, truth)
+    far = measure(truth + 1.0, truth)
+    assert bool((near > 0).all()) and bool((far > near).all())
+    # trailing coefficients may be left out: they are zero
+    torch.testing.assert_close(
+        measure(truth[:, :4], truth),
+        measure(torch.cat([truth[:, :4], torch.zeros(3, 6)], 1), truth),
+    )
+    # millimetres: a one-std shape change is millimetres off, not metres or microns
+    assert 0.01 < float(far.mean()) < 100
+    with pytest.raises(ValueError, match="predicted shapes"):
+        measure(truth[:2], truth)
