@@ -59,6 +59,46 @@ ABLATIONS = {
     "rho-smirk-masking": {"masking": "smirk"},
     "rho-paper-init": {"rho_init": "paper"},
 }
+#: the paper's own numbers (DESIGN.md section 7), shown beside ours for direction and ratio:
+#: our data are synthetic stand-ins, so the values themselves are not comparable
+PAPER_REFERENCE = {
+    "landmarks": {  # table 1, x 1e4; HMC is the close-up set, MEAD the far one
+        "hmc": {
+            "ortho-pretrained": {"jaw": 5.861, "other": 3.236},
+            "ortho-retrained": {"jaw": 5.065, "other": 1.737},
+            "rho": {"jaw": 4.646, "other": 1.655},
+        },
+        "mead": {
+            "ortho-pretrained": {"jaw": 7.941, "other": 2.763},
+            "ortho-retrained": {"jaw": 7.004, "other": 2.058},
+            "rho": {"jaw": 10.16, "other": 1.565},
+        },
+    },
+    "neutral_mm": {  # table 2, NoW
+        "ortho-pretrained": {"neutral": 1.2563, "selfie": 1.2718},
+        "rho": {"neutral": 1.2320, "selfie": 1.2143},
+    },
+    "rho": {  # table 3, mean and std of predicted rho
+        "HMC": [2.95, 0.96],
+        "MEAD": [1.35, 0.42],
+        "CelebA": [0.69, 0.31],
+        "FFHQ": [0.68, 0.29],
+    },
+    "sec62_equivalent_rho": {"perspective": 0.78, "rho": 1.94},
+}
+
+
+def paper_changes() -> dict:
+    """The paper's change of the rho model against the retrained model, in percent."""
+    out = {}
+    for regime, rows in PAPER_REFERENCE["landmarks"].items():
+        out[regime] = {
+            f"{k}_pct": (rows["rho"][k] / rows["ortho-retrained"][k] - 1.0) * 100.0
+            for k in ("jaw", "other")
+        }
+    return out
+
+
 #: config fields that decide the test data: runs compared must agree on them
 DATA_FIELDS = ("flame", "image_size", "seed", "n_shape", "n_expr", "n_test")
 BASELINE = "ortho-retrained"
@@ -244,32 +284,29 @@ def neutral_table(runs, preds, samples, num: Numbers, progress: bool) -> dict:
     measure = NeutralShapeError(layer)
     true_shape = samples["shape"]
     known = torch.isfinite(true_shape).all(1)
-    out = {}
     # reference row: the mean head (every shape coefficient zero), what a regressor
     # that learned no shape at all would score
-    zero = torch.zeros(int(known.sum()), 1)
-    mean_head = torch.full((len(true_shape),), float("nan"))
-    mean_head[known] = measure(zero, true_shape[known])
-    out[MEAN_HEAD] = {
-        source: {
-            "mm": num.mean(mean_head[sel & known]),
-            "median_mm": float(mean_head[sel & known].median()),
-        }
-        for source, sel in _sources(samples)
-        if bool((sel & known).any())
-    }
-    for run in tqdm(runs, desc="neutral-shape error", disable=not progress):
+    shapes = {MEAN_HEAD: torch.zeros(len(true_shape), 1)}
+    shapes.update({run.label: preds[run.label]["shape"] for run in runs})
+    per_image = {}
+    for label, shape in tqdm(shapes.items(), desc="neutral-shape error", disable=not progress):
         mm = torch.full((len(true_shape),), float("nan"))
-        mm[known] = measure(preds[run.label]["shape"][known], true_shape[known])
-        preds[run.label]["neutral_mm"] = mm
-        out[run.label] = {}
+        mm[known] = measure(shape[known], true_shape[known])
+        per_image[label] = mm
+    base = next((r.label for r in runs if r.role == BASELINE), None)
+    out = {}
+    for label, mm in per_image.items():
+        out[label] = {}
         for source, sel in _sources(samples):
             sel = sel & known
-            if bool(sel.any()):
-                out[run.label][source] = {
-                    "mm": num.mean(mm[sel]),
-                    "median_mm": float(mm[sel].median()),
-                }
+            if not bool(sel.any()):
+                continue
+            row = {"mm": num.mean(mm[sel]), "median_mm": float(mm[sel].median())}
+            if base is not None and label not in (base, MEAN_HEAD):
+                # paired: the same images for both models
+                diff = mm[sel] - per_image[base][sel]
+                row["vs_retrained_mm"] = num.mean(diff)
+            out[label][source] = row
     return out
 
 
@@ -344,25 +381,27 @@ def targets(results: dict, labels: dict[str, str]) -> list[dict]:
     vs = results["vs_retrained"].get(rho, {}) if rho else {}
     rt = results["rho"].get(rho, {}) if rho else {}
     shape = results["neutral_shape"]
-
-    def rel(regime, kind):
-        return vs.get(regime, {}).get(f"{kind}_pct", {}).get("value")
-
-    values = {
-        "hmc_jaw": rel("hmc", "jaw"),
-        "hmc_other": rel("hmc", "other"),
-        "wild_jaw": rel("wild", "jaw"),
-        "wild_other": rel("wild", "other"),
-        "pearson_all": rt.get("all", {}).get("pearson", {}).get("value"),
-        "neutral_hmc": None,
+    none = {"value": None, "lo": None, "hi": None}
+    cells = {  # {"value", "lo", "hi"} of each measured quantity
+        "hmc_jaw": vs.get("hmc", {}).get("jaw_pct", none),
+        "hmc_other": vs.get("hmc", {}).get("other_pct", none),
+        "wild_jaw": vs.get("wild", {}).get("jaw_pct", none),
+        "wild_other": vs.get("wild", {}).get("other_pct", none),
+        "pearson_all": rt.get("all", {}).get("pearson", none),
+        "neutral_hmc": shape.get(rho, {}).get("hmc", {}).get("vs_retrained_mm", none)
+        if rho and base
+        else none,
     }
     for regime in REGIMES:
-        values[f"rho_mean_{regime}"] = rt.get(regime, {}).get("mean_error_pct")
-    if rho and base and "hmc" in shape.get(rho, {}) and "hmc" in shape.get(base, {}):
-        values["neutral_hmc"] = shape[rho]["hmc"]["mm"]["value"] - shape[base]["hmc"]["mm"]["value"]
+        cells[f"rho_mean_{regime}"] = {
+            "value": rt.get(regime, {}).get("mean_error_pct"),
+            "lo": None,
+            "hi": None,
+        }
     out = []
     for key, what, op, limit in TARGETS:
-        value = values[key]
+        cell = cells[key]
+        value = cell["value"]
         measurable = value is not None and value == value
         out.append(
             {
@@ -371,6 +410,8 @@ def targets(results: dict, labels: dict[str, str]) -> list[dict]:
                 "compare": op,
                 "limit": limit,
                 "value": value if measurable else None,
+                "lo": cell.get("lo") if measurable else None,
+                "hi": cell.get("hi") if measurable else None,
                 "met": bool(_COMPARE[op](value, limit)) if measurable else None,
             }
         )
@@ -498,6 +539,7 @@ def evaluate(
     }
     labels = {r.role: r.label for r in runs}
     results["targets"] = targets(results, labels)
+    results["paper_reference"] = {**PAPER_REFERENCE, "changes_pct": paper_changes()}
     os.makedirs(out, exist_ok=True)
     results["figures"] = report_figures.draw_all(runs, preds, samples, results, out)
     clean = finite_or_none(results)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
 
@@ -47,6 +48,21 @@ def ensure_pretrained(cfg: TrainConfig, progress: bool = True) -> str:
     """Path of the orthographic checkpoint this fine-tuning starts from (trained if absent)."""
     pre = pretrain_config(cfg)
     path = os.path.join(run_dir(pre), "final.safetensors")
+    saved = os.path.join(run_dir(pre), "config.json")
+    if os.path.exists(path) and os.path.exists(saved):
+        with open(saved) as f:
+            found = TrainConfig.from_dict(json.load(f))
+        bookkeeping = ("device", "eval_every", "checkpoint_every", "max_bad_steps")
+        diff = {
+            k: (v, getattr(pre, k))
+            for k, v in dataclasses.asdict(found).items()
+            if v != getattr(pre, k) and k not in bookkeeping
+        }
+        if diff:
+            raise ValueError(
+                f"{run_dir(pre)} was pretrained with other settings than this run asks for "
+                f"(saved, wanted): {diff}; use another --out-dir, or --init-from a checkpoint"
+            )
     if not os.path.exists(path):
         resume = os.path.exists(os.path.join(run_dir(pre), "last.safetensors"))
         run_pretraining(pre, resume=resume, progress=progress)
@@ -108,7 +124,10 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--bootstrap must be >= 0, got {args.bootstrap}")
 
     dist = init_distributed(pick_device(cfg.device))
-    init = args.init_from or ensure_pretrained(cfg)
+    try:
+        init = args.init_from or ensure_pretrained(cfg)
+    except ValueError as exc:
+        parser.error(str(exc))
     data = load_data(cfg)
     for run_cfg in runs:
         Run(run_cfg, init_from=init, resume=args.resume).train(data)

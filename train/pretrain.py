@@ -16,17 +16,33 @@ from train.loop import Run, init_distributed, load_data, pick_device
 PRETRAIN_DEFAULTS = {"name": "pretrain", "camera": "ortho", "regimes": ("studio", "wild")}
 
 
+#: fields an orthographic run never reads: the pretraining keeps their defaults, so
+#: fine-tunings (and ablations) that differ only in them share one pretraining
+_RHO_ONLY_FIELDS = (
+    "rho_max",
+    "rho_init",
+    "camera_lr_scale",
+    "w_rho_prior",
+    "rho_prior_hmc",
+    "rho_prior_studio",
+    "rho_prior_wild",
+    "folder_test_fraction",
+    "folder_rho_prior",
+)
+
+
 def pretrain_config(finetune: TrainConfig) -> TrainConfig:
     """The pretraining that a fine-tuning run starts from: same data and model sizes,
     orthographic camera, far regimes, ``pretrain_steps`` steps."""
+    defaults = TrainConfig()
     return dataclasses.replace(
         finetune,
         name=f"pretrain-{finetune.preset}",
         camera="ortho",
         regimes=("studio", "wild"),
         steps=finetune.pretrain_steps,
-        rho_init="zero",
         folder="",  # real data joins the fine-tuning only
+        **{k: getattr(defaults, k) for k in _RHO_ONLY_FIELDS},
     ).validate()
 
 

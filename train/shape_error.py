@@ -7,9 +7,9 @@ is measured to the true mesh *surface*; the error of an image is the mean of
 those distances, in millimetres (FLAME units are metres).
 
 The face region is NoW's crop: template vertices within 95 mm of the nose tip
-(landmark 30). The closest point of the true surface is searched among the
-triangles around the ``k`` nearest true vertices; on a mesh aligned this
-closely that is the exact distance (tested against all triangles).
+(landmark 30). The distance to the surface is exact (bounding-sphere pruning, tested against a
+search of all triangles); the true surface is searched within 4 cm of the face
+region, far more than any rigid alignment leaves between the two.
 """
 
 from __future__ import annotations
@@ -79,54 +79,41 @@ def point_triangle_distance(
     return torch.where(inside, torch.minimum(plane, edges), edges)
 
 
-def vertex_faces(faces: torch.Tensor, n_vertices: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The faces around each vertex as a ragged list: ``(start [V], face_ids [3F])``;
-    vertex ``v``'s faces are ``face_ids[start[v] : start[v + 1]]``."""
-    owners = faces.reshape(-1)
-    if int(owners.min()) < 0 or int(owners.max()) >= n_vertices:
-        raise ValueError(f"faces index vertices outside [0, {n_vertices})")
-    face_ids = torch.arange(len(faces), device=faces.device).repeat_interleave(3)
-    order = torch.argsort(owners, stable=True)
-    counts = torch.bincount(owners, minlength=n_vertices)
-    return torch.cumsum(counts, 0) - counts, face_ids[order]
-
-
 def point_surface_distance(
     points: torch.Tensor,
     vertices: torch.Tensor,
     faces: torch.Tensor,
-    ring: tuple[torch.Tensor, torch.Tensor],
-    k_nearest: int = 8,
-    search: torch.Tensor | None = None,
+    upper: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Distance ``[B,P]`` from ``points [B,P,3]`` to the surfaces ``(vertices [B,V,3], faces)``.
+    """Exact distance ``[B,P]`` from ``points [B,P,3]`` to the triangles ``faces [F,3]``
+    of ``vertices [B,V,3]``.
 
-    ``ring``: :func:`vertex_faces` of ``faces``. Candidates are the faces around the
-    ``k_nearest`` vertices nearest to each point (ragged: poles have many faces),
-    looked for among the vertex ids ``search`` (default: all).
+    Pruned, not approximated: a triangle with centroid c and bounding radius r
+    (largest centroid-corner distance) is between ``|p - c| - r`` and ``|p - c| + r``
+    from p, so only triangles whose lower bound is below an upper bound of the
+    answer can hold the closest point; those are measured exactly. ``upper [B,P]``:
+    a known upper bound (e.g. the distance to a point of the surface); default: the
+    bound of the triangle with the nearest centroid.
     """
-    start, face_ids = ring
-    counts = torch.diff(start, append=start.new_tensor([len(face_ids)]))
-    bsz, n_points = points.shape[:2]
-    pool = vertices if search is None else vertices[:, search]
-    k = min(k_nearest, pool.shape[1])
-    # float32 is plenty to rank neighbours; the distances themselves keep the input dtype
-    nearest = torch.cdist(points.float(), pool.float()).topk(k, dim=-1, largest=False).indices
-    if search is not None:
-        nearest = search[nearest]
-    nearest = nearest.flatten()
-    n_cand = counts[nearest]
-    pair_owner = torch.repeat_interleave(torch.arange(len(nearest), device=points.device), n_cand)
-    offset = torch.arange(len(pair_owner), device=points.device) - torch.repeat_interleave(
-        torch.cumsum(n_cand, 0) - n_cand, n_cand
-    )
-    cand = face_ids[start[nearest][pair_owner] + offset]  # face id of every (point, face) pair
-    point = pair_owner // k  # flat point index in [0, B*P)
-    batch = point // n_points
-    tri = vertices[batch[:, None], faces[cand]]  # [pairs,3,3]
-    dist = point_triangle_distance(points.reshape(-1, 3)[point], tri[:, 0], tri[:, 1], tri[:, 2])
-    best = torch.full((bsz * n_points,), float("inf"), dtype=dist.dtype, device=dist.device)
-    return best.scatter_reduce(0, point, dist, "amin").reshape(bsz, n_points)
+    tri = vertices[:, faces]  # [B,F,3,3]
+    centroid = tri.mean(2)
+    radius = (tri - centroid[:, :, None]).norm(dim=-1).amax(-1)  # [B,F]
+    bound = torch.cdist(points.float(), centroid.float())  # [B,P,F]: |p - c|
+    rad = radius.float()[:, None].expand_as(bound)
+    if upper is None:
+        nearest = bound.argmin(-1, keepdim=True)
+        upper = bound.gather(-1, nearest) + rad.gather(-1, nearest)
+    else:
+        upper = upper.float()[..., None]
+    bound.sub_(rad)  # now the lower bound |p - c| - r of every triangle
+    # float32 bounds, loosened by a margin far above their rounding error
+    b, p, f = torch.nonzero(bound <= upper + 1e-5, as_tuple=True)
+    t = tri[b, f]
+    dist = point_triangle_distance(points[b, p], t[:, 0], t[:, 1], t[:, 2])
+    flat = b * points.shape[1] + p
+    best = torch.full((points.shape[0] * points.shape[1],), float("inf"), dtype=dist.dtype)
+    best = best.to(dist.device).scatter_reduce(0, flat, dist, "amin")
+    return best.reshape(points.shape[:2])
 
 
 class NeutralShapeError:
@@ -142,16 +129,17 @@ class NeutralShapeError:
         nose = template.landmarks[0, NOSE_TIP]
         from_nose = (template.vertices[0] - nose).norm(dim=-1)
         self.face = torch.nonzero(from_nose <= FACE_RADIUS_M).flatten()
-        self.search = torch.nonzero(from_nose <= FACE_RADIUS_M + SEARCH_MARGIN_M).flatten()
-        self.faces = layer.faces.long()
-        self.ring = vertex_faces(self.faces, template.vertices.shape[1])
+        near_face = from_nose <= FACE_RADIUS_M + SEARCH_MARGIN_M
+        faces = layer.faces.long()
+        #: the true surface searched: triangles with a corner near the face region
+        self.search_faces = faces[near_face[faces].any(1)]
 
     def neutral(self, shape: torch.Tensor) -> flame.layer.FlameOutput:
         return self.layer(shape=shape)
 
     @torch.no_grad()
     def __call__(
-        self, pred_shape: torch.Tensor, true_shape: torch.Tensor, batch: int = 16
+        self, pred_shape: torch.Tensor, true_shape: torch.Tensor, batch: int = 4
     ) -> torch.Tensor:
         """``[N]`` mean face-region vertex-to-surface distance in mm, per image.
 
@@ -167,12 +155,9 @@ class NeutralShapeError:
             true = self.neutral(true_shape[start : start + batch].to(dev))
             rot, trans = rigid_align(pred.landmarks.double(), true.landmarks.double())
             aligned = pred.vertices.double() @ rot.transpose(1, 2) + trans[:, None]
-            dist = point_surface_distance(
-                aligned[:, self.face],
-                true.vertices.double(),
-                self.faces,
-                self.ring,
-                search=self.search,
-            )
+            points, target = aligned[:, self.face], true.vertices.double()
+            # the same vertex of the true mesh lies on its surface: an upper bound
+            upper = (points - target[:, self.face]).norm(dim=-1)
+            dist = point_surface_distance(points, target, self.search_faces, upper)
             out.append(dist.mean(-1).float().cpu() * MM_PER_M)
         return torch.cat(out)

@@ -235,3 +235,18 @@ def test_batched_pearson_matches_pearson(n, seed):
     for i in range(4):
         assert float(got[i]) == pytest.approx(pearson(a[i], b[i]), abs=1e-12)
     assert torch.isnan(batched_pearson(torch.ones(n), a[0]))
+
+
+def test_finetune_refuses_a_pretraining_made_with_other_settings(all_runs):
+    from train import finetune
+    from train.config import parse_config
+
+    out, _ = all_runs
+    with pytest.raises(SystemExit):
+        finetune.main([*tiny_cli_args(out), "--masking", "smirk", "--baselines", "none"])
+    # what an orthographic pretraining never reads (the rho prior) does not matter
+    cfg, _ = parse_config(
+        [*tiny_cli_args(out), "--w-rho-prior", "0"], base=finetune.FINETUNE_DEFAULTS
+    )
+    path = finetune.ensure_pretrained(cfg, progress=False)
+    assert path == os.path.join(out, "pretrain-smoke", "final.safetensors")

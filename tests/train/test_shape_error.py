@@ -15,7 +15,6 @@ from train.shape_error import (
     point_surface_distance,
     point_triangle_distance,
     rigid_align,
-    vertex_faces,
 )
 
 coord = st.floats(-1.0, 1.0, allow_nan=False, width=64)
@@ -97,36 +96,29 @@ def head():
     return flame.FLAME("bundled", n_shape=10, n_expr=0)
 
 
-def test_vertex_faces_lists_every_face_of_every_vertex(head):
-    faces = head.faces.long()
-    n_vertices = head.v_template.shape[0]
-    start, face_ids = vertex_faces(faces, n_vertices)
-    assert len(face_ids) == faces.numel()
-    ends = torch.cat([start[1:], start.new_tensor([len(face_ids)])])
-    for v in (0, 17, n_vertices // 2, n_vertices - 1):
-        listed = face_ids[start[v] : ends[v]]
-        assert bool((faces[listed] == v).any(1).all())
-        assert len(listed) == int((faces == v).any(1).sum())
-    with pytest.raises(ValueError, match="outside"):
-        vertex_faces(faces, n_vertices - 1)
-
-
-def test_point_surface_distance_equals_the_distance_to_all_triangles(head):
-    """The k-nearest-vertex candidates find the same closest triangle as a full search."""
+@pytest.mark.parametrize("given_upper", [False, True])
+def test_point_surface_distance_equals_the_distance_to_all_triangles(head, given_upper):
+    """The pruning finds the same closest triangle as a search of every triangle."""
     g = torch.Generator().manual_seed(3)
-    a = head(shape=torch.randn(1, 10, generator=g)).vertices.double()
-    b = head(shape=torch.randn(1, 10, generator=g)).vertices.double()
+    a = head(shape=torch.randn(1, 10, generator=g) * 1.5).vertices.double()
+    b = head(shape=torch.randn(1, 10, generator=g) * 1.5).vertices.double()
     faces = head.faces.long()
-    pts = a[:, ::37]  # 142 points spread over the head
-    fast = point_surface_distance(pts, b, faces, vertex_faces(faces, b.shape[1]))
+    pts = a[:, ::5]  # 1046 points all over the head, off the surface of b
+    upper = (pts - b[:, ::5]).norm(dim=-1) if given_upper else None
+    fast = point_surface_distance(pts, b, faces, upper)
     tri = b[0, faces]  # [F,3,3]
-    full = (
-        point_triangle_distance(pts[0, :, None], tri[None, :, 0], tri[None, :, 1], tri[None, :, 2])
-        .min(-1)
-        .values
+    full = torch.cat(
+        [
+            point_triangle_distance(
+                chunk[:, None], tri[None, :, 0], tri[None, :, 1], tri[None, :, 2]
+            )
+            .min(-1)
+            .values
+            for chunk in pts[0].split(128)
+        ]
     )
     torch.testing.assert_close(fast[0], full, atol=1e-12, rtol=0)
-    assert float(full.max()) > 1e-4  # the shapes differ: not a trivial zero
+    assert float(full.max()) > 1e-3  # the shapes differ: not a trivial zero
 
 
 def test_neutral_shape_error_is_zero_for_the_truth_and_grows_with_the_difference(head):
@@ -146,3 +138,31 @@ def test_neutral_shape_error_is_zero_for_the_truth_and_grows_with_the_difference
     assert 0.01 < float(far.mean()) < 100
     with pytest.raises(ValueError, match="predicted shapes"):
         measure(truth[:2], truth)
+
+
+def test_neutral_shape_error_matches_a_full_search_after_alignment(head):
+    """The per-image number: align on landmarks, then every face-region vertex to the
+    whole true mesh (no search region), averaged, in mm."""
+    measure = NeutralShapeError(head)
+    g = torch.Generator().manual_seed(5)
+    pred, true = torch.randn(2, 10, generator=g), torch.randn(2, 10, generator=g) * 0.8
+    p, t = head(shape=pred), head(shape=true)
+    rot, trans = rigid_align(p.landmarks.double(), t.landmarks.double())
+    aligned = (p.vertices.double() @ rot.transpose(1, 2) + trans[:, None])[:, measure.face]
+    want = []
+    for i in range(2):
+        tri = t.vertices.double()[i, head.faces.long()]
+        d = torch.cat(
+            [
+                point_triangle_distance(
+                    c[:, None], tri[None, :, 0], tri[None, :, 1], tri[None, :, 2]
+                )
+                .min(-1)
+                .values
+                for c in aligned[i].split(128)
+            ]
+        )
+        want.append(float(d.mean()) * 1000)
+    torch.testing.assert_close(
+        measure(pred, true).double(), torch.tensor(want).double(), atol=1e-5, rtol=0
+    )
