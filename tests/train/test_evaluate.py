@@ -250,3 +250,15 @@ def test_finetune_refuses_a_pretraining_made_with_other_settings(all_runs):
     )
     path = finetune.ensure_pretrained(cfg, progress=False)
     assert path == os.path.join(out, "pretrain-smoke", "final.safetensors")
+
+
+def test_ablations_need_the_rho_model(tmp_path):
+    from train import finetune
+
+    with pytest.raises(SystemExit):
+        finetune.main([*tiny_cli_args(tmp_path), "--camera", "perspective", "--ablations", "all"])
+    cfg = TrainConfig(out_dir=str(tmp_path))
+    names = [r.name for r in finetune.finetune_runs(cfg, "none", "all")]
+    assert names == ["finetune", "finetune-noprior", "finetune-smirkmask", "finetune-paperinit"]
+    roles = [evaluate.run_role(r) for r in finetune.finetune_runs(cfg, "all", "all")]
+    assert roles == ["rho", "ortho-retrained", "perspective", *evaluate.ABLATIONS]
