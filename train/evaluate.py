@@ -35,10 +35,16 @@ from tqdm import tqdm
 
 import flame
 from train.config import REGIMES, SOURCES, TrainConfig
-from train.data import JAW, OTHER
 from train.infer import load_system
 from train.loop import Samples, TrainingSystem, concat_regimes, load_data, pick_device, predict
-from train.metrics import batched_pearson, bootstrap_ci, finite_or_none, pearson, spearman
+from train.metrics import (
+    batched_pearson,
+    bootstrap_ci,
+    finite_or_none,
+    pearson,
+    per_image_landmark_errors,
+    rho_summary,
+)
 from train.shape_error import NeutralShapeError
 
 #: the pixel grid the paper's readers picture: errors are also given at 224 x 224
@@ -200,15 +206,9 @@ def title(role: str) -> str:
 
 def per_image_landmarks(pred: torch.Tensor, true: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-image errors ``[N]``: mean squared NDC distance x 1e4 (jaw / other) and
-    mean distance in pixels of a 224 x 224 image."""
-    sq = ((pred.double() - true.double()) ** 2).sum(-1)
-    px = sq.sqrt() * REPORT_PIXELS / 2
-    return {
-        "jaw": sq[:, JAW].mean(1) * 1e4,
-        "other": sq[:, OTHER].mean(1) * 1e4,
-        "jaw_px224": px[:, JAW].mean(1),
-        "other_px224": px[:, OTHER].mean(1),
-    }
+    mean distance in pixels of a 224 x 224 image (``*_px224``)."""
+    errors = per_image_landmark_errors(pred, true, REPORT_PIXELS)
+    return {k.replace("_px", "_px224"): v for k, v in errors.items()}
 
 
 def _mean(x: torch.Tensor) -> torch.Tensor:
@@ -217,10 +217,6 @@ def _mean(x: torch.Tensor) -> torch.Tensor:
 
 def _rel_pct(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a.mean(-1) / b.mean(-1) - 1.0) * 100.0
-
-
-def _pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return batched_pearson(a, b)
 
 
 class Numbers:
@@ -241,7 +237,7 @@ class Numbers:
         return self.ci(_rel_pct, float(_rel_pct(a.double(), b.double())), a, b)
 
     def pearson(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
-        return self.ci(_pearson, pearson(a, b) if len(a) > 1 else float("nan"), a, b)
+        return self.ci(batched_pearson, pearson(a, b) if len(a) > 1 else float("nan"), a, b)
 
 
 def _sources(samples: Samples) -> list[tuple[str, torch.Tensor]]:
@@ -327,20 +323,14 @@ def rho_table(runs, preds, samples, num: Numbers) -> dict:
                 }
                 continue
             p, t = rho[sel], true[sel].double()
-            row = {
-                "pred_mean": float(p.mean()),
-                "pred_std": float(p.std()) if len(p) > 1 else 0.0,
-                "true_mean": float(t.mean()),
-                "true_std": float(t.std()) if len(t) > 1 else 0.0,
-                "mean_error_pct": (float(p.mean()) / float(t.mean()) - 1.0) * 100.0,
-                "pearson": num.pearson(p, t),
-                "spearman": spearman(p, t) if len(p) > 1 else float("nan"),
-                # the equivalent camera distance 1/rho (metres); median: 1/rho is heavy-tailed
-                "distance_pred_median_m": float((1.0 / p).median())
-                if bool((p > 0).all())
-                else None,
-                "distance_true_median_m": float((1.0 / t).median()),
-            }
+            row = rho_summary(p, t)
+            row["mean_error_pct"] = (row["pred_mean"] / row["true_mean"] - 1.0) * 100.0
+            row["pearson"] = num.pearson(p, t)  # the same r, with its interval
+            # the equivalent camera distance 1/rho (metres); median: 1/rho is heavy-tailed
+            row["distance_pred_median_m"] = (
+                float((1.0 / p).median()) if bool((p > 0).all()) else None
+            )
+            row["distance_true_median_m"] = float((1.0 / t).median())
             out[run.label][source] = row
     return out
 
