@@ -157,6 +157,15 @@ class TrainConfig:
         return cls(**fixed).validate()
 
 
+def config_diff(saved: TrainConfig, wanted: TrainConfig, ignore=()) -> dict[str, tuple]:
+    """``{field: (saved value, wanted value)}`` for the fields that differ, except ``ignore``."""
+    return {
+        k: (v, getattr(wanted, k))
+        for k, v in dataclasses.asdict(saved).items()
+        if v != getattr(wanted, k) and k not in ignore
+    }
+
+
 #: Presets: field overrides applied before command-line flags.
 PRESETS: dict[str, dict] = {
     # a minute or two on 2 CPU cores: used by the tests

@@ -36,7 +36,15 @@ from tqdm import tqdm
 import flame
 from train.config import REGIMES, SOURCES, TrainConfig
 from train.infer import load_system
-from train.loop import Samples, TrainingSystem, concat_regimes, load_data, pick_device, predict
+from train.loop import (
+    Samples,
+    TrainingSystem,
+    concat_regimes,
+    load_data,
+    pick_device,
+    predict,
+    read_metrics,
+)
 from train.metrics import (
     batched_pearson,
     bootstrap_ci,
@@ -240,7 +248,7 @@ class Numbers:
         return self.ci(batched_pearson, pearson(a, b) if len(a) > 1 else float("nan"), a, b)
 
 
-def _sources(samples: Samples) -> list[tuple[str, torch.Tensor]]:
+def sources_present(samples: Samples) -> list[tuple[str, torch.Tensor]]:
     return [
         (s, samples["regime"] == i)
         for i, s in enumerate(SOURCES)
@@ -258,7 +266,7 @@ def landmark_table(runs, preds, samples, num: Numbers) -> tuple[dict, dict]:
     base = next((r.label for r in runs if r.role == BASELINE), None)
     for run in runs:
         table[run.label], versus[run.label] = {}, {}
-        for source, sel in _sources(samples):
+        for source, sel in sources_present(samples):
             e = {k: v[sel] for k, v in errors[run.label].items()}
             table[run.label][source] = {
                 "n": int(sel.sum()),
@@ -293,7 +301,7 @@ def neutral_table(runs, preds, samples, num: Numbers, progress: bool) -> dict:
     out = {}
     for label, mm in per_image.items():
         out[label] = {}
-        for source, sel in _sources(samples):
+        for source, sel in sources_present(samples):
             sel = sel & known
             if not bool(sel.any()):
                 continue
@@ -314,7 +322,7 @@ def rho_table(runs, preds, samples, num: Numbers) -> dict:
     for run in runs:
         rho = preds[run.label]["rho"].double()
         out[run.label] = {}
-        for source, sel in [*_sources(samples), ("all", known)]:
+        for source, sel in [*sources_present(samples), ("all", known)]:
             if source != "all" and not bool((sel & known).any()):
                 # real data: no true camera, only the prediction
                 out[run.label][source] = {
@@ -441,22 +449,19 @@ def training_budget(run: EvalRun) -> dict:
         "mean_step_s": None,
         "device": None,
     }
-    path = os.path.join(run.dir, "metrics.jsonl")
-    if os.path.exists(path):
-        with open(path) as f:
-            records = [json.loads(line) for line in f if line.strip()]
-        steps = [r for r in records if "time_s" in r]
-        if steps:
-            budget["train_seconds"] = sum(r["time_s"] for r in steps)
-        timing = [r for r in records if r.get("kind") == "timing"]
-        if timing:
-            budget["mean_step_s"] = timing[-1]["mean_step_s"]
-            budget["device"] = timing[-1]["device"]
+    records = read_metrics(os.path.join(run.dir, "metrics.jsonl"))
+    steps = [r for r in records if "time_s" in r]
+    if steps:
+        budget["train_seconds"] = sum(r["time_s"] for r in steps)
+    timing = [r for r in records if r.get("kind") == "timing"]
+    if timing:
+        budget["mean_step_s"] = timing[-1]["mean_step_s"]
+        budget["device"] = timing[-1]["device"]
     return budget
 
 
 def data_info(samples: Samples, cfg: TrainConfig) -> dict:
-    counts = {s: int(sel.sum()) for s, sel in _sources(samples)}
+    counts = {s: int(sel.sum()) for s, sel in sources_present(samples)}
     return {
         "test_images": counts,
         "train_images_per_regime": cfg.n_train,

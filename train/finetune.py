@@ -26,7 +26,7 @@ import os
 import sys
 
 from train import evaluate, report
-from train.config import TrainConfig, add_config_arguments, config_from_args
+from train.config import TrainConfig, add_config_arguments, config_diff, config_from_args
 from train.loop import Run, init_distributed, load_data, pick_device
 from train.pretrain import pretrain_config, run_pretraining
 
@@ -53,11 +53,7 @@ def ensure_pretrained(cfg: TrainConfig, progress: bool = True) -> str:
         with open(saved) as f:
             found = TrainConfig.from_dict(json.load(f))
         bookkeeping = ("device", "eval_every", "checkpoint_every", "max_bad_steps")
-        diff = {
-            k: (v, getattr(pre, k))
-            for k, v in dataclasses.asdict(found).items()
-            if v != getattr(pre, k) and k not in bookkeeping
-        }
+        diff = config_diff(found, pre, ignore=bookkeeping)
         if diff:
             raise ValueError(
                 f"{run_dir(pre)} was pretrained with other settings than this run asks for "

@@ -29,7 +29,7 @@ from tqdm import tqdm
 import flame
 import ppcam
 from train import checkpoint as ckpt
-from train.config import FOLDER, SOURCES, TrainConfig
+from train.config import FOLDER, SOURCES, TrainConfig, config_diff
 from train.data import (
     JAW,
     OTHER,
@@ -388,12 +388,8 @@ class Run:
     def _restore(self, path: str) -> None:
         tensors, info = ckpt.read_checkpoint(path)
         saved = TrainConfig.from_dict(info["config"])
-        if dataclasses.asdict(saved) != dataclasses.asdict(self.cfg):
-            diff = {
-                k: (v, getattr(self.cfg, k))
-                for k, v in dataclasses.asdict(saved).items()
-                if v != getattr(self.cfg, k)
-            }
+        diff = config_diff(saved, self.cfg)
+        if diff:
             raise ValueError(f"--resume with a different config than the saved run: {diff}")
         ckpt.load_model_state(self.system, tensors)
         self.optimizer = self._make_optimizer()
@@ -592,6 +588,14 @@ def evaluate_system(system: TrainingSystem, samples: Samples, device) -> dict:
     return result
 
 
+def read_metrics(path: str) -> list[dict]:
+    """The records of a run's ``metrics.jsonl`` (empty if the file does not exist)."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def plot_curves(metrics_path: str, out_path: str) -> None:
     """Loss terms and validation landmark errors against steps, as a PNG."""
     import matplotlib
@@ -599,7 +603,7 @@ def plot_curves(metrics_path: str, out_path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    records = [json.loads(line) for line in open(metrics_path)]
+    records = read_metrics(metrics_path)
     steps = [r for r in records if "loss" in r]
     vals = [r for r in records if r.get("kind") == "val"]
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import matplotlib
@@ -23,6 +22,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from train.config import REGIMES, SOURCES  # noqa: E402
+from train.evaluate import sources_present  # noqa: E402
+from train.loop import read_metrics  # noqa: E402
 from train.render import camera_vertices, project_landmarks, render_mesh  # noqa: E402
 
 RHO_SWEEP = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
@@ -41,12 +42,7 @@ def _save(fig, out: str, name: str) -> str:
 
 def _picks(samples, n: int) -> list[tuple[str, torch.Tensor]]:
     """The first ``n`` test images of every source present, as indices."""
-    out = []
-    for i, source in enumerate(SOURCES):
-        idx = torch.nonzero(samples["regime"] == i).flatten()[:n]
-        if len(idx):
-            out.append((source, idx))
-    return out
+    return [(s, torch.nonzero(sel).flatten()[:n]) for s, sel in sources_present(samples)]
 
 
 def _upsampled(samples, idx: torch.Tensor) -> torch.Tensor:
@@ -123,16 +119,6 @@ def rho_sweep(run, samples, out: str) -> str:
     return _save(fig, out, "rho_sweep.png")
 
 
-def _val_records(run_dir: str) -> list[dict]:
-    path = os.path.join(run_dir, "metrics.jsonl")
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [
-            r for r in (json.loads(line) for line in f if line.strip()) if r.get("kind") == "val"
-        ]
-
-
 def perspective_curve(runs, out: str) -> str | None:
     """Sec. 6.2: validation mean rho against steps, rho model vs perspective baseline."""
     shown = [r for r in runs if r.role in ("rho", "perspective")]
@@ -142,7 +128,8 @@ def perspective_curve(runs, out: str) -> str | None:
     styles = {"rho": "-", "perspective": "--"}
     truth_drawn = set()
     for run in shown:
-        records = _val_records(run.dir)
+        records = read_metrics(os.path.join(run.dir, "metrics.jsonl"))
+        records = [r for r in records if r.get("kind") == "val"]
         for regime in REGIMES:
             pts = [(r["step"], r[regime]["rho_pred_mean"]) for r in records if regime in r]
             if not pts:
@@ -236,10 +223,9 @@ def rho_hist(runs, preds, samples, out: str) -> str | None:
     )
     if run is None:
         return None
-    present = [(i, s) for i, s in enumerate(SOURCES) if bool((samples["regime"] == i).any())]
+    present = sources_present(samples)
     fig, axes = plt.subplots(1, len(present), figsize=(3.2 * len(present), 2.8), squeeze=False)
-    for ax, (i, source) in zip(axes[0], present):
-        sel = samples["regime"] == i
+    for ax, (source, sel) in zip(axes[0], present):
         pred = preds[run.label]["rho"][sel]
         true = samples["rho"][sel]
         bins = torch.linspace(0, float(run.cfg.rho_max), 31).tolist()
