@@ -29,14 +29,13 @@ os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
 from tqdm import tqdm  # noqa: E402
 
 import ppcam  # noqa: E402
+from _common.atomic import atomic_path, write_json, write_text  # noqa: E402
 from bench.common import (  # noqa: E402
     H100_BANDWIDTH,
     cpu_model,
     device_name,
     synchronize,
     time_call,
-    write_json,
-    write_text,
 )
 from ppcam.reference import project_reference  # noqa: E402
 
@@ -320,10 +319,9 @@ def plot(p: dict, path: str) -> None:
         ax.legend(fontsize=7)
     fig.suptitle(f"ppcam.project, float32, {p['device_description']}", fontsize=10)
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def _positive_ints(text: str) -> list[int]:

@@ -43,12 +43,11 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import minirast  # noqa: E402
+from _common.atomic import write_json, write_text  # noqa: E402
 from bench.common import (  # noqa: E402
     cpu_model,
     device_name,
     time_call,
-    write_json,
-    write_text,
 )
 
 RESOLUTIONS = (224, 512)

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from _common.atomic import atomic_path
+
 from .model import FlameModel
 from .safe_pickle import load_npy, load_pickle
 
@@ -238,28 +240,19 @@ def _embedding_from_dict(raw: dict[str, Any], source: str) -> dict[str, np.ndarr
 
 def save_model(model: FlameModel, path: str | Path) -> None:
     """Write ``model`` as ``.safetensors`` (or ``.npz``) in our layout, atomically."""
-    import os
-    import tempfile
-
     model.validate()
     path = Path(path)
+    if path.suffix.lower() not in (".safetensors", ".npz"):
+        raise ValueError(f"save_model writes .safetensors or .npz, got {path.suffix!r}")
     arrays = model.to_arrays()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if path.suffix.lower() == ".safetensors":
             from safetensors.numpy import save_file
 
             save_file(arrays, tmp, metadata={"format": "minirast-flame-1", **model.metadata})
-        elif path.suffix.lower() == ".npz":
+        else:
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
-        else:
-            raise ValueError(f"save_model writes .safetensors or .npz, got {path.suffix!r}")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from minirast._checks import check_tensor
+from _common.checks import check_tensor
 
 from . import lbs as _lbs
 from .model import FlameModel

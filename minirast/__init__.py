@@ -9,8 +9,7 @@ Public API:
   :func:`uv_sphere`, :func:`icosphere`.
 
 Conventions and the backend contract: ``DESIGN.md`` sections 2 and 4 and
-``minirast/CONTRACT.md``. This package also hosts the helpers shared by ppcam
-and flame (``minirast._checks``, ``minirast._backend``).
+``minirast/CONTRACT.md``.
 """
 
 from ._constants import BACKGROUND_DEPTH, EPS_W

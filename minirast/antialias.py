@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_same_device_dtype, check_tensor
+from _common.checks import check_same_device_dtype, check_tensor
+
 from ._constants import EPS_W
 from .fragments import Fragments
 from .raster import _check_positions, check_faces

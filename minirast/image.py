@@ -7,7 +7,7 @@ import os
 import numpy as np
 import torch
 
-from ._checks import check_finite
+from _common.checks import check_finite
 
 
 def to_uint8_image(image: torch.Tensor) -> np.ndarray:

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 
 import torch
 
+from _common.backend import resolve_backend
+from _common.checks import check_finite, check_same_device_dtype, check_tensor
+
 from . import _raster_torch
-from ._backend import resolve_backend
-from ._checks import check_finite, check_same_device_dtype, check_tensor
 from ._constants import (
     CULL_BACK,
     CULL_NONE,

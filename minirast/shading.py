@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from ._checks import check_tensor
+from _common.checks import check_tensor
+
 from .raster import check_faces
 
 

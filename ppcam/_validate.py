@@ -6,7 +6,7 @@ import numbers
 
 import torch
 
-from minirast._checks import check_same_device_dtype, check_same_size, check_tensor
+from _common.checks import check_same_device_dtype, check_same_size, check_tensor
 
 
 def per_batch(name: str, value: object, batch: int, like: torch.Tensor) -> torch.Tensor:

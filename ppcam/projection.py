@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from minirast._backend import resolve_backend
-from minirast._checks import check_finite
+from _common.backend import resolve_backend
+from _common.checks import check_finite
 from ppcam._validate import camera_inputs, check_min_w
 from ppcam.reference import project_reference, rigid_transform, to_clip_reference
 

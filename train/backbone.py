@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from minirast._checks import check_tensor
+from _common.checks import check_tensor
 
 MIN_SIZE = 32
 """Smallest accepted input height and width, in pixels (the total stride)."""

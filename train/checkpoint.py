@@ -15,6 +15,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from _common.atomic import atomic_path
+
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
     state = optimizer.state_dict()
@@ -46,10 +48,8 @@ def save_checkpoint(
         opt_tensors, opt_scalars = _optimizer_tensors(optimizer)
         tensors.update(opt_tensors)
         meta["optimizer"] = json.dumps(opt_scalars)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    save_file(tensors, tmp, metadata=meta)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, tmp, metadata=meta)
 
 
 def read_checkpoint(path: str) -> tuple[dict[str, torch.Tensor], dict]:

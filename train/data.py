@@ -33,6 +33,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 import flame
+from _common.atomic import atomic_path
 from train.render import camera_vertices, project_landmarks, render_mesh
 
 SPLITS = ("train", "val", "test")
@@ -309,9 +310,8 @@ def save_shards(
     for k, start in enumerate(range(0, n, shard_size)):
         shard = {key: v[start : start + shard_size].contiguous() for key, v in samples.items()}
         path = os.path.join(out_dir, f"{prefix}-{k:05d}.safetensors")
-        tmp = path + ".tmp"
-        save_file(shard, tmp, metadata={k2: str(v2) for k2, v2 in metadata.items()})
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            save_file(shard, tmp, metadata={k2: str(v2) for k2, v2 in metadata.items()})
         paths.append(path)
     return paths
 

@@ -34,6 +34,7 @@ import torch
 from tqdm import tqdm
 
 import flame
+from _common.atomic import write_text
 from train.config import REGIMES, SOURCES, TrainConfig
 from train.infer import load_system
 from train.loop import (
@@ -538,14 +539,8 @@ def evaluate(
     os.makedirs(out, exist_ok=True)
     results["figures"] = report_figures.draw_all(runs, preds, samples, results, out)
     clean = finite_or_none(results)
-    tmp = os.path.join(out, "results.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(clean, f, indent=1, allow_nan=False)
-    os.replace(tmp, os.path.join(out, "results.json"))
-    text = report.render(clean)
-    with open(os.path.join(out, "report.md.tmp"), "w") as f:
-        f.write(text)
-    os.replace(os.path.join(out, "report.md.tmp"), os.path.join(out, "report.md"))
+    write_text(os.path.join(out, "results.json"), json.dumps(clean, indent=1, allow_nan=False))
+    write_text(os.path.join(out, "report.md"), report.render(clean))
     return clean
 
 

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 import flame
 import ppcam
+from _common.atomic import atomic_path, write_text
 from train import checkpoint as ckpt
 from train.config import FOLDER, SOURCES, TrainConfig, config_diff
 from train.data import (
@@ -421,9 +422,7 @@ class Run:
             return
         with open(path) as f:
             keep = [line for line in f if json.loads(line).get("step", 0) <= self.step]
-        with open(path + ".tmp", "w") as f:
-            f.writelines(keep)
-        os.replace(path + ".tmp", path)
+        write_text(path, "".join(keep))
 
     # -- training
 
@@ -638,9 +637,9 @@ def plot_curves(metrics_path: str, out_path: str) -> None:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out_path + ".tmp.png", dpi=100)
+    with atomic_path(out_path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(out_path + ".tmp.png", out_path)
 
 
 @torch.no_grad()
@@ -689,6 +688,6 @@ def sample_grid(
             ax.set_yticks([])
     fig.suptitle("green: true landmarks, red: predicted; title: predicted/true rho", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path + ".tmp.png", dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(path + ".tmp.png", path)

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import torch
 from torch.nn import functional as F
 
-from minirast._checks import check_same_size, check_tensor
+from _common.checks import check_same_size, check_tensor
 
 MODES = ("paper", "smirk")
 NOSE_LANDMARKS = tuple(range(27, 36))

@@ -35,7 +35,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from minirast._checks import check_tensor
+from _common.checks import check_tensor
 from train.backbone import MIN_SIZE, MobileNetBackbone
 
 CAMERA_MODES = ("ortho", "pseudo", "perspective")

@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from _common.atomic import atomic_path  # noqa: E402
 from train.config import REGIMES, SOURCES  # noqa: E402
 from train.evaluate import sources_present  # noqa: E402
 from train.loop import read_metrics  # noqa: E402
@@ -34,9 +35,9 @@ COLOURS = {"hmc": "tab:red", "studio": "tab:blue", "wild": "tab:green", "folder"
 
 def _save(fig, out: str, name: str) -> str:
     path = os.path.join(out, name)
-    fig.savefig(path + ".tmp.png", dpi=80)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80)
     plt.close(fig)
-    os.replace(path + ".tmp.png", path)
     return name
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from minirast._checks import check_same_device_dtype, check_same_size, check_tensor
+from _common.checks import check_same_device_dtype, check_same_size, check_tensor
 
 
 class DoubleConv(nn.Sequential):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import minirast
-from minirast._backend import triton_available, triton_interpreted
+from _common.backend import triton_available, triton_interpreted
 from tests.minirast.reference import random_scene, reference_rasterize
 
 if importlib.util.find_spec("minirast._triton_raster") is None:

@@ -161,7 +161,7 @@ def test_torch_backend_refuses_too_many_windows_before_allocating(monkeypatch):
 def test_triton_backend_without_its_kernels_is_a_clear_error(monkeypatch):
     import sys
 
-    from minirast._backend import triton_available
+    from _common.backend import triton_available
 
     if not triton_available():
         pytest.skip("triton is not installed")

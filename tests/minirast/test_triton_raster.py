@@ -16,7 +16,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minirast._backend import triton_available, triton_interpreted
+from _common.backend import triton_available, triton_interpreted
 
 pytestmark = pytest.mark.skipif(
     not triton_available() or (not torch.cuda.is_available() and not triton_interpreted()),

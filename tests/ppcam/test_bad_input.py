@@ -128,6 +128,6 @@ def test_triton_on_cpu_without_interpreter_is_a_clear_error(monkeypatch):
 
 
 def test_auto_uses_torch_on_cpu():
-    from minirast._backend import resolve_backend
+    from _common.backend import resolve_backend
 
     assert resolve_backend("auto", torch.device("cpu")) == "torch"

@@ -1,5 +1,5 @@
 """Validation of tensors that come from outside, with errors that say what was
-expected. Shared by ppcam, minirast and flame so every public function words
+expected. Shared by ppcam, minirast, flame and train so every public function words
 its errors the same way."""
 
 from __future__ import annotations
