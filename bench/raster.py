@@ -261,7 +261,7 @@ def load_peers(faces, num_vertices):
 def kernel_resource_rows():
     from bench.kernel_resources import format_table, module_resources
 
-    rows = module_resources("minirast._triton_raster")
+    rows = module_resources("minirast._triton")
     return [r.__dict__ for r in rows], format_table(rows)
 
 

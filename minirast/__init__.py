@@ -10,6 +10,14 @@ Public API:
 
 Conventions and the backend contract: ``DESIGN.md`` sections 2 and 4 and
 ``minirast/CONTRACT.md``.
+
+Layout (the same in ``ppcam`` and ``minirast``): public functions live in
+``minirast/<topic>.py`` and start with one ``*_inputs`` call of ``minirast/_validate.py``
+(all input checks), then dispatch on the backend; ``minirast/_torch/<op>.py`` is the
+torch implementation of an op (the CPU path and the reference the kernels are
+tested against); ``minirast/_triton/<op>.py`` holds the op's Triton kernels, then its
+host functions, then its ``torch.autograd.Function``, with what several ops share
+in ``minirast/_triton/common.py``.
 """
 
 from ._constants import BACKGROUND_DEPTH, EPS_W

@@ -8,7 +8,7 @@ import torch
 
 from _common.checks import check_tensor
 
-from .raster import check_faces
+from ._validate import check_faces
 
 
 def vertex_normals(verts: torch.Tensor, faces: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

@@ -1,83 +1,128 @@
-"""An independent float64 per-pixel rasterizer (numpy) and random scenes for the tests.
+"""The float64 reference rasterizer of the tests, and random scenes.
 
 Written from the contract (DESIGN.md section 4, minirast/CONTRACT.md) without
 any code of the package: every pixel centre is tested against every triangle
-with edge functions, dense over pixels x triangles (small sizes only).
+with edge functions, dense over pixels x triangles (small sizes only). Both
+backends are tested against it (``test_reference_agreement.py``,
+``test_triton_raster.py``, ``test_backends_agree.py``).
 """
 
 from __future__ import annotations
 
-import numpy as np
+import math
+
 import torch
 
 EPS_W = 1e-6
 
 
-def reference_rasterize(pos, faces, height: int, width: int, cull: int = 0, edge_tol=1e-6):
-    """Rasterize ``pos [B,V,4]`` with ``faces [F,3]`` in float64.
+def pixel_centres(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """NDC pixel centres [H*W] (float64 values of the contract's float32 formula)."""
+    c = torch.arange(width, dtype=torch.float32)
+    r = torch.arange(height, dtype=torch.float32)
+    px = ((2 * c + 1) / width - 1).double()
+    py = ((2 * r + 1) / height - 1).double()
+    gy, gx = torch.meshgrid(py, px, indexing="ij")
+    return gx.reshape(-1), gy.reshape(-1)
 
-    Returns numpy ``tri_id [B,H,W]`` (-1 background), ``bary [B,H,W,3]``,
-    ``depth [B,H,W]`` (0 background) and ``ambiguous [B,H,W]``: pixels whose centre
-    lies within ``edge_tol`` (NDC distance) of the boundary of a drawable triangle
-    that (nearly) contains it, or whose two nearest covering depths differ by less
-    than ``edge_tol`` (results there may legitimately differ in float32).
+
+def reference_rasterize(
+    pos, faces, height, width, cull=0, eps_w=EPS_W, tol_edge=1e-6, tol_depth=1e-6
+):
+    """Float64 brute force: every pixel against every triangle (``pos [B,V,4]``, ``faces
+    [F,3]``, any float dtype and device; ``cull`` 0 none, 1 drop area < 0, -1 drop > 0).
+
+    Returns CPU tensors ``(tri_id [B,H,W], bary [B,H,W,3], depth [B,H,W],
+    ambiguous [B,H,W])`` where ``ambiguous`` marks pixel centres within ``tol_edge``
+    (NDC distance) of a drawn triangle's boundary, or whose two nearest candidate depths are within
+    ``tol_depth`` of each other: there float32 rounding may legitimately decide.
     """
-    pos = np.asarray(pos, dtype=np.float64)
-    faces = np.asarray(faces, dtype=np.int64)
     B = pos.shape[0]
     F = faces.shape[0]
-    tri_id = np.full((B, height, width), -1, dtype=np.int64)
-    bary = np.zeros((B, height, width, 3))
-    depth = np.zeros((B, height, width))
-    ambiguous = np.zeros((B, height, width), dtype=bool)
+    gx, gy = pixel_centres(height, width)
+    n = height * width
+    tri = torch.full((B, n), -1, dtype=torch.int64)
+    bary = torch.zeros((B, n, 3), dtype=torch.float64)
+    depth = torch.zeros((B, n), dtype=torch.float64)
+    amb = torch.zeros((B, n), dtype=torch.bool)
     if F == 0:
-        return tri_id, bary, depth, ambiguous
-    cols, rows = np.meshgrid(np.arange(width), np.arange(height))
-    px = ((2 * cols + 1) / width - 1).reshape(-1, 1)  # [P,1]
-    py = ((2 * rows + 1) / height - 1).reshape(-1, 1)
+        shape = (B, height, width)
+        return tri.view(shape), bary.view(*shape, 3), depth.view(shape), amb.view(shape)
+    fl = faces.long().cpu()
+    ia, ib = [1, 2, 0], [2, 0, 1]
     for b in range(B):
-        p = pos[b][faces]  # [F,3,4]
-        w = p[..., 3]
-        good = (w > EPS_W).all(1)
-        ws = np.where(w > EPS_W, w, 1.0)
-        X, Y, Z = p[..., 0] / ws, p[..., 1] / ws, p[..., 2] / ws  # [F,3]
+        v = pos[b].detach().double().cpu()[fl]  # [F, 3, 4]
+        x, y, z, w = v.unbind(-1)
+        valid = (w > eps_w).all(1)
+        q = 1.0 / torch.where(valid[:, None], w, torch.ones_like(w))
+        X, Y, Z = x * q, y * q, z * q
         area = (X[:, 1] - X[:, 0]) * (Y[:, 2] - Y[:, 0]) - (X[:, 2] - X[:, 0]) * (Y[:, 1] - Y[:, 0])
-        good &= area != 0
-        if cull < 0:
-            good &= area < 0
-        elif cull > 0:
-            good &= area > 0
-        safe_area = np.where(area != 0, area, 1.0)
-        lam = []
-        dist = []
-        for i in range(3):
-            j, k = (i + 1) % 3, (i + 2) % 3
-            e = (X[:, j] - px) * (Y[:, k] - py) - (X[:, k] - px) * (Y[:, j] - py)  # [P,F]
-            lam.append(e / safe_area)
-            length = np.hypot(X[:, k] - X[:, j], Y[:, k] - Y[:, j])
-            dist.append(e * np.sign(area) / np.where(length > 0, length, 1.0))
-        lam = np.stack(lam, -1)  # [P,F,3]
-        dist = np.stack(dist, -1)
-        inside = good & (lam >= 0).all(-1)
-        near_edge = good & (dist >= -edge_tol).all(-1) & (np.abs(dist) < edge_tol).any(-1)
-        d = (lam * Z[None]).sum(-1)
-        d_masked = np.where(inside, d, np.inf)
-        best = np.argmin(d_masked, axis=1)  # first minimum = lowest id on exact ties
-        best_d = d_masked[np.arange(len(best)), best]
-        covered = np.isfinite(best_d)
-        second = np.partition(d_masked, 1, axis=1)[:, 1] if F > 1 else np.full_like(best_d, np.inf)
-        with np.errstate(invalid="ignore"):
-            gap = np.abs(second - best_d)
-        close_depth = covered & np.isfinite(second) & (gap < edge_tol)
-        l_best = lam[np.arange(len(best)), best]  # [P,3]
-        q = l_best / ws[best]
-        bb = q / q.sum(1, keepdims=True)
-        tid = np.where(covered, best, -1)
-        tri_id[b] = tid.reshape(height, width)
-        bary[b] = np.where(covered[:, None], bb, 0.0).reshape(height, width, 3)
-        depth[b] = np.where(covered, best_d, 0.0).reshape(height, width)
-        ambiguous[b] = (near_edge.any(1) | close_depth).reshape(height, width)
-    return tri_id, bary, depth, ambiguous
+        valid &= (area != 0) & torch.isfinite(area)
+        if cull == 1:
+            valid &= area > 0
+        elif cull == -1:
+            valid &= area < 0
+        sa = torch.where(valid, area, torch.ones_like(area))
+        Xa, Ya = X[:, ia, None], Y[:, ia, None]
+        Xb, Yb = X[:, ib, None], Y[:, ib, None]
+        e = (Xa - gx) * (Yb - gy) - (Xb - gx) * (Ya - gy)  # [F, 3, n]
+        lam = e / sa[:, None, None]
+        inside = (lam >= 0).all(1) & valid[:, None]
+        d = (lam * Z[:, :, None]).sum(1)
+        dd = torch.where(inside, d, torch.full_like(d, math.inf))
+        win = torch.argmin(dd, 0)  # first (lowest id) among equal minima
+        dmin = dd[win, torch.arange(n)]
+        cov = torch.isfinite(dmin)
+        tri[b] = torch.where(cov, win, torch.full_like(win, -1))
+        lw = lam[win, :, torch.arange(n)]  # [n, 3]
+        u = lw * q[win]
+        bary[b] = torch.where(cov[:, None], u / u.sum(1, keepdim=True), torch.zeros_like(u))
+        depth[b] = torch.where(cov, dmin, torch.zeros_like(dmin))
+        # Ambiguity: near a drawn triangle's boundary, or near-equal nearest depths.
+        length = torch.sqrt((Xb - Xa) ** 2 + (Yb - Ya) ** 2)
+        signed = e * torch.sign(sa)[:, None, None] / length
+        loose = (signed >= -tol_edge).all(1) & valid[:, None]
+        strict = (signed > tol_edge).all(1) & valid[:, None]
+        near_edge = (loose & ~strict).any(0)
+        dl = torch.where(loose, d, torch.full_like(d, math.inf))
+        if F >= 2:
+            two = torch.topk(dl, 2, dim=0, largest=False).values
+            close = torch.isfinite(two[1]) & (two[1] - two[0] <= tol_depth * (1 + two[0].abs()))
+        else:
+            close = torch.zeros(n, dtype=torch.bool)
+        amb[b] = near_edge | close
+    shape = (B, height, width)
+    return tri.view(shape), bary.view(*shape, 3), depth.view(shape), amb.view(shape)
+
+
+def recompute_bary_depth(pos64, faces, tri_id, height, width):
+    """Differentiable float64 perspective-correct bary and depth for a fixed tri_id."""
+    B = pos64.shape[0]
+    gx, gy = pixel_centres(height, width)
+    tid = tri_id.reshape(B, -1).long().cpu()
+    fl = faces.long().cpu()
+    barys, depths = [], []
+    for b in range(B):
+        cov = tid[b] >= 0
+        f = fl[tid[b].clamp(min=0)]  # [n, 3]
+        v = pos64[b][f]  # [n, 3, 4]
+        q = 1.0 / v[..., 3]
+        X, Y, Z = v[..., 0] * q, v[..., 1] * q, v[..., 2] * q
+        area = (X[:, 1] - X[:, 0]) * (Y[:, 2] - Y[:, 0]) - (X[:, 2] - X[:, 0]) * (Y[:, 1] - Y[:, 0])
+        ia, ib = [1, 2, 0], [2, 0, 1]
+        e = (X[:, ia] - gx[:, None]) * (Y[:, ib] - gy[:, None]) - (X[:, ib] - gx[:, None]) * (
+            Y[:, ia] - gy[:, None]
+        )
+        lam = e / area[:, None]
+        u = lam * q
+        bary = u / u.sum(1, keepdim=True)
+        depth = (lam * Z).sum(1)
+        barys.append(torch.where(cov[:, None], bary, torch.zeros_like(bary)))
+        depths.append(torch.where(cov, depth, torch.zeros_like(depth)))
+    return (
+        torch.stack(barys).view(B, height, width, 3),
+        torch.stack(depths).view(B, height, width),
+    )
 
 
 def random_scene(seed: int, batch: int, num_faces: int, shared: bool = True):

@@ -14,9 +14,9 @@ import minirast
 from _common.backend import triton_available, triton_interpreted
 from tests.minirast.reference import random_scene, reference_rasterize
 
-if importlib.util.find_spec("minirast._triton_raster") is None:
+if importlib.util.find_spec("minirast._triton.rasterize") is None:
     pytest.skip(
-        "minirast/_triton_raster.py (the Triton kernels) is absent", allow_module_level=True
+        "minirast/_triton/rasterize.py (the Triton kernels) is absent", allow_module_level=True
     )
 if not triton_available():
     pytest.skip("triton is not installed", allow_module_level=True)
@@ -48,8 +48,9 @@ def test_triton_matches_torch_forward_and_gradients(seed, batch, num_faces, cull
     pos, faces = random_scene(seed, batch, num_faces, shared=seed % 2 == 0)
     g = torch.Generator().manual_seed(seed)
     attr = torch.rand(batch, pos.shape[1], 3, generator=g)
-    *_, ambiguous = reference_rasterize(pos, faces, *SIZE, cull=-1 if cull else 0)
-    clear = torch.from_numpy(~ambiguous)
+    *_, ambiguous_t = reference_rasterize(pos, faces, *SIZE, cull=-1 if cull else 0)
+    ambiguous = ambiguous_t.numpy()
+    clear = ~ambiguous_t
     # Pixels whose visible face is float-ambiguous (and their neighbours, which the
     # antialiasing pairs read) get no weight in the loss.
     safe = clear.clone()

@@ -149,7 +149,7 @@ def test_interpolate_and_antialias_check_their_inputs():
 
 
 def test_torch_backend_refuses_too_many_windows_before_allocating(monkeypatch):
-    from minirast import _raster_torch
+    from minirast._torch import rasterize as _raster_torch
 
     big = torch.tensor([[-1.0, -1.0, 0, 1], [3.0, -1.0, 0, 1], [-1.0, 3.0, 0, 1]])
     assert bool(minirast.rasterize(big, FACES, (64, 64)).mask.all())
@@ -166,7 +166,6 @@ def test_triton_backend_without_its_kernels_is_a_clear_error(monkeypatch):
     if not triton_available():
         pytest.skip("triton is not installed")
     monkeypatch.setenv("TRITON_INTERPRET", "1")
-    monkeypatch.setitem(sys.modules, "minirast._triton_raster", None)  # import fails
-    monkeypatch.delattr(minirast, "_triton_raster", raising=False)
+    monkeypatch.setitem(sys.modules, "minirast._triton.rasterize", None)  # import fails
     with pytest.raises(RuntimeError, match="could not be imported.*use backend='torch'"):
         minirast.rasterize(TRI, FACES, (8, 8), backend="triton")

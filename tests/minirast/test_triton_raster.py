@@ -1,10 +1,10 @@
-"""Triton rasterizer kernels (``minirast._triton_raster``) against float64 references.
+"""Triton rasterizer ops (``minirast._triton``) against float64 references.
 
 Runs in the Triton interpreter on CPU (the root conftest sets ``TRITON_INTERPRET=1``
 when there is no CUDA), so every size here is tiny. The references are written
-here, independently of the kernels: a per-pixel, per-triangle edge-function
-rasterizer and a differentiable recomputation of barycentrics and depth, both in
-float64.
+independently of the kernels (``tests/minirast/reference.py``): a per-pixel,
+per-triangle edge-function rasterizer and a differentiable recomputation of
+barycentrics and depth, both in float64.
 """
 
 from __future__ import annotations
@@ -17,129 +17,26 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from _common.backend import triton_available, triton_interpreted
+from tests.minirast.reference import EPS_W, recompute_bary_depth, reference_rasterize
 
 pytestmark = pytest.mark.skipif(
     not triton_available() or (not torch.cuda.is_available() and not triton_interpreted()),
     reason="needs triton (CUDA, or TRITON_INTERPRET=1 on CPU)",
 )
 
-EPS_W = 1e-6
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _tr():
-    from minirast import _triton_raster
+def _raster():
+    from minirast._triton import rasterize
 
-    return _triton_raster
-
-
-# --------------------------------------------------------------------------- references
+    return rasterize
 
 
-def pixel_centres(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """NDC pixel centres [H*W] (float64 values of the contract's float32 formula)."""
-    c = torch.arange(width, dtype=torch.float32)
-    r = torch.arange(height, dtype=torch.float32)
-    px = ((2 * c + 1) / width - 1).double()
-    py = ((2 * r + 1) / height - 1).double()
-    gy, gx = torch.meshgrid(py, px, indexing="ij")
-    return gx.reshape(-1), gy.reshape(-1)
+def _interp():
+    from minirast._triton import interpolate
 
-
-def reference_raster(pos, faces, height, width, eps_w=EPS_W, cull=0, tol_edge=1e-6, tol_depth=1e-6):
-    """Float64 brute force: every pixel against every triangle.
-
-    Returns ``(tri_id [B,H,W], bary [B,H,W,3], depth [B,H,W], ambiguous [B,H,W])``
-    where ``ambiguous`` marks pixel centres within ``tol_edge`` (NDC distance) of a
-    drawn triangle's boundary, or whose two nearest candidate depths are within
-    ``tol_depth`` of each other: there float32 rounding may legitimately decide.
-    """
-    B = pos.shape[0]
-    F = faces.shape[0]
-    gx, gy = pixel_centres(height, width)
-    n = height * width
-    tri = torch.full((B, n), -1, dtype=torch.int64)
-    bary = torch.zeros((B, n, 3), dtype=torch.float64)
-    depth = torch.zeros((B, n), dtype=torch.float64)
-    amb = torch.zeros((B, n), dtype=torch.bool)
-    if F == 0:
-        shape = (B, height, width)
-        return tri.view(shape), bary.view(*shape, 3), depth.view(shape), amb.view(shape)
-    fl = faces.long().cpu()
-    ia, ib = [1, 2, 0], [2, 0, 1]
-    for b in range(B):
-        v = pos[b].detach().double().cpu()[fl]  # [F, 3, 4]
-        x, y, z, w = v.unbind(-1)
-        valid = (w > eps_w).all(1)
-        q = 1.0 / torch.where(valid[:, None], w, torch.ones_like(w))
-        X, Y, Z = x * q, y * q, z * q
-        area = (X[:, 1] - X[:, 0]) * (Y[:, 2] - Y[:, 0]) - (X[:, 2] - X[:, 0]) * (Y[:, 1] - Y[:, 0])
-        valid &= (area != 0) & torch.isfinite(area)
-        if cull == 1:
-            valid &= area > 0
-        elif cull == -1:
-            valid &= area < 0
-        sa = torch.where(valid, area, torch.ones_like(area))
-        Xa, Ya = X[:, ia, None], Y[:, ia, None]
-        Xb, Yb = X[:, ib, None], Y[:, ib, None]
-        e = (Xa - gx) * (Yb - gy) - (Xb - gx) * (Ya - gy)  # [F, 3, n]
-        lam = e / sa[:, None, None]
-        inside = (lam >= 0).all(1) & valid[:, None]
-        d = (lam * Z[:, :, None]).sum(1)
-        dd = torch.where(inside, d, torch.full_like(d, math.inf))
-        win = torch.argmin(dd, 0)  # first (lowest id) among equal minima
-        dmin = dd[win, torch.arange(n)]
-        cov = torch.isfinite(dmin)
-        tri[b] = torch.where(cov, win, torch.full_like(win, -1))
-        lw = lam[win, :, torch.arange(n)]  # [n, 3]
-        u = lw * q[win]
-        bary[b] = torch.where(cov[:, None], u / u.sum(1, keepdim=True), torch.zeros_like(u))
-        depth[b] = torch.where(cov, dmin, torch.zeros_like(dmin))
-        # Ambiguity: near a drawn triangle's boundary, or near-equal nearest depths.
-        length = torch.sqrt((Xb - Xa) ** 2 + (Yb - Ya) ** 2)
-        signed = e * torch.sign(sa)[:, None, None] / length
-        loose = (signed >= -tol_edge).all(1) & valid[:, None]
-        strict = (signed > tol_edge).all(1) & valid[:, None]
-        near_edge = (loose & ~strict).any(0)
-        dl = torch.where(loose, d, torch.full_like(d, math.inf))
-        if F >= 2:
-            two = torch.topk(dl, 2, dim=0, largest=False).values
-            close = torch.isfinite(two[1]) & (two[1] - two[0] <= tol_depth * (1 + two[0].abs()))
-        else:
-            close = torch.zeros(n, dtype=torch.bool)
-        amb[b] = near_edge | close
-    shape = (B, height, width)
-    return tri.view(shape), bary.view(*shape, 3), depth.view(shape), amb.view(shape)
-
-
-def recompute_bary_depth(pos64, faces, tri_id, height, width):
-    """Differentiable float64 perspective-correct bary and depth for a fixed tri_id."""
-    B = pos64.shape[0]
-    gx, gy = pixel_centres(height, width)
-    tid = tri_id.reshape(B, -1).long().cpu()
-    fl = faces.long().cpu()
-    barys, depths = [], []
-    for b in range(B):
-        cov = tid[b] >= 0
-        f = fl[tid[b].clamp(min=0)]  # [n, 3]
-        v = pos64[b][f]  # [n, 3, 4]
-        q = 1.0 / v[..., 3]
-        X, Y, Z = v[..., 0] * q, v[..., 1] * q, v[..., 2] * q
-        area = (X[:, 1] - X[:, 0]) * (Y[:, 2] - Y[:, 0]) - (X[:, 2] - X[:, 0]) * (Y[:, 1] - Y[:, 0])
-        ia, ib = [1, 2, 0], [2, 0, 1]
-        e = (X[:, ia] - gx[:, None]) * (Y[:, ib] - gy[:, None]) - (X[:, ib] - gx[:, None]) * (
-            Y[:, ia] - gy[:, None]
-        )
-        lam = e / area[:, None]
-        u = lam * q
-        bary = u / u.sum(1, keepdim=True)
-        depth = (lam * Z).sum(1)
-        barys.append(torch.where(cov[:, None], bary, torch.zeros_like(bary)))
-        depths.append(torch.where(cov, depth, torch.zeros_like(depth)))
-    return (
-        torch.stack(barys).view(B, height, width, 3),
-        torch.stack(depths).view(B, height, width),
-    )
+    return interpolate
 
 
 # --------------------------------------------------------------------------- scenes
@@ -209,10 +106,10 @@ def make_scene(seed, batch, n_faces, *, n_bad_w=0, n_degenerate=0, shared=True):
 
 
 def assert_matches_reference(pos, faces, height, width, cull=0):
-    tri, bary, depth = _tr().rasterize_triton(pos, faces, height, width, EPS_W, cull)
+    tri, bary, depth = _raster().rasterize_forward(pos, faces, height, width, EPS_W, cull)
     assert tri.dtype == torch.int32 and bary.dtype == torch.float32 and depth.dtype == torch.float32
     assert tri.shape == (pos.shape[0], height, width) and bary.shape == (*tri.shape, 3)
-    rt, rb, rd, amb = reference_raster(pos, faces, height, width, cull=cull)
+    rt, rb, rd, amb = reference_rasterize(pos, faces, height, width, cull=cull)
     tri, bary, depth = tri.cpu().long(), bary.cpu().double(), depth.cpu().double()
     ok = ~amb
     bad = ok & (tri != rt)
@@ -248,14 +145,16 @@ def test_forward_matches_float64_reference(
 def test_empty_face_list_renders_background():
     pos = torch.rand(2, 5, 4, device=DEVICE) + 0.5
     faces = torch.zeros((0, 3), dtype=torch.int32, device=DEVICE)
-    tri, bary, depth = _tr().rasterize_triton(pos, faces, 9, 13, EPS_W, 0, background_depth=7.5)
+    tri, bary, depth = _raster().rasterize_forward(
+        pos, faces, 9, 13, EPS_W, 0, background_depth=7.5
+    )
     assert (tri == -1).all() and (bary == 0).all() and (depth == 7.5).all()
 
 
 def test_dropped_triangles_never_drawn():
     """w <= eps_w (at eps, zero, negative) and degenerate (repeated index, collinear)."""
     pos, faces = make_scene(3, 2, 5, n_bad_w=3, n_degenerate=2, shared=False)
-    tri, _, _ = _tr().rasterize_triton(pos, faces, 16, 16, EPS_W, 0)
+    tri, _, _ = _raster().rasterize_forward(pos, faces, 16, 16, EPS_W, 0)
     assert not ((tri >= 0) & (tri < 5)).any()
 
 
@@ -275,7 +174,7 @@ def test_culling_signs():
     faces = torch.tensor([[0, 1, 2], [3, 4, 5]], dtype=torch.int32, device=DEVICE)
     ids = {}
     for cull in (0, 1, -1):
-        tri, _, _ = _tr().rasterize_triton(pos, faces, 12, 16, EPS_W, cull)
+        tri, _, _ = _raster().rasterize_forward(pos, faces, 12, 16, EPS_W, cull)
         ids[cull] = set(tri.unique().tolist()) - {-1}
         assert_matches_reference(pos, faces, 12, 16, cull)
     assert ids == {0: {0, 1}, 1: {0}, -1: {1}}
@@ -297,7 +196,7 @@ def test_pixels_on_shared_edge_and_depth_ties_go_to_lower_id():
         )[None]
         tris = [[0, 1, 2], [0, 2, 3], [0, 2, 3]]
         faces = torch.tensor([[t[i] for i in order] for t in tris], dtype=torch.int32)
-        tri, bary, _ = _tr().rasterize_triton(pos, faces.to(DEVICE), H, W, EPS_W, 0)
+        tri, bary, _ = _raster().rasterize_forward(pos, faces.to(DEVICE), H, W, EPS_W, 0)
         tri = tri[0].cpu()
         inside = torch.zeros(H, W, dtype=torch.bool)
         inside[1:6, 1:6] = True
@@ -328,15 +227,15 @@ def test_watertight_grid_mesh_has_no_cracks():
             faces += [[i, i + 1, i + n + 1], [i, i + n + 1, i + n]]
     faces = torch.tensor(faces, dtype=torch.int32, device=DEVICE)
     for H, W in ((17, 23), (24, 9)):
-        tri, _, _ = _tr().rasterize_triton(pos, faces, H, W, EPS_W, 0)
+        tri, _, _ = _raster().rasterize_forward(pos, faces, H, W, EPS_W, 0)
         assert (tri >= 0).all()
         assert_matches_reference(pos, faces, H, W)
 
 
 def test_forward_is_deterministic_and_tile_lists_ascend():
     pos, faces = make_scene(11, 2, 14)
-    out1 = _tr().rasterize_triton(pos, faces, 19, 21, EPS_W, 0, return_bins=True)
-    out2 = _tr().rasterize_triton(pos, faces, 19, 21, EPS_W, 0, return_bins=True)
+    out1 = _raster().rasterize_forward(pos, faces, 19, 21, EPS_W, 0, return_bins=True)
+    out2 = _raster().rasterize_forward(pos, faces, 19, 21, EPS_W, 0, return_bins=True)
     for x, y in zip(out1[:3], out2[:3], strict=True):
         assert torch.equal(x, y)
     bins = out1[3]
@@ -371,8 +270,9 @@ def _bary_grad_reference(pos, faces, tri, gb, gd):
 )
 def test_bary_backward_matches_autograd(seed, batch, n_faces, height, width, with_depth):
     pos, faces = make_scene(seed, batch, n_faces, n_bad_w=1 if n_faces > 3 else 0)
-    tr = _tr()
-    tri, bary, _, bins = tr.rasterize_triton(pos, faces, height, width, EPS_W, 0, return_bins=True)
+    tri, bary, _, bins = _raster().rasterize_forward(
+        pos, faces, height, width, EPS_W, 0, return_bins=True
+    )
     g = torch.Generator().manual_seed(seed)
     gb = torch.randn(batch, height, width, 3, generator=g).to(DEVICE)
     gd = torch.randn(batch, height, width, generator=g).to(DEVICE) if with_depth else None
@@ -380,28 +280,27 @@ def test_bary_backward_matches_autograd(seed, batch, n_faces, height, width, wit
     assert torch.allclose(bary.cpu().double(), rb, atol=1e-5)
     scale = max(ref.abs().max().item(), 1e-3)
     for kwargs in ({"bins": bins}, {}, {"deterministic": False}):
-        got = tr.bary_backward_triton(gb, gd, pos, faces, tri, bary, **kwargs)
+        got = _raster().rasterize_backward(gb, gd, pos, faces, tri, bary, **kwargs)
         assert got.shape == pos.shape and got.dtype == torch.float32
         err = (got.cpu().double() - ref).abs().max().item()
         assert err <= 1e-4 * scale, (kwargs, err, scale)
 
 
 def test_backward_is_bitwise_deterministic():
-    tr = _tr()
     pos, faces = make_scene(5, 2, 14)
     H, W = 18, 15
-    tri, bary, _, bins = tr.rasterize_triton(pos, faces, H, W, EPS_W, 0, return_bins=True)
+    tri, bary, _, bins = _raster().rasterize_forward(pos, faces, H, W, EPS_W, 0, return_bins=True)
     g = torch.Generator().manual_seed(1)
     gb = torch.randn(2, H, W, 3, generator=g).to(DEVICE)
     gd = torch.randn(2, H, W, generator=g).to(DEVICE)
     attr = torch.randn(2, pos.shape[1], 5, generator=g).to(DEVICE)
     go = torch.randn(2, H, W, 5, generator=g).to(DEVICE)
     for kwargs in ({"bins": bins}, {}):
-        a = tr.bary_backward_triton(gb, gd, pos, faces, tri, bary, **kwargs)
-        b = tr.bary_backward_triton(gb, gd, pos, faces, tri, bary, **kwargs)
+        a = _raster().rasterize_backward(gb, gd, pos, faces, tri, bary, **kwargs)
+        b = _raster().rasterize_backward(gb, gd, pos, faces, tri, bary, **kwargs)
         assert torch.equal(a, b)
-        a = tr.interpolate_backward_triton(go, attr, faces, tri, bary, **kwargs)
-        b = tr.interpolate_backward_triton(go, attr, faces, tri, bary, **kwargs)
+        a = _interp().interpolate_backward(go, attr, faces, tri, bary, **kwargs)
+        b = _interp().interpolate_backward(go, attr, faces, tri, bary, **kwargs)
         assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
@@ -419,15 +318,14 @@ def _interp_reference(attr64, faces, tri, bary64):
 
 @pytest.mark.parametrize("seed,batch,channels", [(0, 1, 1), (1, 2, 3), (2, 2, 20)])
 def test_interpolate_forward_and_backward(seed, batch, channels):
-    tr = _tr()
     H, W = 14, 17
     pos, faces = make_scene(seed, batch, 10)
-    tri, bary, _, bins = tr.rasterize_triton(pos, faces, H, W, EPS_W, 0, return_bins=True)
+    tri, bary, _, bins = _raster().rasterize_forward(pos, faces, H, W, EPS_W, 0, return_bins=True)
     g = torch.Generator().manual_seed(seed)
     V = pos.shape[1]
     attr = torch.randn(batch, V, channels, generator=g).to(DEVICE)
     go = torch.randn(batch, H, W, channels, generator=g).to(DEVICE)
-    out = tr.interpolate_forward_triton(attr, faces, tri, bary)
+    out = _interp().interpolate_forward(attr, faces, tri, bary)
     attr64 = attr.double().cpu().requires_grad_(True)
     bary64 = bary.double().cpu().requires_grad_(True)
     ref = _interp_reference(attr64, faces, tri, bary64)
@@ -436,55 +334,57 @@ def test_interpolate_forward_and_backward(seed, batch, channels):
     ga_ref, gb_ref = torch.autograd.grad((ref * go.double().cpu()).sum(), (attr64, bary64))
     gb_ref = gb_ref * (tri >= 0).cpu()[..., None]
     for kwargs in ({"bins": bins}, {}, {"deterministic": False}):
-        ga, gbar = tr.interpolate_backward_triton(go, attr, faces, tri, bary, **kwargs)
+        ga, gbar = _interp().interpolate_backward(go, attr, faces, tri, bary, **kwargs)
         assert ga.shape == attr.shape and gbar.shape == bary.shape
         assert torch.allclose(ga.cpu().double(), ga_ref, atol=1e-4), kwargs
         assert torch.allclose(gbar.cpu().double(), gb_ref, atol=1e-4), kwargs
 
 
 def test_empty_inputs_give_zero_gradients():
-    tr = _tr()
     pos = torch.rand(2, 4, 4, device=DEVICE) + 0.5
     faces = torch.zeros((0, 3), dtype=torch.int32, device=DEVICE)
-    tri, bary, _ = tr.rasterize_triton(pos, faces, 8, 8, EPS_W, 0)
+    tri, bary, _ = _raster().rasterize_forward(pos, faces, 8, 8, EPS_W, 0)
     gb = torch.ones(2, 8, 8, 3, device=DEVICE)
-    assert (tr.bary_backward_triton(gb, None, pos, faces, tri, bary) == 0).all()
+    assert (_raster().rasterize_backward(gb, None, pos, faces, tri, bary) == 0).all()
     attr = torch.ones(2, 4, 2, device=DEVICE)
-    assert (tr.interpolate_forward_triton(attr, faces, tri, bary) == 0).all()
-    ga, gbar = tr.interpolate_backward_triton(
+    assert (_interp().interpolate_forward(attr, faces, tri, bary) == 0).all()
+    ga, gbar = _interp().interpolate_backward(
         torch.ones(2, 8, 8, 2, device=DEVICE), attr, faces, tri, bary
     )
     assert (ga == 0).all() and (gbar == 0).all()
 
 
 def test_bins_of_another_shape_are_refused():
-    tr = _tr()
     pos, faces = make_scene(0, 1, 4)
-    tri, bary, _, bins = tr.rasterize_triton(pos, faces, 8, 8, EPS_W, 0, return_bins=True)
-    tri2, bary2, _ = tr.rasterize_triton(pos, faces, 9, 8, EPS_W, 0)
+    tri, bary, _, bins = _raster().rasterize_forward(pos, faces, 8, 8, EPS_W, 0, return_bins=True)
+    tri2, bary2, _ = _raster().rasterize_forward(pos, faces, 9, 8, EPS_W, 0)
     gb = torch.zeros(1, 9, 8, 3, device=DEVICE)
     with pytest.raises(ValueError, match="bins were made for"):
-        tr.bary_backward_triton(gb, None, pos, faces, tri2, bary2, bins=bins)
+        _raster().rasterize_backward(gb, None, pos, faces, tri2, bary2, bins=bins)
 
 
 # --------------------------------------------------------------------------- codegen
 
 
 def test_every_kernel_compiles_for_sm90_and_sm80_without_spills():
-    from bench.kernel_resources import module_resources
-    from minirast import _triton_raster
+    import importlib
 
-    rows = module_resources("minirast._triton_raster")
-    names = {spec["name"] for spec in _triton_raster.codegen_specs()}
+    from bench.kernel_resources import module_resources
+    from minirast import _triton
+
+    rows = module_resources("minirast._triton")
+    specs = _triton.codegen_specs()
+    names = {spec["name"] for spec in specs}
     assert {(r.kernel, r.target) for r in rows} == {
         (n, t) for n in names for t in ("sm_90", "sm_80")
     }
     jitted = {
         name
-        for name, obj in vars(_triton_raster).items()
+        for module in _triton.KERNEL_MODULES
+        for name, obj in vars(importlib.import_module(f"minirast._triton.{module}")).items()
         if type(obj).__name__ in ("JITFunction", "InterpretedFunction") and name.endswith("_kernel")
     }
-    assert jitted == {spec["fn"].__name__ for spec in _triton_raster.codegen_specs()}
+    assert jitted == {spec["fn"].__name__ for spec in specs}
     for r in rows:
         assert r.local_bytes == 0 and r.stack_bytes == 0, r
         assert 0 < r.registers <= 128, r

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import torch
 
-from ._constants import BACKGROUND_DEPTH, CANDIDATE_CHUNK, MAX_WINDOWS, TILE
+from .._constants import BACKGROUND_DEPTH, CANDIDATE_CHUNK, MAX_WINDOWS, TILE
 
 _KEY_EMPTY = torch.iinfo(torch.int64).max
 

@@ -1,0 +1,30 @@
+"""Triton backend of minirast: one module per op, as Liger-Kernel's ``ops/``.
+
+- :mod:`minirast._triton.rasterize` and :mod:`minirast._triton.interpolate`: each
+  holds its kernels, then the host functions that launch them, then its
+  ``torch.autograd.Function`` (``RasterizeFunction``, ``InterpolateFunction``);
+- :mod:`minirast._triton.common`: what the ops share (constants, jit helpers, the
+  named slots of the per-triangle setup record, tile bins, segmented sums).
+
+The torch backend (CPU path, and the reference the kernels are tested against)
+mirrors it in :mod:`minirast._torch`; the public functions in ``minirast/*.py``
+validate (``minirast/_validate.py``) and dispatch. Every module here has a
+``codegen_specs()`` (signatures derived from the kernels by
+:func:`_common.codegen.kernel_spec`); :func:`codegen_specs` gathers them for
+``python -m bench.kernel_resources minirast._triton``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+#: The modules of this package that hold kernels.
+KERNEL_MODULES = ("common", "rasterize", "interpolate")
+
+
+def codegen_specs() -> list[dict]:
+    """Every kernel configuration of the Triton rasterizer, for GPU code-generation checks."""
+    specs = []
+    for name in KERNEL_MODULES:
+        specs += importlib.import_module(f"{__name__}.{name}").codegen_specs()
+    return specs

@@ -1,0 +1,727 @@
+"""Triton rasterize op: tiled forward, analytic backward to the clip positions.
+
+Implements exactly the math of ``minirast/CONTRACT.md`` (NDC with y down, pixel
+centres ``(2c+1)/W - 1``, screen-space edge functions normalised by the signed
+area, nearest depth ``sum_i l_i z_i/w_i`` wins, exact ties to the lower triangle
+id, perspective-correct barycentrics ``b_i = (l_i/w_i) / sum_j l_j/w_j``).
+Inputs arrive validated from the public layer (``minirast/raster.py``):
+contiguous float32 positions ``[B,V,4]``, int32 faces ``[F,3]`` with indices in
+``[0, V)``, one device, batch already broadcast.
+
+Forward, in two host steps so that the bins exist before the autograd Function
+runs (:func:`setup_and_bin`, then :class:`RasterizeFunction` with the bins as an
+argument; :func:`rasterize_forward` does both):
+
+1. ``_setup_kernel``, one lane per (batch, triangle): screen vertices, signed
+   area, validity (``w > eps_w`` for all three vertices, finite non-zero area,
+   no two screen vertices equal, culling), the ``NREC``-float setup record
+   (slots ``REC_*`` of :mod:`minirast._triton.common`) and the range of 8x8
+   screen tiles that its pixel-centre bounding box touches; then binning with
+   torch ops: one entry per (batch, tile, triangle) pair, stably sorted by
+   (batch, tile), so every tile's list is in ascending triangle id.
+2. ``_raster_kernel``, one program per (tile, batch): loops over its tile's list
+   in chunks of ``TB`` triangles, evaluates ``[pixels, TB]`` edge functions and
+   depths in registers (reductions over the chunk stay inside a warp), keeps the
+   nearest (ties: lower id), and finally writes id, depth and perspective-correct
+   barycentrics of the winner.
+
+Watertightness: each edge function is evaluated with its two end points in a
+canonical order (lexicographic on the screen position), and its sign flipped
+into the triangle's orientation afterwards. Two triangles sharing an edge thus
+compute bit-identical edge values (even with fused multiply-adds on the GPU),
+so a pixel centre on the shared edge is covered by both, and none falls through.
+
+Backward (:func:`rasterize_backward`), deterministic by default (no float
+atomics): a one-warp program per (tile, batch) computes each covered pixel's 12
+clip-coordinate gradients and, for each bin entry (tile, triangle) in list
+order, sums the contributions of the pixels showing that triangle (one
+``[pixels, 16]`` reduction; entries hidden in the tile are skipped); the
+segmented sums of :func:`minirast._triton.common.reduce_entries` then add them
+per triangle and per vertex in a fixed order. ``deterministic=False`` instead
+adds per-pixel contributions with ``tl.atomic_add`` (fewer kernels, run-to-run
+bit differences). Without the forward's bins the backward bins the geometry
+again.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from _common.codegen import kernel_spec
+
+from .common import (
+    _INT_MAX,
+    ARG_TYPES,
+    BIN_PAD,
+    BWD_TILE_WARPS,
+    NREC,
+    NUM_WARPS,
+    PIX_BLOCK,
+    REC_EDGE0,
+    REC_EDGE1,
+    REC_EDGE2,
+    REC_EDGE_SCALE,
+    REC_PAD,
+    REC_Q,
+    REC_Z,
+    SETUP_BLOCK,
+    TB,
+    TILE_H,
+    TILE_W,
+    RasterBins,
+    bins_from_pairs,
+    canonical_edge,
+    check_bins,
+    grid_tiles,
+    load_face,
+    load_pixel3,
+    load_vertex,
+    nonempty,
+    pixel_centres,
+    record_barycentrics,
+    reduce_entries,
+    tile_pixels,
+)
+
+# --------------------------------------------------------------------------- kernels
+
+
+@triton.jit
+def _store_edge(rp, EDGE: tl.constexpr, ax, ay, bx, by, m):
+    """Write an edge's canonical end points to the record slots ``EDGE .. EDGE + 3``."""
+    tl.store(rp + (EDGE + 0), ax, mask=m)
+    tl.store(rp + (EDGE + 1), ay, mask=m)
+    tl.store(rp + (EDGE + 2), bx, mask=m)
+    tl.store(rp + (EDGE + 3), by, mask=m)
+
+
+@triton.jit
+def _setup_kernel(
+    pos_ptr,  # [B,V,4] clip positions
+    faces_ptr,  # [F,3]
+    rec_ptr,  # [B,F,NREC] out: setup records
+    rng_ptr,  # [B,F,4] out: touched tiles (tx0, tx1, ty0, ty1), empty range when dropped
+    cnt_ptr,  # [B,F] out: number of touched tiles
+    V,
+    F,
+    H,
+    W,
+    eps_w,  # drop a triangle with a vertex w <= eps_w
+    cull,  # 0 none, 1 drop signed area < 0, -1 drop > 0
+    bin_pad,  # widening of the pixel-centre bounding box (pixels)
+    TILE_H: tl.constexpr,
+    TILE_W: tl.constexpr,
+    NREC: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    """Per (batch, triangle): validity, setup record, touched tile range and count."""
+    b = tl.program_id(1).to(tl.int64)
+    f = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    fm = f < F
+    i0, i1, i2 = load_face(faces_ptr, f, fm)
+    pb = pos_ptr + b * V * 4
+    x0, y0, z0, w0 = load_vertex(pb, i0, fm)
+    x1, y1, z1, w1 = load_vertex(pb, i1, fm)
+    x2, y2, z2, w2 = load_vertex(pb, i2, fm)
+    valid = fm & (w0 > eps_w) & (w1 > eps_w) & (w2 > eps_w)
+    one = tl.full([BLOCK], 1.0, tl.float32)
+    q0 = tl.math.div_rn(one, tl.where(valid, w0, one))
+    q1 = tl.math.div_rn(one, tl.where(valid, w1, one))
+    q2 = tl.math.div_rn(one, tl.where(valid, w2, one))
+    X0 = x0 * q0
+    Y0 = y0 * q0
+    X1 = x1 * q1
+    Y1 = y1 * q1
+    X2 = x2 * q2
+    Y2 = y2 * q2
+    area = (X1 - X0) * (Y2 - Y0) - (X2 - X0) * (Y1 - Y0)
+    # Coincident screen vertices are degenerate even if a fused multiply-add leaves a
+    # rounding residue in the area.
+    same = ((X0 == X1) & (Y0 == Y1)) | ((X1 == X2) & (Y1 == Y2)) | ((X2 == X0) & (Y2 == Y0))
+    valid = valid & ~same & (area != 0.0) & (tl.abs(area) < float("inf"))
+    valid = valid & ~((cull == 1) & (area < 0.0)) & ~((cull == -1) & (area > 0.0))
+    area = tl.where(valid, area, one)
+
+    # Edge i is opposite vertex i: (v1, v2), (v2, v0), (v0, v1).
+    ax0, ay0, bx0, by0, s0 = canonical_edge(X1, Y1, X2, Y2)
+    ax1, ay1, bx1, by1, s1 = canonical_edge(X2, Y2, X0, Y0)
+    ax2, ay2, bx2, by2, s2 = canonical_edge(X0, Y0, X1, Y1)
+    rp = rec_ptr + (b * F + f) * NREC
+    _store_edge(rp, REC_EDGE0, ax0, ay0, bx0, by0, fm)
+    _store_edge(rp, REC_EDGE1, ax1, ay1, bx1, by1, fm)
+    _store_edge(rp, REC_EDGE2, ax2, ay2, bx2, by2, fm)
+    tl.store(rp + (REC_EDGE_SCALE + 0), tl.math.div_rn(s0, area), mask=fm)
+    tl.store(rp + (REC_EDGE_SCALE + 1), tl.math.div_rn(s1, area), mask=fm)
+    tl.store(rp + (REC_EDGE_SCALE + 2), tl.math.div_rn(s2, area), mask=fm)
+    tl.store(rp + (REC_Z + 0), z0 * q0, mask=fm)
+    tl.store(rp + (REC_Z + 1), z1 * q1, mask=fm)
+    tl.store(rp + (REC_Z + 2), z2 * q2, mask=fm)
+    tl.store(rp + (REC_Q + 0), q0, mask=fm)
+    tl.store(rp + (REC_Q + 1), q1, mask=fm)
+    tl.store(rp + (REC_Q + 2), q2, mask=fm)
+    zero = tl.zeros([BLOCK], tl.float32)
+    tl.store(rp + (REC_PAD + 0), zero, mask=fm)
+    tl.store(rp + (REC_PAD + 1), zero, mask=fm)
+    tl.store(rp + (REC_PAD + 2), zero, mask=fm)
+
+    # Pixel-centre bounding box: column c has its centre at (2c+1)/W - 1.
+    xmin = tl.where(valid, tl.minimum(tl.minimum(X0, X1), X2), 0.0)
+    xmax = tl.where(valid, tl.maximum(tl.maximum(X0, X1), X2), 0.0)
+    ymin = tl.where(valid, tl.minimum(tl.minimum(Y0, Y1), Y2), 0.0)
+    ymax = tl.where(valid, tl.maximum(tl.maximum(Y0, Y1), Y2), 0.0)
+    wf = W.to(tl.float32)
+    hf = H.to(tl.float32)
+    cmin = tl.ceil(tl.maximum((xmin + 1.0) * (0.5 * wf) - 0.5 - bin_pad, -1.0))
+    cmax = tl.floor(tl.minimum((xmax + 1.0) * (0.5 * wf) - 0.5 + bin_pad, wf))
+    rmin = tl.ceil(tl.maximum((ymin + 1.0) * (0.5 * hf) - 0.5 - bin_pad, -1.0))
+    rmax = tl.floor(tl.minimum((ymax + 1.0) * (0.5 * hf) - 0.5 + bin_pad, hf))
+    c0 = tl.maximum(cmin.to(tl.int32), 0)
+    c1 = tl.minimum(cmax.to(tl.int32), W - 1)
+    r0 = tl.maximum(rmin.to(tl.int32), 0)
+    r1 = tl.minimum(rmax.to(tl.int32), H - 1)
+    keep = valid & (c0 <= c1) & (r0 <= r1)
+    tx0 = tl.where(keep, c0 // TILE_W, 0)
+    tx1 = tl.where(keep, c1 // TILE_W, -1)
+    ty0 = tl.where(keep, r0 // TILE_H, 0)
+    ty1 = tl.where(keep, r1 // TILE_H, -1)
+    gp = rng_ptr + (b * F + f) * 4
+    tl.store(gp + 0, tx0, mask=fm)
+    tl.store(gp + 1, tx1, mask=fm)
+    tl.store(gp + 2, ty0, mask=fm)
+    tl.store(gp + 3, ty1, mask=fm)
+    tl.store(cnt_ptr + b * F + f, (tx1 - tx0 + 1) * (ty1 - ty0 + 1), mask=fm)
+
+
+@triton.jit
+def _raster_kernel(
+    rec_ptr,  # [B,F,NREC] setup records
+    bin_tri_ptr,  # [N] triangle ids of the bin entries, per tile ascending
+    tile_start_ptr,  # [B*T] first entry of each tile
+    tile_count_ptr,  # [B*T] entries of each tile
+    tri_id_ptr,  # [B,H,W] out: visible triangle, -1 background
+    bary_ptr,  # [B,H,W,3] out: perspective-correct barycentrics
+    depth_ptr,  # [B,H,W] out: z/w of the visible triangle
+    F,
+    H,
+    W,
+    TX,  # tiles per row
+    bg_depth,  # depth written to background pixels
+    TILE_H: tl.constexpr,
+    TILE_W: tl.constexpr,
+    NREC: tl.constexpr,
+    TB: tl.constexpr,
+):
+    """Per (tile, batch): nearest covering triangle of every pixel of the tile.
+
+    Everything is two-dimensional, pixels along axis 0 (``[P, 1]``) and the chunk's
+    triangles along axis 1 (``[1, TB]``), so the per-chunk reductions over triangles
+    stay inside a warp and the loop needs no layout conversions through shared memory.
+    """
+    tile = tl.program_id(0)
+    bi = tl.program_id(1)
+    b = bi.to(tl.int64)
+    ntiles = tl.num_programs(0)
+    r, c, pm = tile_pixels(tile, TX, H, W, TILE_H, TILE_W)
+    px, py = pixel_centres(r, c, H, W)
+
+    start = tl.load(tile_start_ptr + bi * ntiles + tile)
+    n = tl.load(tile_count_ptr + bi * ntiles + tile)
+    rbase = rec_ptr + b * F * NREC
+    # The running winner is kept broadcast over the chunk axis ([P, TB], all columns
+    # equal) so that the loop-carried values share the layout of the chunk tensors.
+    best_d = tl.full([TILE_H * TILE_W, TB], float("inf"), tl.float32)
+    best_t = tl.full([TILE_H * TILE_W, TB], -1, tl.int32)
+    for s in range(0, n, TB):
+        e = s + tl.arange(0, TB)[None, :]
+        em = e < n
+        t = tl.load(bin_tri_ptr + start + e, mask=em, other=0)
+        rp = rbase + t.to(tl.int64) * NREC
+        l0, l1, l2 = record_barycentrics(rp, em, px, py)
+        inside = (l0 >= 0.0) & (l1 >= 0.0) & (l2 >= 0.0) & em
+        d = (
+            l0 * tl.load(rp + (REC_Z + 0), mask=em, other=0.0)
+            + l1 * tl.load(rp + (REC_Z + 1), mask=em, other=0.0)
+            + l2 * tl.load(rp + (REC_Z + 2), mask=em, other=0.0)
+        )
+        d = tl.where(inside, d, float("inf"))
+        dmin = tl.min(d, axis=1, keep_dims=True)
+        cand = tl.where(inside & (d == dmin), t, _INT_MAX)
+        tmin = tl.min(cand, axis=1, keep_dims=True)
+        # The list is in ascending id order: a later chunk wins only if strictly nearer.
+        upd = dmin < best_d
+        best_d = tl.where(upd, dmin, best_d)
+        best_t = tl.where(upd, tmin, best_t)
+    best_d = tl.min(best_d, axis=1, keep_dims=True)
+    best_t = tl.max(best_t, axis=1, keep_dims=True)
+
+    cov = (best_t >= 0) & (best_t < F) & pm
+    rp = rbase + tl.where(cov, best_t, 0).to(tl.int64) * NREC
+    l0, l1, l2 = record_barycentrics(rp, cov, px, py)
+    u0 = l0 * tl.load(rp + (REC_Q + 0), mask=cov, other=0.0)
+    u1 = l1 * tl.load(rp + (REC_Q + 1), mask=cov, other=0.0)
+    u2 = l2 * tl.load(rp + (REC_Q + 2), mask=cov, other=0.0)
+    ssum = tl.where(cov, u0 + u1 + u2, 1.0)
+    pix = (b * H + r) * W + c
+    tl.store(tri_id_ptr + pix, tl.where(cov, best_t, -1), mask=pm)
+    tl.store(depth_ptr + pix, tl.where(cov, best_d, bg_depth), mask=pm)
+    tl.store(bary_ptr + pix * 3 + 0, tl.where(cov, u0 / ssum, 0.0), mask=pm)
+    tl.store(bary_ptr + pix * 3 + 1, tl.where(cov, u1 / ssum, 0.0), mask=pm)
+    tl.store(bary_ptr + pix * 3 + 2, tl.where(cov, u2 / ssum, 0.0), mask=pm)
+
+
+@triton.jit
+def _bary_pixel_grads(
+    pos_ptr, faces_ptr, bary_ptr, gb_ptr, gd_ptr, b, V, pix, t, cov, HAS_GD: tl.constexpr
+):
+    """d(loss)/d(clip x, y, z, w) of the three corners of each covered pixel's triangle.
+
+    Screen barycentrics are recovered from the perspective-correct ones as
+    ``l_i = b_i w_i / sum_j b_j w_j``; with ``q = 1/w``, ``S = sum_j l_j q_j`` and
+    ``h_j = (g_j - g.b) / S``: ``dL/dl_j = q_j h_j + gD Z_j``, ``dL/dq_j = l_j h_j``,
+    ``dL/dZ_j = gD l_j``; moving vertex k by ``dV`` at a fixed pixel changes ``l`` by
+    ``-l_k grad_p(l) . dV``, so ``dL/dV_k = -l_k G`` with ``G = sum_i dL/dl_i grad_p(l_i)``;
+    then the chain through ``X = x q``, ``Y = y q``, ``Z = z q``, ``q = 1/w``.
+    """
+    ts = tl.where(cov, t, 0)
+    i0, i1, i2 = load_face(faces_ptr, ts, cov)
+    pb = pos_ptr + b * V * 4
+    x0, y0, z0, w0 = load_vertex(pb, i0, cov)
+    x1, y1, z1, w1 = load_vertex(pb, i1, cov)
+    x2, y2, z2, w2 = load_vertex(pb, i2, cov)
+    q0 = 1.0 / w0
+    q1 = 1.0 / w1
+    q2 = 1.0 / w2
+    X0 = x0 * q0
+    Y0 = y0 * q0
+    X1 = x1 * q1
+    Y1 = y1 * q1
+    X2 = x2 * q2
+    Y2 = y2 * q2
+    area = (X1 - X0) * (Y2 - Y0) - (X2 - X0) * (Y1 - Y0)
+    inv_area = 1.0 / tl.where(cov, area, 1.0)
+
+    bb0, bb1, bb2 = load_pixel3(bary_ptr, pix, cov)
+    g0, g1, g2 = load_pixel3(gb_ptr, pix, cov)
+    if HAS_GD:
+        gd = tl.load(gd_ptr + pix, mask=cov, other=0.0)
+    else:
+        gd = tl.zeros_like(g0)
+
+    bw0 = bb0 * w0
+    bw1 = bb1 * w1
+    bw2 = bb2 * w2
+    sbw = tl.where(cov, bw0 + bw1 + bw2, 1.0)  # = 1 / S
+    inv_sbw = 1.0 / sbw
+    l0 = bw0 * inv_sbw
+    l1 = bw1 * inv_sbw
+    l2 = bw2 * inv_sbw
+    gdotb = g0 * bb0 + g1 * bb1 + g2 * bb2
+    h0 = (g0 - gdotb) * sbw
+    h1 = (g1 - gdotb) * sbw
+    h2 = (g2 - gdotb) * sbw
+    gl0 = q0 * h0 + gd * (z0 * q0)
+    gl1 = q1 * h1 + gd * (z1 * q1)
+    gl2 = q2 * h2 + gd * (z2 * q2)
+    gpx = (gl0 * (Y1 - Y2) + gl1 * (Y2 - Y0) + gl2 * (Y0 - Y1)) * inv_area
+    gpy = (gl0 * (X2 - X1) + gl1 * (X0 - X2) + gl2 * (X1 - X0)) * inv_area
+
+    gX0 = -l0 * gpx
+    gY0 = -l0 * gpy
+    gX1 = -l1 * gpx
+    gY1 = -l1 * gpy
+    gX2 = -l2 * gpx
+    gY2 = -l2 * gpy
+    gZ0 = gd * l0
+    gZ1 = gd * l1
+    gZ2 = gd * l2
+    gw0 = -(l0 * h0 + gX0 * x0 + gY0 * y0 + gZ0 * z0) * (q0 * q0)
+    gw1 = -(l1 * h1 + gX1 * x1 + gY1 * y1 + gZ1 * z1) * (q1 * q1)
+    gw2 = -(l2 * h2 + gX2 * x2 + gY2 * y2 + gZ2 * z2) * (q2 * q2)
+    return (
+        tl.where(cov, gX0 * q0, 0.0),
+        tl.where(cov, gY0 * q0, 0.0),
+        tl.where(cov, gZ0 * q0, 0.0),
+        tl.where(cov, gw0, 0.0),
+        tl.where(cov, gX1 * q1, 0.0),
+        tl.where(cov, gY1 * q1, 0.0),
+        tl.where(cov, gZ1 * q1, 0.0),
+        tl.where(cov, gw1, 0.0),
+        tl.where(cov, gX2 * q2, 0.0),
+        tl.where(cov, gY2 * q2, 0.0),
+        tl.where(cov, gZ2 * q2, 0.0),
+        tl.where(cov, gw2, 0.0),
+        i0,
+        i1,
+        i2,
+    )
+
+
+@triton.jit
+def _bary_bwd_tile_kernel(
+    gb_ptr,  # [B,H,W,3] upstream gradient of bary
+    gd_ptr,  # [B,H,W] upstream gradient of depth (read only when HAS_GD)
+    pos_ptr,  # [B,V,4] clip positions
+    faces_ptr,  # [F,3]
+    tri_id_ptr,  # [B,H,W] forward output
+    bary_ptr,  # [B,H,W,3] forward output
+    bin_tri_ptr,  # [N] triangle ids of the bin entries
+    tile_start_ptr,  # [B*T] first entry of each tile
+    tile_count_ptr,  # [B*T] entries of each tile
+    part_ptr,  # [N,12] out: per-entry sums of the 12 corner gradients
+    V,
+    H,
+    W,
+    TX,  # tiles per row
+    HAS_GD: tl.constexpr,
+    TILE_H: tl.constexpr,
+    TILE_W: tl.constexpr,
+):
+    """Per (tile, batch): per bin entry, the summed 12 corner gradients of its pixels."""
+    tile = tl.program_id(0)
+    bi = tl.program_id(1)
+    b = bi.to(tl.int64)
+    ntiles = tl.num_programs(0)
+    r, c, pm = tile_pixels(tile, TX, H, W, TILE_H, TILE_W)
+    pix = (b * H + r) * W + c
+    t = tl.load(tri_id_ptr + pix, mask=pm, other=-1)
+    cov = t >= 0
+    t = tl.where(cov, t, -1)
+    (gx0, gy0, gz0, gw0, gx1, gy1, gz1, gw1, gx2, gy2, gz2, gw2, _i0, _i1, _i2) = _bary_pixel_grads(
+        pos_ptr, faces_ptr, bary_ptr, gb_ptr, gd_ptr, b, V, pix, t, cov, HAS_GD
+    )
+    # The 12 corner gradients as the columns of one [P, 16] tensor (4 columns unused).
+    j = tl.arange(0, 16)[None, :]
+    contrib = tl.where(j == 0, gx0, 0.0)
+    contrib = tl.where(j == 1, gy0, contrib)
+    contrib = tl.where(j == 2, gz0, contrib)
+    contrib = tl.where(j == 3, gw0, contrib)
+    contrib = tl.where(j == 4, gx1, contrib)
+    contrib = tl.where(j == 5, gy1, contrib)
+    contrib = tl.where(j == 6, gz1, contrib)
+    contrib = tl.where(j == 7, gw1, contrib)
+    contrib = tl.where(j == 8, gx2, contrib)
+    contrib = tl.where(j == 9, gy2, contrib)
+    contrib = tl.where(j == 10, gz2, contrib)
+    contrib = tl.where(j == 11, gw2, contrib)
+    start = tl.load(tile_start_ptr + bi * ntiles + tile)
+    n = tl.load(tile_count_ptr + bi * ntiles + tile)
+    for i in range(0, n):
+        tt = tl.load(bin_tri_ptr + start + i)
+        hit = t == tt
+        # Entries of triangles hidden in this tile (about half of them) skip the sums.
+        if tl.max(hit.to(tl.int32)) > 0:
+            row = tl.sum(tl.where(hit, contrib, 0.0), axis=0, keep_dims=True)
+        else:
+            row = tl.zeros([1, 16], tl.float32)
+        tl.store(part_ptr + (start + i).to(tl.int64) * 12 + j, row, mask=j < 12)
+
+
+@triton.jit
+def _bary_bwd_atomic_kernel(
+    gb_ptr,  # [B,H,W,3] upstream gradient of bary
+    gd_ptr,  # [B,H,W] upstream gradient of depth (read only when HAS_GD)
+    pos_ptr,  # [B,V,4] clip positions
+    faces_ptr,  # [F,3]
+    tri_id_ptr,  # [B,H,W] forward output
+    bary_ptr,  # [B,H,W,3] forward output
+    grad_ptr,  # [B,V,4] out (zero-initialised): gradient of the clip positions
+    V,
+    HW,  # pixels per image
+    HAS_GD: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    """Per pixel block: corner gradients added straight into grad_pos (float atomics)."""
+    b = tl.program_id(1).to(tl.int64)
+    q = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    pm = q < HW
+    pix = b * HW + q
+    t = tl.load(tri_id_ptr + pix, mask=pm, other=-1)
+    cov = t >= 0
+    (gx0, gy0, gz0, gw0, gx1, gy1, gz1, gw1, gx2, gy2, gz2, gw2, i0, i1, i2) = _bary_pixel_grads(
+        pos_ptr, faces_ptr, bary_ptr, gb_ptr, gd_ptr, b, V, pix, t, cov, HAS_GD
+    )
+    g0 = grad_ptr + (b * V + i0) * 4
+    g1 = grad_ptr + (b * V + i1) * 4
+    g2 = grad_ptr + (b * V + i2) * 4
+    tl.atomic_add(g0 + 0, gx0, mask=cov)
+    tl.atomic_add(g0 + 1, gy0, mask=cov)
+    tl.atomic_add(g0 + 2, gz0, mask=cov)
+    tl.atomic_add(g0 + 3, gw0, mask=cov)
+    tl.atomic_add(g1 + 0, gx1, mask=cov)
+    tl.atomic_add(g1 + 1, gy1, mask=cov)
+    tl.atomic_add(g1 + 2, gz1, mask=cov)
+    tl.atomic_add(g1 + 3, gw1, mask=cov)
+    tl.atomic_add(g2 + 0, gx2, mask=cov)
+    tl.atomic_add(g2 + 1, gy2, mask=cov)
+    tl.atomic_add(g2 + 2, gz2, mask=cov)
+    tl.atomic_add(g2 + 3, gw2, mask=cov)
+
+
+# --------------------------------------------------------------------------- host
+
+
+def setup_and_bin(
+    pos_clip: torch.Tensor, faces: torch.Tensor, height: int, width: int, eps_w: float, cull: int
+) -> tuple[torch.Tensor, RasterBins]:
+    """Run the setup kernel on ``pos_clip [B,V,4]`` (float32) and ``faces [F,3]`` (int32)
+    and bin the valid triangles to tiles (geometric bins).
+
+    Returns the setup records ``[B,F,NREC]`` float32 and the :class:`RasterBins`.
+    ``cull``: 0 none, 1 drop signed NDC area < 0, -1 drop > 0.
+    """
+    B, V = pos_clip.shape[0], pos_clip.shape[1]
+    F = faces.shape[0]
+    device = pos_clip.device
+    TX, TY = grid_tiles(height, width)
+    T = TX * TY
+    rec = torch.empty((B, F, NREC), dtype=torch.float32, device=device)
+    rng = torch.empty((B, F, 4), dtype=torch.int32, device=device)
+    cnt = torch.zeros((B, F), dtype=torch.int32, device=device)
+    if B * F > 0:
+        _setup_kernel[(triton.cdiv(F, SETUP_BLOCK), B)](
+            pos_clip,
+            faces,
+            rec,
+            rng,
+            cnt,
+            V,
+            F,
+            height,
+            width,
+            float(eps_w),
+            int(cull),
+            BIN_PAD,
+            TILE_H=TILE_H,
+            TILE_W=TILE_W,
+            NREC=NREC,
+            BLOCK=SETUP_BLOCK,
+            num_warps=NUM_WARPS,
+        )
+    counts = cnt.view(-1).to(torch.int64)
+    total = int(counts.sum()) if counts.numel() else 0
+    if total >= 2**31 - 1:
+        raise RuntimeError(
+            f"the mesh touches {total} (tile, triangle) pairs, more than the 2**31 - 1 the "
+            "Triton rasterizer indexes; render a smaller batch or resolution"
+        )
+    bt = torch.repeat_interleave(torch.arange(B * F, device=device), counts, output_size=total)
+    first = torch.cumsum(counts, 0) - counts
+    j = torch.arange(total, device=device) - first[bt]
+    rg = rng.view(-1, 4)[bt].to(torch.int64)
+    nx = rg[:, 1] - rg[:, 0] + 1
+    tx = rg[:, 0] + j % nx
+    ty = rg[:, 2] + torch.div(j, nx, rounding_mode="floor")
+    key = (torch.div(bt, F, rounding_mode="floor") * TY + ty) * TX + tx if F > 0 else bt
+    tri = bt % F if F > 0 else bt
+    parts = bins_from_pairs(key, tri, bt, B, F, T, grouped=True)
+    bins = RasterBins(B, F, height, width, TILE_H, TILE_W, TX, TY, *parts)
+    return rec, bins
+
+
+def rasterize_tiles(
+    rec: torch.Tensor, bins: RasterBins, *, background_depth: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The raster kernel over the binned setup records of :func:`setup_and_bin`.
+
+    Returns ``(tri_id [B,H,W] int32 (-1 background), bary [B,H,W,3] float32
+    (perspective-correct, zeros on background), depth [B,H,W] float32 (z/w of the
+    nearest triangle, ``background_depth`` on background))``.
+    """
+    B, height, width = bins.batch, bins.height, bins.width
+    device = rec.device
+    tri_id = torch.empty((B, height, width), dtype=torch.int32, device=device)
+    bary = torch.empty((B, height, width, 3), dtype=torch.float32, device=device)
+    depth = torch.empty((B, height, width), dtype=torch.float32, device=device)
+    if B * height * width > 0:
+        _raster_kernel[(bins.tiles_x * bins.tiles_y, B)](
+            nonempty(rec),
+            nonempty(bins.bin_tri),
+            bins.tile_start,
+            bins.tile_count,
+            tri_id,
+            bary,
+            depth,
+            bins.num_faces,
+            height,
+            width,
+            bins.tiles_x,
+            float(background_depth),
+            TILE_H=TILE_H,
+            TILE_W=TILE_W,
+            NREC=NREC,
+            TB=TB,
+            num_warps=NUM_WARPS,
+        )
+    return tri_id, bary, depth
+
+
+def rasterize_forward(
+    pos_clip: torch.Tensor,
+    faces: torch.Tensor,
+    height: int,
+    width: int,
+    eps_w: float,
+    cull: int,
+    *,
+    background_depth: float = 0.0,
+    return_bins: bool = False,
+):
+    """Rasterize ``pos_clip [B,V,4]`` (float32) with ``faces [F,3]`` (int32):
+    :func:`setup_and_bin`, then :func:`rasterize_tiles` (without autograd).
+
+    Returns ``(tri_id, bary, depth)`` as :func:`rasterize_tiles`, plus the
+    :class:`RasterBins` when ``return_bins`` (pass them to the backward functions to
+    skip rebuilding them). Deterministic: the same inputs give bitwise the same outputs.
+    """
+    rec, bins = setup_and_bin(pos_clip, faces, height, width, eps_w, cull)
+    tri_id, bary, depth = rasterize_tiles(rec, bins, background_depth=background_depth)
+    if return_bins:
+        return tri_id, bary, depth, bins
+    return tri_id, bary, depth
+
+
+def rasterize_backward(
+    grad_bary: torch.Tensor,
+    grad_depth: torch.Tensor | None,
+    pos_clip: torch.Tensor,
+    faces: torch.Tensor,
+    tri_id: torch.Tensor,
+    bary: torch.Tensor,
+    *,
+    bins: RasterBins | None = None,
+    deterministic: bool = True,
+) -> torch.Tensor:
+    """Gradient of a loss w.r.t. ``pos_clip [B,V,4]`` through ``bary`` (and ``depth``).
+
+    ``grad_bary [B,H,W,3]`` and ``grad_depth [B,H,W]`` (or None) are the upstream
+    gradients; ``tri_id``/``bary`` the forward outputs (tri_id held fixed, pixel
+    centres fixed). Background pixels contribute nothing. Deterministic (bitwise
+    repeatable) unless ``deterministic=False``, which uses float atomics. ``bins``:
+    the forward's :class:`RasterBins` (rebuilt from the geometry when None).
+    """
+    B, V = pos_clip.shape[0], pos_clip.shape[1]
+    H, W = tri_id.shape[1], tri_id.shape[2]
+    F = faces.shape[0]
+    device = pos_clip.device
+    has_gd = grad_depth is not None
+    gd = grad_depth if has_gd else grad_bary
+    if B * V == 0 or F == 0 or H * W == 0:
+        return torch.zeros((B, V, 4), dtype=torch.float32, device=device)
+    if not deterministic:
+        grad = torch.zeros((B, V, 4), dtype=torch.float32, device=device)
+        _bary_bwd_atomic_kernel[(triton.cdiv(H * W, PIX_BLOCK), B)](
+            grad_bary,
+            gd,
+            pos_clip,
+            faces,
+            tri_id,
+            bary,
+            grad,
+            V,
+            H * W,
+            HAS_GD=has_gd,
+            BLOCK=PIX_BLOCK,
+            num_warps=NUM_WARPS,
+        )
+        return grad
+    if bins is None:
+        # Any eps_w / cull gives a superset of the visible (tile, triangle) pairs needed.
+        _, bins = setup_and_bin(pos_clip, faces, H, W, 0.0, 0)
+    check_bins(bins, B, F, H, W)
+    part = torch.empty((bins.num_entries, 12), dtype=torch.float32, device=device)
+    _bary_bwd_tile_kernel[(bins.tiles_x * bins.tiles_y, B)](
+        grad_bary,
+        gd,
+        pos_clip,
+        faces,
+        tri_id,
+        bary,
+        nonempty(bins.bin_tri),
+        bins.tile_start,
+        bins.tile_count,
+        nonempty(part),
+        V,
+        H,
+        W,
+        bins.tiles_x,
+        HAS_GD=has_gd,
+        TILE_H=TILE_H,
+        TILE_W=TILE_W,
+        num_warps=BWD_TILE_WARPS,
+    )
+    return reduce_entries(part, bins, faces, V, 4)
+
+
+class RasterizeFunction(torch.autograd.Function):
+    """The raster kernel as an autograd Function: ``(tri_id, bary, depth)`` from the
+    setup records and bins of :func:`setup_and_bin` (computed before ``apply`` and
+    passed in, so they also reach :func:`minirast.interpolate` through the
+    :class:`~minirast.Fragments`); backward from (bary, depth) gradients to ``pos``."""
+
+    @staticmethod
+    def forward(ctx, pos, faces, rec, bins):
+        tri_id, bary, depth = rasterize_tiles(rec, bins)
+        ctx.bins = bins
+        ctx.save_for_backward(pos, faces, tri_id, bary)
+        ctx.mark_non_differentiable(tri_id)
+        ctx.set_materialize_grads(False)
+        return tri_id, bary, depth
+
+    @staticmethod
+    def backward(ctx, _g_tri, g_bary, g_depth):
+        pos, faces, tri_id, bary = ctx.saved_tensors
+        if g_bary is None and g_depth is None:
+            return None, None, None, None
+        if g_bary is None:
+            g_bary = torch.zeros_like(bary)
+        g_depth = None if g_depth is None else g_depth.float().contiguous()
+        grad = rasterize_backward(
+            g_bary.float().contiguous(), g_depth, pos, faces, tri_id, bary, bins=ctx.bins
+        )
+        return grad, None, None, None
+
+
+# --------------------------------------------------------------------------- codegen
+
+
+def codegen_specs() -> list[dict]:
+    """Every kernel configuration this module launches, for GPU code-generation checks."""
+    tile = {"TILE_H": TILE_H, "TILE_W": TILE_W}
+    specs = [
+        kernel_spec(
+            "raster_setup",
+            _setup_kernel,
+            ARG_TYPES,
+            {**tile, "NREC": NREC, "BLOCK": SETUP_BLOCK},
+            num_warps=NUM_WARPS,
+        ),
+        kernel_spec(
+            "raster_tiles",
+            _raster_kernel,
+            ARG_TYPES,
+            {**tile, "NREC": NREC, "TB": TB},
+            num_warps=NUM_WARPS,
+        ),
+    ]
+    for has_gd in (True, False):
+        specs.append(
+            kernel_spec(
+                f"bary_bwd_tiles[gd={int(has_gd)}]",
+                _bary_bwd_tile_kernel,
+                ARG_TYPES,
+                {**tile, "HAS_GD": has_gd},
+                num_warps=BWD_TILE_WARPS,
+            )
+        )
+        specs.append(
+            kernel_spec(
+                f"bary_bwd_atomic[gd={int(has_gd)}]",
+                _bary_bwd_atomic_kernel,
+                ARG_TYPES,
+                {"HAS_GD": has_gd, "BLOCK": PIX_BLOCK},
+                num_warps=NUM_WARPS,
+            )
+        )
+    return specs
