@@ -37,7 +37,7 @@ from bench.common import (  # noqa: E402
     synchronize,
     time_call,
 )
-from ppcam.reference import project_reference  # noqa: E402
+from ppcam._torch.project import project_reference  # noqa: E402
 
 FLAME_POINTS = 5023
 DEFAULT_BATCHES = (1, 8, 64, 512, 4096)
@@ -137,7 +137,7 @@ def gradient_parity(backends: dict, device: torch.device, batch: int, n: int) ->
 def kernel_resource_rows() -> list[dict]:
     from bench.kernel_resources import module_resources
 
-    return [r.__dict__ for r in module_resources("ppcam._triton_kernels", targets=("sm_90",))]
+    return [r.__dict__ for r in module_resources("ppcam._triton", targets=("sm_90",))]
 
 
 def run(

@@ -5,6 +5,14 @@ camera with ``f = S / rho`` and ``t_z = 1 / rho`` for rho > 0. Fused Triton
 forward/backward kernels on GPU, a torch reference everywhere. Conventions in
 DESIGN.md section 2: camera frame x right, y down, z forward; NDC output with
 (-1, -1) the top-left image corner.
+
+Layout (the same in ``ppcam`` and ``minirast``): public functions live in
+``ppcam/<topic>.py`` and start with one ``*_inputs`` call of ``ppcam/_validate.py``
+(all input checks), then dispatch on the backend; ``ppcam/_torch/<op>.py`` is the
+torch implementation of an op (the CPU path and the reference the kernels are
+tested against); ``ppcam/_triton/<op>.py`` holds the op's Triton kernels, then its
+host functions, then its ``torch.autograd.Function``, with what several ops share
+in ``ppcam/_triton/common.py``.
 """
 
 from ppcam.camera import PseudoPerspectiveCamera

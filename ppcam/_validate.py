@@ -6,7 +6,7 @@ import numbers
 
 import torch
 
-from _common.checks import check_same_device_dtype, check_same_size, check_tensor
+from _common.checks import check_finite, check_same_device_dtype, check_same_size, check_tensor
 
 
 def per_batch(name: str, value: object, batch: int, like: torch.Tensor) -> torch.Tensor:
@@ -62,3 +62,25 @@ def check_min_w(value: object, name: str = "min_w") -> float:
     if not (0.0 < value < float("inf")):
         raise ValueError(f"{name} must be a positive finite float, got {value}")
     return value
+
+
+def project_inputs(
+    points: object,
+    scale: object,
+    trans: object,
+    rho: object,
+    rotation: object | None,
+    min_w: object,
+    strict: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, float]:
+    """Validate the arguments of :func:`ppcam.project`: :func:`camera_inputs`, a
+    positive finite ``min_w`` and, with ``strict``, finite tensors. Returns
+    ``(points, scale, trans, rho, rotation, min_w)``."""
+    points, scale, trans, rho, rotation = camera_inputs(points, scale, trans, rho, rotation)
+    min_w = check_min_w(min_w)
+    if strict:
+        for name, t in (("points", points), ("scale", scale), ("trans", trans), ("rho", rho)):
+            check_finite(name, t)
+        if rotation is not None:
+            check_finite("rotation", rotation)
+    return points, scale, trans, rho, rotation, min_w

@@ -11,9 +11,8 @@ from __future__ import annotations
 import torch
 
 from _common.backend import resolve_backend
-from _common.checks import check_finite
-from ppcam._validate import camera_inputs, check_min_w
-from ppcam.reference import project_reference, rigid_transform, to_clip_reference
+from ppcam._torch.project import project_reference, rigid_transform, to_clip_reference
+from ppcam._validate import camera_inputs, check_min_w, project_inputs
 
 #: Default lower bound of ``w = 1 + rho p_z``: points with ``w <= DEFAULT_MIN_W``
 #: (at or behind the camera plane, or within 1 % of the camera-to-origin
@@ -63,14 +62,10 @@ def project(
         validity mask when ``return_valid``. Differentiable in every tensor
         input (first order for triton, any order for torch).
     """
-    points, scale, trans, rho, rotation = camera_inputs(points, scale, trans, rho, rotation)
-    min_w = check_min_w(min_w)
+    points, scale, trans, rho, rotation, min_w = project_inputs(
+        points, scale, trans, rho, rotation, min_w, strict
+    )
     chosen = resolve_backend(backend, points.device)
-    if strict:
-        for name, t in (("points", points), ("scale", scale), ("trans", trans), ("rho", rho)):
-            check_finite(name, t)
-        if rotation is not None:
-            check_finite("rotation", rotation)
     if chosen == "triton":
         uv, valid = _project_triton(points, scale, trans, rho, rotation, min_w, deterministic)
     else:
@@ -85,16 +80,16 @@ def project(
 
 
 def _project_triton(points, scale, trans, rho, rotation, min_w, deterministic):
-    from ppcam._autograd import ProjectTriton
+    from ppcam._triton.project import ProjectFunction
 
     dtype = points.dtype
     if dtype not in _TRITON_DTYPES:
         # Half precision: compute in float32, return in the input dtype.
         args = [t.float() for t in (points, scale, trans, rho)]
         rot = None if rotation is None else rotation.float()
-        uv, valid = ProjectTriton.apply(*args, rot, min_w, deterministic)
+        uv, valid = ProjectFunction.apply(*args, rot, min_w, deterministic)
         return uv.to(dtype), valid
-    return ProjectTriton.apply(points, scale, trans, rho, rotation, min_w, deterministic)
+    return ProjectFunction.apply(points, scale, trans, rho, rotation, min_w, deterministic)
 
 
 def to_clip(

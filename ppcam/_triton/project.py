@@ -1,4 +1,5 @@
-"""Fused Triton kernels of the pseudo-perspective projection.
+"""Triton project op: fused kernels of the pseudo-perspective projection, their
+host functions and the autograd Function.
 
 Forward (one kernel): ``p = R q + (tx, ty, 0)``, ``w = 1 + rho p_z``,
 ``(u, v) = S (p_x, p_y) / max(w, min_w)`` and the validity flag ``w > min_w``.
@@ -20,6 +21,9 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from torch.autograd.function import once_differentiable
+
+from _common.codegen import kernel_spec
 
 #: Points per program. 512 keeps the 13 block reductions of the backward cheap
 #: and gives FLAME-sized meshes (N = 5023) 10 programs per batch element.
@@ -27,6 +31,22 @@ BLOCK = 512
 NUM_WARPS = 4
 #: Per-batch gradient slots written by the backward kernel.
 N_PARAM_GRADS = 13  # scale, rho, tx, ty, R[0,0..2], R[1,0..2], R[2,0..2]
+
+
+def arg_types(float_type: str) -> dict[str, str]:
+    """Triton type of every kernel argument, by name, for points of ``float_type``
+    (``"fp32"`` or ``"fp64"``): the compile checks derive each kernel's signature
+    from it."""
+    ptr = "*" + float_type
+    names = ("q_ptr", "r_ptr", "s_ptr", "t_ptr", "rho_ptr", "uv_ptr", "guv_ptr", "gq_ptr")
+    return {
+        **dict.fromkeys(names, ptr),
+        "gpar_ptr": ptr,
+        "valid_ptr": "*i8",
+        "N": "i32",
+        "n_blocks": "i32",
+        "min_w": "fp32",
+    }
 
 
 @triton.jit
@@ -250,56 +270,69 @@ def _like(t: torch.Tensor) -> dict:
     return {"dtype": t.dtype, "device": t.device}
 
 
+class ProjectFunction(torch.autograd.Function):
+    """Forward and analytic backward by the Triton kernels (first order only)."""
+
+    @staticmethod
+    def forward(ctx, points, scale, trans, rho, rotation, min_w, deterministic):
+        points, scale, trans, rho = (t.contiguous() for t in (points, scale, trans, rho))
+        rotation = None if rotation is None else rotation.contiguous()
+        uv, valid = project_forward(points, scale, trans, rho, rotation, min_w)
+        ctx.save_for_backward(points, scale, trans, rho, rotation)
+        ctx.min_w = min_w
+        ctx.deterministic = deterministic
+        ctx.mark_non_differentiable(valid)
+        return uv, valid
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_uv, _grad_valid):
+        points, scale, trans, rho, rotation = ctx.saved_tensors
+        g_points, g_scale, g_trans, g_rho, g_rot = project_backward(
+            grad_uv.contiguous(),
+            points,
+            scale,
+            trans,
+            rho,
+            rotation,
+            ctx.min_w,
+            ctx.deterministic,
+        )
+        need = ctx.needs_input_grad
+        return (
+            g_points if need[0] else None,
+            g_scale if need[1] else None,
+            g_trans if need[2] else None,
+            g_rho if need[3] else None,
+            g_rot if need[4] else None,
+            None,
+            None,
+        )
+
+
 def codegen_specs() -> list[dict]:
     """Every kernel configuration this module launches, for GPU code-generation checks."""
     specs = []
     for dtype in ("fp32", "fp64"):
-        ptr = "*" + dtype
+        types = arg_types(dtype)
         for has_rot in (False, True):
             rot = "R" if has_rot else "noR"
             specs.append(
-                dict(
-                    name=f"project_fwd[{dtype},{rot}]",
-                    fn=project_fwd_kernel,
-                    signature={
-                        "q_ptr": ptr,
-                        "r_ptr": ptr,
-                        "s_ptr": ptr,
-                        "t_ptr": ptr,
-                        "rho_ptr": ptr,
-                        "uv_ptr": ptr,
-                        "valid_ptr": "*i8",
-                        "N": "i32",
-                        "min_w": "fp32",
-                        "HAS_ROT": "constexpr",
-                        "BLOCK": "constexpr",
-                    },
-                    constexprs={"HAS_ROT": has_rot, "BLOCK": BLOCK},
+                kernel_spec(
+                    f"project_fwd[{dtype},{rot}]",
+                    project_fwd_kernel,
+                    types,
+                    {"HAS_ROT": has_rot, "BLOCK": BLOCK},
                     num_warps=NUM_WARPS,
                 )
             )
             for atomic in (False, True):
                 specs.append(
-                    dict(
-                        name=f"project_bwd[{dtype},{rot},{'atomic' if atomic else 'det'}]",
-                        fn=project_bwd_kernel,
-                        signature={
-                            "q_ptr": ptr,
-                            "r_ptr": ptr,
-                            "s_ptr": ptr,
-                            "t_ptr": ptr,
-                            "rho_ptr": ptr,
-                            "guv_ptr": ptr,
-                            "gq_ptr": ptr,
-                            "gpar_ptr": ptr,
-                            "N": "i32",
-                            "n_blocks": "i32",
-                            "min_w": "fp32",
-                            "HAS_ROT": "constexpr",
-                            "ATOMIC": "constexpr",
-                            "BLOCK": "constexpr",
-                        },
-                        constexprs={"HAS_ROT": has_rot, "ATOMIC": atomic, "BLOCK": BLOCK},
+                    kernel_spec(
+                        f"project_bwd[{dtype},{rot},{'atomic' if atomic else 'det'}]",
+                        project_bwd_kernel,
+                        types,
+                        {"HAS_ROT": has_rot, "ATOMIC": atomic, "BLOCK": BLOCK},
                         num_warps=NUM_WARPS,
                     )
                 )

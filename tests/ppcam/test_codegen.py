@@ -7,12 +7,12 @@ machine, in a subprocess with the interpreter off.
 from __future__ import annotations
 
 from bench.kernel_resources import TARGETS, module_resources
-from ppcam import _triton_kernels
+from ppcam import _triton
 
 
 def test_every_kernel_compiles_for_sm90_and_sm80_without_spills():
-    rows = module_resources("ppcam._triton_kernels")
-    specs = _triton_kernels.codegen_specs()
+    rows = module_resources("ppcam._triton")
+    specs = _triton.codegen_specs()
     assert len(rows) == len(specs) * len(TARGETS)
     for row in rows:
         assert row.registers > 0, row
