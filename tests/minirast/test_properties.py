@@ -9,13 +9,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import minirast
+from tests.minirast.strategies import grid_points, vertex_depths, vertex_ws
 
 seeds = st.integers(min_value=0, max_value=2**31 - 1)
-
-
-def _triangle(g: torch.Generator, lo: float = -0.9, hi: float = 0.9) -> torch.Tensor:
-    """Three random NDC points (float64) inside [lo, hi]^2."""
-    return lo + (hi - lo) * torch.rand(3, 2, generator=g, dtype=torch.float64)
 
 
 def _clip(ndc: torch.Tensor, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -28,12 +24,9 @@ def _area(ndc: torch.Tensor) -> float:
     return abs(float(e1[0] * e2[1] - e1[1] * e2[0])) / 2
 
 
-@given(seed=seeds, size=st.sampled_from([(32, 32), (24, 40), (50, 30)]))
-def test_coverage_of_one_triangle_matches_its_area(seed, size):
+@given(ndc=grid_points(3), w=vertex_ws, size=st.sampled_from([(32, 32), (24, 40), (50, 30)]))
+def test_coverage_of_one_triangle_matches_its_area(ndc, w, size):
     H, W = size
-    g = torch.Generator().manual_seed(seed)
-    ndc = _triangle(g)
-    w = 0.5 + 2 * torch.rand(3, generator=g, dtype=torch.float64)
     pos = _clip(ndc, torch.zeros(3, dtype=torch.float64), w)
     frag = minirast.rasterize(pos, torch.tensor([[0, 1, 2]]), (H, W))
     pixels = ndc.clone()
@@ -47,20 +40,14 @@ def test_coverage_of_one_triangle_matches_its_area(seed, size):
     assert abs(count - area_px) <= slack, (count, area_px, slack)
 
 
-@given(seed=seeds, num_faces=st.integers(1, 6))
-def test_barycentrics_sum_to_one_and_reproduce_the_pixel_centre(seed, num_faces):
+_faces_on_grid = st.tuples(grid_points(3, -17, 17), vertex_depths, vertex_ws)
+
+
+@given(tris=st.lists(_faces_on_grid, min_size=1, max_size=6))
+def test_barycentrics_sum_to_one_and_reproduce_the_pixel_centre(tris):
     H, W = 24, 28
-    g = torch.Generator().manual_seed(seed)
-    pos = torch.cat(
-        [
-            _clip(
-                _triangle(g, -1.1, 1.1),
-                torch.rand(3, generator=g, dtype=torch.float64),
-                0.5 + 2 * torch.rand(3, generator=g, dtype=torch.float64),
-            )
-            for _ in range(num_faces)
-        ]
-    )
+    num_faces = len(tris)
+    pos = torch.cat([_clip(ndc, z, w) for ndc, z, w in tris])
     faces = torch.arange(3 * num_faces).reshape(-1, 3)
     frag = minirast.rasterize(pos, faces, (H, W))
     mask = frag.mask[0]
@@ -77,13 +64,15 @@ def test_barycentrics_sum_to_one_and_reproduce_the_pixel_centre(seed, num_faces)
     torch.testing.assert_close(point[:, :2] / point[:, 3:], centre, atol=2e-5, rtol=0)
 
 
-@given(seed=seeds, swap=st.booleans())
-def test_nearer_triangle_wins(seed, swap):
+@given(
+    tris=st.tuples(grid_points(3, -16, 16), grid_points(3, -16, 16)),
+    depths=st.lists(st.integers(0, 8), min_size=2, max_size=2, unique=True),
+    swap=st.booleans(),
+)
+def test_nearer_triangle_wins(tris, depths, swap):
     H, W = 20, 20
-    g = torch.Generator().manual_seed(seed)
-    z_near, z_far = sorted(torch.rand(2, generator=g, dtype=torch.float64).tolist())
+    z_near, z_far = sorted(d / 8 for d in depths)
     assume(z_far - z_near > 1e-3)
-    tris = [_triangle(g, -1, 1), _triangle(g, -1, 1)]
     zs = [z_near, z_far] if not swap else [z_far, z_near]
     w = torch.ones(3, dtype=torch.float64)
     pos = torch.cat(
@@ -108,19 +97,27 @@ def test_exact_depth_tie_goes_to_the_lower_id():
         assert set(tri.unique().tolist()) == {-1, winner}
 
 
+_F_SHIFTED = 6
+_shifted_vertex = st.tuples(st.integers(-96, 96), st.integers(-96, 96), st.integers(0, 16))
+
+
 @given(
-    seed=seeds,
+    verts=st.integers(1, 2).flatmap(
+        lambda batch: st.lists(
+            _shifted_vertex, min_size=batch * 3 * _F_SHIFTED, max_size=batch * 3 * _F_SHIFTED
+        )
+    ),
     shift=st.tuples(st.integers(-6, 6), st.integers(-6, 6)),
-    batch=st.integers(1, 2),
 )
-def test_translation_by_whole_pixels_translates_the_image(seed, shift, batch):
+def test_translation_by_whole_pixels_translates_the_image(verts, shift):
     """Vertices on a 1/8-pixel grid and w = 1 make every shifted edge function bit-exact."""
     H, W = 32, 32
     dr, dc = shift
-    g = torch.Generator().manual_seed(seed)
-    F = 6
-    grid = torch.randint(-96, 97, (batch, 3 * F, 2), generator=g).float() / (4 * W)
-    z = torch.rand(batch, 3 * F, 1, generator=g)
+    F = _F_SHIFTED
+    batch = len(verts) // (3 * F)
+    ints = torch.tensor(verts, dtype=torch.float32).reshape(batch, 3 * F, 3)  # x, y, z
+    grid = ints[..., :2] / (4 * W)
+    z = ints[..., 2:] / 16
     pos = torch.cat([grid, z, torch.ones(batch, 3 * F, 1)], -1)
     faces = torch.arange(3 * F).reshape(-1, 3)
     moved = pos.clone()

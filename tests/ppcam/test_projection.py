@@ -7,20 +7,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import ppcam
-from tests.ppcam.strategies import batches, camera_case, counts, seeds
+from tests.ppcam.strategies import batches, camera_case, drawn_camera_cases, seeds
 
 
-@given(batch=batches, n=counts, seed=seeds, rotate=st.booleans())
-def test_rho_zero_is_exactly_orthographic(batch, n, seed, rotate):
-    points, scale, trans, _, rotation = camera_case(batch, n, seed, with_rotation=rotate)
-    rho = torch.zeros(batch, dtype=points.dtype)
+@given(case=drawn_camera_cases())
+def test_rho_zero_is_exactly_orthographic(case):
+    points, scale, trans, _, rotation = case
+    rho = torch.zeros(points.shape[0], dtype=points.dtype)
     uv = ppcam.project(points, scale, trans, rho, rotation, backend="torch")
     assert torch.equal(uv, ppcam.ortho_project(points, scale, trans, rotation))
 
 
-@given(batch=batches, n=counts, seed=seeds, rotate=st.booleans())
-def test_positive_rho_equals_converted_pinhole(batch, n, seed, rotate):
-    points, scale, trans, rho, rotation = camera_case(batch, n, seed, with_rotation=rotate)
+@given(case=drawn_camera_cases())
+def test_positive_rho_equals_converted_pinhole(case):
+    points, scale, trans, rho, rotation = case
     rho = rho + 0.05  # strictly positive
     focal, tz = ppcam.pseudo_to_pinhole(scale, rho)
     trans3 = torch.cat([trans, tz[:, None]], dim=1)
