@@ -20,64 +20,23 @@ Every hyperparameter is a flag (``--help``); ``--preset smoke|default|full``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
 import sys
 
-from train import evaluate, report
-from train.config import TrainConfig, add_config_arguments, config_diff, config_from_args
-from train.loop import Run, init_distributed, load_data, pick_device
-from train.pretrain import pretrain_config, run_pretraining
-
-FINETUNE_DEFAULTS = {"name": "finetune", "camera": "pseudo"}
-BASELINES = {"none": (), "ortho": ("ortho",), "all": ("ortho", "perspective")}
-#: ``--ablations all``: run-name suffix and the changed fields of each ablation
-ABLATION_RUNS = {
-    "noprior": evaluate.ABLATIONS["rho-no-prior"],
-    "smirkmask": evaluate.ABLATIONS["rho-smirk-masking"],
-    "paperinit": evaluate.ABLATIONS["rho-paper-init"],
-}
-
-
-def run_dir(cfg: TrainConfig) -> str:
-    return os.path.join(cfg.out_dir, cfg.name)
-
-
-def ensure_pretrained(cfg: TrainConfig, progress: bool = True) -> str:
-    """Path of the orthographic checkpoint this fine-tuning starts from (trained if absent)."""
-    pre = pretrain_config(cfg)
-    path = os.path.join(run_dir(pre), "final.safetensors")
-    saved = os.path.join(run_dir(pre), "config.json")
-    if os.path.exists(path) and os.path.exists(saved):
-        with open(saved) as f:
-            found = TrainConfig.from_dict(json.load(f))
-        bookkeeping = ("device", "eval_every", "checkpoint_every", "max_bad_steps")
-        diff = config_diff(found, pre, ignore=bookkeeping)
-        if diff:
-            raise ValueError(
-                f"{run_dir(pre)} was pretrained with other settings than this run asks for "
-                f"(saved, wanted): {diff}; use another --out-dir, or --init-from a checkpoint"
-            )
-    if not os.path.exists(path):
-        resume = os.path.exists(os.path.join(run_dir(pre), "last.safetensors"))
-        run_pretraining(pre, resume=resume, progress=progress)
-    return path
-
-
-def finetune_runs(cfg: TrainConfig, baselines: str, ablations: str = "none") -> list[TrainConfig]:
-    """The paper's run, the requested baselines and ablations, all with the same budget."""
-    runs = [cfg]
-    for camera in BASELINES[baselines]:
-        if camera != cfg.camera:
-            runs.append(dataclasses.replace(cfg, camera=camera, name=f"{cfg.name}-{camera}"))
-    if ablations == "all":
-        if cfg.camera != "pseudo":
-            raise ValueError("--ablations all ablates the rho model: it needs --camera pseudo")
-        for suffix, fields in ABLATION_RUNS.items():
-            if any(getattr(cfg, k) != v for k, v in fields.items()):
-                runs.append(dataclasses.replace(cfg, name=f"{cfg.name}-{suffix}", **fields))
-    return [r.validate() for r in runs]
+from train.data.cache import load_data
+from train.engine.config import add_config_arguments, config_from_args
+from train.engine.device import init_distributed, pick_device
+from train.engine.recipe import (
+    BASELINES,
+    FINETUNE_DEFAULTS,
+    ensure_pretrained,
+    finetune_runs,
+    pretrain_config,
+    run_dir,
+)
+from train.engine.run import Run
+from train.eval.evaluate import evaluate
+from train.eval.report import headline
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -134,8 +93,8 @@ def main(argv: list[str] | None = None) -> dict:
         run_dirs.insert(0, run_dir(pretrain_config(cfg)))
     out = args.report or os.path.join(run_dir(cfg), "report")
     command = "python -m train.finetune " + " ".join(argv if argv is not None else sys.argv[1:])
-    results = evaluate.evaluate(run_dirs, out, cfg.device, n_boot=args.bootstrap, command=command)
-    print(report.headline(results))
+    results = evaluate(run_dirs, out, cfg.device, n_boot=args.bootstrap, command=command)
+    print(headline(results))
     print(f"\nreport: {os.path.join(out, 'report.md')}", file=sys.stderr)
     return results
 

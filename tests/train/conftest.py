@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from train.config import TrainConfig
+from train.engine.config import TrainConfig
 
 
 def tiny_config(tmp_path, **overrides) -> TrainConfig:

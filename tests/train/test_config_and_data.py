@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import ppcam
-from train.config import PRESETS, TrainConfig, parse_config
-from train.data import REGIME_SPECS, FaceGenerator, load_shards, sample_parameters, save_shards
+from train.data.shards import load_shards, save_shards
+from train.data.synthetic import REGIME_SPECS, FaceGenerator, sample_parameters
+from train.engine.config import PRESETS, TrainConfig, parse_config
 
 
 def test_every_field_is_a_flag_and_presets_apply():

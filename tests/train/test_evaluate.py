@@ -13,9 +13,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.train.conftest import tiny_cli_args
-from train import evaluate, report
-from train.config import TrainConfig
-from train.metrics import batched_pearson, bootstrap_ci, pearson
+from train import evaluate
+from train.engine import recipe
+from train.engine.config import ABLATIONS, TrainConfig
+from train.eval import report
+from train.eval.metrics import batched_pearson, bootstrap_ci, pearson
+from train.eval.runs import ROLE_TITLES, check_same_data, run_role
+from train.eval.tables import MEAN_HEAD
+from train.eval.targets import TARGETS
 
 SECTIONS = (
     "## Setup",
@@ -64,7 +69,7 @@ def table_numbers(markdown: str) -> list[str]:
     `paths` excluded)."""
     found = []
     lines = markdown.splitlines()
-    titles = set(evaluate.ROLE_TITLES.values())
+    titles = set(ROLE_TITLES.values())
     for line, after in zip(lines, [*lines[1:], ""]):
         if not line.startswith("|") or line.startswith("|---") or after.startswith("|---"):
             continue
@@ -89,7 +94,7 @@ def test_the_report_has_all_seven_parts_and_its_figures(all_runs):
     for key in ("rho_sweep", "perspective_rho", "overlays", "rho_scatter", "rho_hist"):
         assert results["figures"][key] is not None, key
     roles = {v["role"] for v in results["runs"].values()}
-    assert roles == set(evaluate.ROLE_TITLES)
+    assert roles == set(ROLE_TITLES)
 
 
 def test_every_number_is_finite_and_comes_from_results_json(all_runs):
@@ -135,11 +140,11 @@ def test_numbers_are_consistent(all_runs):
     assert rho["ortho-retrained"]["hmc"]["pred_mean"] == 0.0
     truth = {r: rho["rho"][r]["true_mean"] for r in ("hmc", "studio", "wild")}
     assert truth["hmc"] > truth["studio"] > truth["wild"] > 0  # the data's regimes
-    assert [t["key"] for t in results["targets"]] == [k for k, *_ in evaluate.TARGETS]
+    assert [t["key"] for t in results["targets"]] == [k for k, *_ in TARGETS]
     for label in results["runs"]:
         for regime, cell in results["neutral_shape"][label].items():
             assert cell["mm"]["value"] > 0, (label, regime)
-    assert evaluate.MEAN_HEAD in results["neutral_shape"]
+    assert MEAN_HEAD in results["neutral_shape"]
     for t in results["targets"]:
         assert t["met"] in (True, False) and t["value"] is not None, t
 
@@ -169,14 +174,14 @@ def test_evaluate_cli_on_a_subset_says_what_is_missing(all_runs, tmp_path, capsy
 def test_runs_on_different_data_are_refused():
     a = TrainConfig()
     b = dataclasses.replace(a, image_size=96)
-    evaluate.check_same_data([("a", a), ("c", dataclasses.replace(a, steps=7))])
+    check_same_data([("a", a), ("c", dataclasses.replace(a, steps=7))])
     with pytest.raises(ValueError, match="image_size"):
-        evaluate.check_same_data([("a", a), ("b", b)])
+        check_same_data([("a", a), ("b", b)])
 
 
 def test_run_roles_come_from_the_config():
     base = TrainConfig()
-    role = evaluate.run_role
+    role = run_role
     assert role(base) == "rho"
     assert role(dataclasses.replace(base, camera="ortho")) == "ortho-retrained"
     assert role(dataclasses.replace(base, camera="ortho", regimes=("studio", "wild"))) == (
@@ -239,16 +244,16 @@ def test_batched_pearson_matches_pearson(n, seed):
 
 def test_finetune_refuses_a_pretraining_made_with_other_settings(all_runs):
     from train import finetune
-    from train.config import parse_config
+    from train.engine.config import parse_config
 
     out, _ = all_runs
     with pytest.raises(SystemExit):
         finetune.main([*tiny_cli_args(out), "--masking", "smirk", "--baselines", "none"])
     # what an orthographic pretraining never reads (the rho prior) does not matter
     cfg, _ = parse_config(
-        [*tiny_cli_args(out), "--w-rho-prior", "0"], base=finetune.FINETUNE_DEFAULTS
+        [*tiny_cli_args(out), "--w-rho-prior", "0"], base=recipe.FINETUNE_DEFAULTS
     )
-    path = finetune.ensure_pretrained(cfg, progress=False)
+    path = recipe.ensure_pretrained(cfg, progress=False)
     assert path == os.path.join(out, "pretrain-smoke", "final.safetensors")
 
 
@@ -258,7 +263,7 @@ def test_ablations_need_the_rho_model(tmp_path):
     with pytest.raises(SystemExit):
         finetune.main([*tiny_cli_args(tmp_path), "--camera", "perspective", "--ablations", "all"])
     cfg = TrainConfig(out_dir=str(tmp_path))
-    names = [r.name for r in finetune.finetune_runs(cfg, "none", "all")]
+    names = [r.name for r in recipe.finetune_runs(cfg, "none", "all")]
     assert names == ["finetune", "finetune-noprior", "finetune-smirkmask", "finetune-paperinit"]
-    roles = [evaluate.run_role(r) for r in finetune.finetune_runs(cfg, "all", "all")]
-    assert roles == ["rho", "ortho-retrained", "perspective", *evaluate.ABLATIONS]
+    roles = [run_role(r) for r in recipe.finetune_runs(cfg, "all", "all")]
+    assert roles == ["rho", "ortho-retrained", "perspective", *ABLATIONS]

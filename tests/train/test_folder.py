@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 import ppcam
-from train.folder import load_folder, read_landmarks
+from train.data.folder import load_folder, read_landmarks
 
 
 def _points(seed=0):

@@ -12,7 +12,8 @@ from PIL import Image
 
 from tests.train.conftest import tiny_config
 from train import infer
-from train.loop import Run, load_data
+from train.data.cache import load_data
+from train.engine.run import Run
 
 
 @pytest.fixture(scope="module")

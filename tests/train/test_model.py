@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import ppcam
-from train.backbone import MobileNetBackbone
-from train.model import (
+from train.models.backbone import MobileNetBackbone
+from train.models.regressor import (
     CAMERA_MODES,
     JAW_SIDE_LIMIT,
     PERSPECTIVE_TZ_INIT,

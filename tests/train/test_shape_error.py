@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import flame
-from train.shape_error import (
+from train.eval.shape_error import (
     NeutralShapeError,
     point_surface_distance,
     point_triangle_distance,

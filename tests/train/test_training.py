@@ -10,9 +10,11 @@ import pytest
 import torch
 
 from tests.train.conftest import tiny_cli_args, tiny_config
-from train import loop
-from train.data import seeded
-from train.loop import Run, load_data
+from train.data.batches import concat_regimes
+from train.data.cache import load_data
+from train.data.seeding import seeded
+from train.engine.run import Run
+from train.engine.system import TrainingSystem
 
 
 def _records(run_dir):
@@ -36,7 +38,7 @@ def test_rho_gradients_reach_the_rho_head(data_root):
     cfg = tiny_config(data_root, name="grad", camera="pseudo")
     data = load_data(cfg, progress=False)
     run = Run(cfg, progress=False)
-    train = loop.concat_regimes(data, cfg.regimes, "train")
+    train = concat_regimes(data, cfg.regimes, "train")
     images = train["image"][:4].float() / 255
     total, _, _ = run.system(images, train["landmarks"][:4], torch.zeros(4), seeded(0))
     total.backward()
@@ -114,13 +116,13 @@ def test_resume_with_another_config_is_refused(data_root):
 def test_non_finite_losses_are_skipped_then_stop_the_run(data_root, monkeypatch):
     data = load_data(tiny_config(data_root), progress=False)
     cfg = tiny_config(data_root, name="nan", steps=10, max_bad_steps=3)
-    real = loop.TrainingSystem.forward
+    real = TrainingSystem.forward
 
     def nan_forward(self, *args, **kwargs):
         total, stats, outs = real(self, *args, **kwargs)
         return total * float("nan"), stats, outs
 
-    monkeypatch.setattr(loop.TrainingSystem, "forward", nan_forward)
+    monkeypatch.setattr(TrainingSystem, "forward", nan_forward)
     with pytest.warns(UserWarning, match="non-finite loss"):
         with pytest.raises(FloatingPointError, match="3 non-finite losses in a row"):
             Run(cfg, progress=False).train(data)
@@ -168,7 +170,7 @@ def test_finetune_with_a_real_data_folder(data_root, tmp_path):
     from PIL import Image
 
     from train import finetune
-    from train.data import FaceGenerator
+    from train.data.synthetic import FaceGenerator
 
     folder = tmp_path / "footage"
     folder.mkdir()
@@ -195,8 +197,8 @@ def test_finetune_with_a_real_data_folder(data_root, tmp_path):
     assert row["jaw"]["value"] >= 0 and row["other"]["value"] >= 0
     assert "true_mean" not in results["rho"]["rho"]["folder"]  # no ground truth for real data
     assert "folder" not in results["neutral_shape"]["rho"]
-    from train.config import SOURCES, TrainConfig
-    from train.loop import rho_priors
+    from train.engine.config import SOURCES, TrainConfig
+    from train.engine.run import rho_priors
 
     cfg = TrainConfig(folder=str(folder))
     priors = rho_priors(cfg, torch.tensor([SOURCES.index("folder"), 0]))

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from train.unet import NeuralRenderer
+from train.models.unet import NeuralRenderer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

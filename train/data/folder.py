@@ -31,6 +31,7 @@ import torch
 from PIL import Image
 
 import ppcam
+from train.units import REFERENCE_PIXELS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 LANDMARK_SUFFIXES = (".npy", ".json", ".pts")
@@ -116,7 +117,9 @@ def _square_crop(img: Image.Image, points: np.ndarray) -> tuple[Image.Image, np.
     return img.crop((left, top, left + side, top + side)), points - [left, top]
 
 
-def load_folder(root: str, size: int = 224, rho_prior: float | None = None) -> FolderData:
+def load_folder(
+    root: str, size: int = REFERENCE_PIXELS, rho_prior: float | None = None
+) -> FolderData:
     """Load every usable (image, landmarks) pair of ``root``; see the module docstring.
 
     ``rho_prior`` overrides the folder's ``rho_prior.json``. Raises

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from _common.checks import check_tensor
-from train.backbone import MIN_SIZE, MobileNetBackbone
+from train.models.backbone import MIN_SIZE, MobileNetBackbone
 
 CAMERA_MODES = ("ortho", "pseudo", "perspective")
 RHO_INITS = ("paper", "zero")

@@ -17,6 +17,13 @@ FOLDER = "folder"
 SOURCES = (*REGIMES, FOLDER)
 MASKINGS = ("paper", "smirk")
 RHO_INITS = ("paper", "zero")
+#: The ablations of the rho model (``train.finetune --ablations all``): the report's
+#: role of each and the config fields it changes against the rho model.
+ABLATIONS = {
+    "rho-no-prior": {"w_rho_prior": 0.0},
+    "rho-smirk-masking": {"masking": "smirk"},
+    "rho-paper-init": {"rho_init": "paper"},
+}
 
 
 @dataclasses.dataclass
@@ -37,7 +44,7 @@ class TrainConfig:
     n_val: int = 64
     n_test: int = 128
     landmark_noise: bool = True
-    # a folder of real images + 68-point landmark files (train.folder) that joins the
+    # a folder of real images + 68-point landmark files (train.data.folder) that joins the
     # fine-tuning with landmark supervision and its rho_prior.json; "" for none
     folder: str = ""
     folder_test_fraction: float = 0.2  # share of the folder held out for evaluation
@@ -117,7 +124,7 @@ class TrainConfig:
         if self.folder and not os.path.isdir(self.folder):
             raise ValueError(
                 f"folder not found: {self.folder!r} (a directory of images and "
-                "landmark files, see train.folder)"
+                "landmark files, see train.data.folder)"
             )
         if not 0.0 < self.folder_test_fraction < 1.0:
             raise ValueError(
@@ -132,7 +139,7 @@ class TrainConfig:
         if regime == FOLDER:
             if self.folder_rho_prior >= 0:
                 return float(self.folder_rho_prior)
-            from train.folder import read_rho_prior
+            from train.data.folder import read_rho_prior
 
             prior = read_rho_prior(self.folder) if self.folder else None
             return float("nan") if prior is None else float(prior)

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from train.data import JAW, OTHER
+from train.units import JAW, LANDMARK_UNIT, OTHER
 
 
 def per_image_landmark_errors(
@@ -21,8 +21,8 @@ def per_image_landmark_errors(
     sq = ((pred.double() - true.double()) ** 2).sum(-1)  # [N,68]
     px = sq.sqrt() * size / 2
     return {
-        "jaw": sq[:, JAW].mean(1) * 1e4,
-        "other": sq[:, OTHER].mean(1) * 1e4,
+        "jaw": sq[:, JAW].mean(1) * LANDMARK_UNIT,
+        "other": sq[:, OTHER].mean(1) * LANDMARK_UNIT,
         "jaw_px": px[:, JAW].mean(1),
         "other_px": px[:, OTHER].mean(1),
     }

@@ -25,13 +25,12 @@ from typing import NamedTuple
 import torch
 from torch.nn import functional as F
 
-from _common.checks import check_same_size, check_tensor
+from train.models._validate import mask_face_inputs
+from train.units import REFERENCE_PIXELS
 
-MODES = ("paper", "smirk")
 NOSE_LANDMARKS = tuple(range(27, 36))
 """68-point iBUG indices (0-based) of the nose: bridge 27-30 (tip 30), nostrils 31-35."""
 OUTER_EYE_CORNERS = (36, 45)
-REFERENCE_SIZE = 224
 
 
 class MaskResult(NamedTuple):
@@ -126,23 +125,6 @@ def convex_hull_mask(
     return inside
 
 
-def _scaled(value: float, factor: float, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-        raise ValueError(f"{name} must be a finite number >= 0 (pixels), got {value!r}")
-    if value == 0:
-        return 0
-    return max(1, int(round(value * factor)))
-
-
-def _check_fraction(name: str, value: object, *, upper_open: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and 0.0 <= value and (value < 1.0 if upper_open else value <= 1.0)
-    if not ok:
-        bound = "[0, 1)" if upper_open else "[0, 1]"
-        raise ValueError(f"{name} must be a number in {bound}, got {value!r}")
-    return float(value)
-
-
 def box_any(mask: torch.Tensor, radius: int) -> torch.Tensor:
     """``[B, 1, H, W]`` bool: whether any pixel within Chebyshev distance ``radius`` is set.
 
@@ -213,7 +195,7 @@ def mask_face(
     noise: float = 0.05,
     dropout_patch: int = 11,
     dropout_rate: float = 0.01,
-    reference_size: int | None = REFERENCE_SIZE,
+    reference_size: int | None = REFERENCE_PIXELS,
     generator: torch.Generator | None = None,
 ) -> MaskResult:
     """Blank the face and copy a few face pixels back (SMIRK; the paper's variant).
@@ -263,45 +245,25 @@ def mask_face(
         :class:`MaskResult` ``(masked, keep, region)``. ``region`` is the convex
         hull of the 68 landmarks grown by ``dilate_px``, union ``face_mask``.
     """
-    image = check_tensor("image", image, ("B", 3, "H", "W"))
-    batch, _, height, width = image.shape
-    face_mask = check_tensor("face_mask", face_mask, ("B", 1, height, width), floating=False)
-    if face_mask.dtype != torch.bool and not face_mask.is_floating_point():
-        raise TypeError(f"face_mask must be bool or floating point, got dtype {face_mask.dtype}")
-    landmarks = check_tensor("landmarks", landmarks, ("B", 68, 2))
-    check_same_size(
-        {"image": batch, "face_mask": face_mask.shape[0], "landmarks": landmarks.shape[0]},
-        "batch size",
+    checked = mask_face_inputs(
+        image,
+        face_mask,
+        landmarks,
+        mode=mode,
+        keep_fraction=keep_fraction,
+        dilate_px=dilate_px,
+        erode_px=erode_px,
+        nose_radius=nose_radius,
+        noise=noise,
+        dropout_patch=dropout_patch,
+        dropout_rate=dropout_rate,
+        reference_size=reference_size,
+        generator=generator,
     )
-    for name, t in (("face_mask", face_mask), ("landmarks", landmarks)):
-        if t.device != image.device:
-            raise ValueError(f"{name} must be on the image's device {image.device}, got {t.device}")
-    if not bool(torch.isfinite(landmarks).all()):
-        raise ValueError("landmarks contain NaN or inf values")
-    if not isinstance(mode, str) or mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}; got {mode!r}")
-    keep_fraction = _check_fraction("keep_fraction", keep_fraction)
-    noise = _check_fraction("noise", noise, upper_open=True)
-    dropout_rate = _check_fraction("dropout_rate", dropout_rate, upper_open=True)
-    if not (isinstance(nose_radius, (int, float)) and not isinstance(nose_radius, bool)) or not (
-        nose_radius >= 0 and math.isfinite(nose_radius)
-    ):
-        raise ValueError(f"nose_radius must be a finite number >= 0, got {nose_radius!r}")
-    if isinstance(dropout_patch, bool) or not isinstance(dropout_patch, int) or dropout_patch < 1:
-        raise ValueError(f"dropout_patch must be a positive int (pixels), got {dropout_patch!r}")
-    if reference_size is None:
-        factor = 1.0
-    elif isinstance(reference_size, bool) or not isinstance(reference_size, int):
-        raise ValueError(f"reference_size must be a positive int or None, got {reference_size!r}")
-    elif reference_size < 1:
-        raise ValueError(f"reference_size must be a positive int or None, got {reference_size!r}")
-    else:
-        factor = min(height, width) / reference_size
-    dilate = _scaled(dilate_px, factor, "dilate_px")
-    erode_radius = _scaled(erode_px, factor, "erode_px")
-    patch = _scaled(dropout_patch, factor, "dropout_patch") | 1
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator)}")
+    image, face_mask, landmarks = checked.image, checked.face_mask, checked.landmarks
+    keep_fraction, noise, dropout_rate = checked.keep_fraction, checked.noise, checked.dropout_rate
+    dilate, erode_radius, patch = checked.dilate, checked.erode_radius, checked.patch
+    batch, _, height, width = image.shape
 
     device = image.device
     # random numbers are drawn on the generator's device (a CPU generator with CUDA images

@@ -1,0 +1,103 @@
+"""The paper's recipe as runs: the orthographic pretraining a fine-tuning starts
+from, and the fine-tuning runs with their baselines and ablations."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from train.data.cache import load_data
+from train.engine.config import ABLATIONS, TrainConfig, config_diff
+from train.engine.device import init_distributed, pick_device
+from train.engine.run import Run
+
+PRETRAIN_DEFAULTS = {"name": "pretrain", "camera": "ortho", "regimes": ("studio", "wild")}
+FINETUNE_DEFAULTS = {"name": "finetune", "camera": "pseudo"}
+BASELINES = {"none": (), "ortho": ("ortho",), "all": ("ortho", "perspective")}
+#: ``--ablations all``: run-name suffix and the changed fields of each ablation
+ABLATION_RUNS = {
+    "noprior": ABLATIONS["rho-no-prior"],
+    "smirkmask": ABLATIONS["rho-smirk-masking"],
+    "paperinit": ABLATIONS["rho-paper-init"],
+}
+
+
+#: fields an orthographic run never reads: the pretraining keeps their defaults, so
+#: fine-tunings (and ablations) that differ only in them share one pretraining
+_RHO_ONLY_FIELDS = (
+    "rho_max",
+    "rho_init",
+    "camera_lr_scale",
+    "w_rho_prior",
+    "rho_prior_hmc",
+    "rho_prior_studio",
+    "rho_prior_wild",
+    "folder_test_fraction",
+    "folder_rho_prior",
+)
+
+
+def pretrain_config(finetune: TrainConfig) -> TrainConfig:
+    """The pretraining that a fine-tuning run starts from: same data and model sizes,
+    orthographic camera, far regimes, ``pretrain_steps`` steps."""
+    defaults = TrainConfig()
+    return dataclasses.replace(
+        finetune,
+        name=f"pretrain-{finetune.preset}",
+        camera="ortho",
+        regimes=("studio", "wild"),
+        steps=finetune.pretrain_steps,
+        folder="",  # real data joins the fine-tuning only
+        **{k: getattr(defaults, k) for k in _RHO_ONLY_FIELDS},
+    ).validate()
+
+
+def run_pretraining(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Run:
+    """Train the pretraining run ``cfg`` on its data (``resume``: continue a killed one)."""
+    init_distributed(pick_device(cfg.device))
+    data = load_data(cfg, progress=progress)
+    run = Run(cfg, resume=resume, progress=progress)
+    run.train(data)
+    return run
+
+
+def run_dir(cfg: TrainConfig) -> str:
+    """The folder of a run: ``<out_dir>/<name>``."""
+    return os.path.join(cfg.out_dir, cfg.name)
+
+
+def ensure_pretrained(cfg: TrainConfig, progress: bool = True) -> str:
+    """Path of the orthographic checkpoint this fine-tuning starts from (trained if absent)."""
+    pre = pretrain_config(cfg)
+    path = os.path.join(run_dir(pre), "final.safetensors")
+    saved = os.path.join(run_dir(pre), "config.json")
+    if os.path.exists(path) and os.path.exists(saved):
+        with open(saved) as f:
+            found = TrainConfig.from_dict(json.load(f))
+        bookkeeping = ("device", "eval_every", "checkpoint_every", "max_bad_steps")
+        diff = config_diff(found, pre, ignore=bookkeeping)
+        if diff:
+            raise ValueError(
+                f"{run_dir(pre)} was pretrained with other settings than this run asks for "
+                f"(saved, wanted): {diff}; use another --out-dir, or --init-from a checkpoint"
+            )
+    if not os.path.exists(path):
+        resume = os.path.exists(os.path.join(run_dir(pre), "last.safetensors"))
+        run_pretraining(pre, resume=resume, progress=progress)
+    return path
+
+
+def finetune_runs(cfg: TrainConfig, baselines: str, ablations: str = "none") -> list[TrainConfig]:
+    """The paper's run, the requested baselines and ablations, all with the same budget."""
+    runs = [cfg]
+    for camera in BASELINES[baselines]:
+        if camera != cfg.camera:
+            runs.append(dataclasses.replace(cfg, camera=camera, name=f"{cfg.name}-{camera}"))
+    if ablations == "all":
+        if cfg.camera != "pseudo":
+            raise ValueError("--ablations all ablates the rho model: it needs --camera pseudo")
+        for suffix, fields in ABLATION_RUNS.items():
+            if any(getattr(cfg, k) != v for k, v in fields.items()):
+                runs.append(dataclasses.replace(cfg, name=f"{cfg.name}-{suffix}", **fields))
+    return [r.validate() for r in runs]

@@ -1,0 +1,271 @@
+"""The training loop shared by ``train.pretrain`` and ``train.finetune``.
+
+One step: encode the images, pose FLAME, project its landmarks with the run's
+camera (ppcam), render the predicted geometry (minirast), mask the input
+(paper or SMIRK masking), rebuild it with the neural renderer, and add the
+expression cycle and the rho prior. Losses follow SMIRK's weights
+(DESIGN.md section 6) and are all fields of :class:`train.engine.config.TrainConfig`.
+
+Determinism and resume: the batch of step k and every random draw of that step
+come from generators seeded by ``(seed, k)``, and checkpoints hold the model
+and the optimizer, so ``--resume`` after a kill reproduces an uninterrupted
+run. Under ``torchrun`` the loop runs DistributedDataParallel (gloo on CPU,
+nccl on GPU); each rank takes its share of the same global batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import warnings
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+import flame
+from train.data.batches import batch_indices, concat_regimes
+from train.data.seeding import seeded
+from train.engine import checkpoint as ckpt
+from train.engine import run_log
+from train.engine.config import SOURCES, TrainConfig, config_diff
+from train.engine.device import init_distributed, pick_device
+from train.engine.plots import plot_curves, sample_grid
+from train.engine.system import TrainingSystem
+from train.eval.predict import evaluate_system
+
+
+def prior_table(cfg: TrainConfig) -> torch.Tensor:
+    """The rho prior of every source, indexed by source id (NaN: no prior). Reads the
+    folder's rho_prior.json, so build it once per run, not per step."""
+    return torch.tensor([cfg.rho_prior(r) for r in SOURCES])
+
+
+def rho_priors(cfg: TrainConfig, regime_ids: torch.Tensor) -> torch.Tensor:
+    """Per-sample rho priors from the sources' ids (NaN: no prior)."""
+    return prior_table(cfg)[regime_ids]
+
+
+class Run:
+    """A training run in ``<out_dir>/<name>/``: checkpoints, metrics, plots."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        init_from: str | None = None,
+        resume: bool = False,
+        progress: bool = True,
+    ) -> None:
+        self.cfg = cfg.validate()
+        self.dir = os.path.join(cfg.out_dir, cfg.name)
+        self.device = pick_device(cfg.device)
+        self.dist = init_distributed(self.device)
+        self.progress = progress and self.dist.main
+        torch.manual_seed(cfg.seed)
+        self.flame_layer = flame.FLAME(cfg.flame, n_shape=cfg.n_shape, n_expr=cfg.n_expr)
+        self.flame_layer.to(self.device)
+        self.system = TrainingSystem(cfg, self.flame_layer).to(self.device)
+        self.step = 0
+        last = os.path.join(self.dir, "last.safetensors")
+        if resume and os.path.exists(last):
+            self._restore(last)
+        else:
+            if resume and self.dist.main:
+                warnings.warn(f"--resume: no checkpoint at {last}, starting fresh", stacklevel=2)
+            if init_from is not None:
+                self._init_from(init_from)
+            self.optimizer = self._make_optimizer()
+        self.ddp = self.system
+        if self.dist.world > 1:
+            # Unused parameters: the renderer when its losses are off, the camera heads
+            # that a mode does not use.
+            self.ddp = torch.nn.parallel.DistributedDataParallel(
+                self.system, find_unused_parameters=True
+            )
+
+    def _make_optimizer(self):
+        """Adam over the regressor's parameter groups (the camera head at
+        ``lr * camera_lr_scale``) and the neural renderer."""
+        cfg = self.cfg
+        groups = self.system.model.param_groups()
+        for group in groups:
+            scale = cfg.camera_lr_scale if group["name"] == "camera_head" else 1.0
+            group["lr"] = cfg.lr * scale
+        groups.append(
+            {"name": "renderer", "params": list(self.system.renderer.parameters()), "lr": cfg.lr}
+        )
+        return torch.optim.Adam(groups, lr=cfg.lr)
+
+    def _init_from(self, path: str) -> None:
+        """Start from a checkpoint of another run (e.g. the orthographic pretraining),
+        switching its camera to this run's mode with the configured rho init."""
+        tensors, info = ckpt.read_checkpoint(path)
+        src = TrainConfig.from_dict(info["config"])
+        for field in ("n_shape", "n_expr", "width", "renderer_channels", "image_size"):
+            if getattr(src, field) != getattr(self.cfg, field):
+                raise ValueError(
+                    f"cannot initialise from {path}: its {field} is "
+                    f"{getattr(src, field)}, this run's is {getattr(self.cfg, field)}"
+                )
+        donor = TrainingSystem(src, self.flame_layer)
+        ckpt.load_model_state(donor, tensors)
+        donor.model.set_camera(self.cfg.camera, rho_init=self.cfg.rho_init)
+        self.system.load_state_dict(donor.state_dict())
+
+    def _restore(self, path: str) -> None:
+        tensors, info = ckpt.read_checkpoint(path)
+        saved = TrainConfig.from_dict(info["config"])
+        diff = config_diff(saved, self.cfg)
+        if diff:
+            raise ValueError(f"--resume with a different config than the saved run: {diff}")
+        ckpt.load_model_state(self.system, tensors)
+        self.optimizer = self._make_optimizer()
+        ckpt.load_optimizer_state(self.optimizer, tensors, info)
+        self.step = info["step"]
+
+    # -- bookkeeping
+
+    def save(self, name: str = "last.safetensors") -> None:
+        if self.dist.main:
+            ckpt.save_checkpoint(
+                os.path.join(self.dir, name),
+                self.system,
+                self.optimizer,
+                dataclasses.asdict(self.cfg),
+                self.step,
+            )
+
+    def _log(self, record: dict) -> None:
+        if not self.dist.main:
+            return
+        run_log.append_record(os.path.join(self.dir, "metrics.jsonl"), record)
+
+    def _truncate_metrics(self) -> None:
+        """On resume, drop records past the checkpoint (they will be recomputed)."""
+        path = os.path.join(self.dir, "metrics.jsonl")
+        if not (self.dist.main and os.path.exists(path)):
+            return
+        run_log.truncate_after(path, self.step)
+
+    # -- training
+
+    def train(self, data: dict) -> dict:
+        cfg, dev = self.cfg, self.device
+        os.makedirs(self.dir, exist_ok=True)
+        if self.dist.main:
+            with open(os.path.join(self.dir, "config.json"), "w") as f:
+                f.write(cfg.to_json())
+        self._truncate_metrics()
+        train = concat_regimes(data, cfg.sources(), "train")
+        n = len(train["image"])
+        priors_by_source = prior_table(cfg)
+        bad_in_a_row = 0
+        step_seconds = render_seconds = 0.0
+        timed_steps = 0
+        start = time.perf_counter()
+        bar = tqdm(
+            total=cfg.steps,
+            initial=self.step,
+            desc=cfg.name,
+            unit="step",
+            disable=not self.progress,
+        )
+        while self.step < cfg.steps:
+            idx = batch_indices(n, cfg.batch_size, cfg.seed, self.step)
+            idx = idx[self.dist.rank :: self.dist.world]
+            images = train["image"][idx].to(dev).float() / 255.0
+            landmarks = train["landmarks_noisy" if cfg.landmark_noise else "landmarks"][idx]
+            priors = priors_by_source[train["regime"][idx]].to(dev)
+            gen = seeded(cfg.seed, "step", self.step, self.dist.rank)
+            self.system.train()
+            t0 = time.perf_counter()
+            total, stats, _ = self.ddp(images, landmarks.to(dev), priors, gen)
+            if not torch.isfinite(total):
+                bad_in_a_row += 1
+                warnings.warn(f"step {self.step}: non-finite loss, step skipped", stacklevel=2)
+                if bad_in_a_row >= cfg.max_bad_steps:
+                    raise FloatingPointError(
+                        f"{bad_in_a_row} non-finite losses in a row; stopping. The last good "
+                        f"checkpoint is {os.path.join(self.dir, 'last.safetensors')}"
+                    )
+                self.step += 1
+                continue
+            bad_in_a_row = 0
+            self.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(self.system.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            self.step += 1
+            record = {
+                "step": self.step,
+                "loss": float(total.detach()),
+                "time_s": time.perf_counter() - t0,
+                "render_fwd_s": self.system.render_seconds,
+            }
+            record.update({k: float(v) for k, v in stats.items()})
+            self._log(record)
+            step_seconds += record["time_s"]
+            render_seconds += record["render_fwd_s"]
+            timed_steps += 1
+            bar.update(1)
+            bar.set_postfix(
+                loss=f"{float(total.detach()):.3f}", rho=f"{float(stats['rho_mean']):.2f}"
+            )
+            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                self.save()
+            if self.dist.main and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
+                self._epoch_outputs(data)
+        bar.close()
+        if step_seconds > 0:
+            self._log(
+                {
+                    "step": self.step,
+                    "kind": "timing",
+                    "device": str(self.device),
+                    "mean_step_s": step_seconds / timed_steps,
+                    "render_fwd_share": render_seconds / step_seconds,
+                }
+            )
+        self.save()
+        if self.dist.main:
+            self.save("final.safetensors")
+        if self.dist.world > 1:
+            self._check_ranks_agree()
+        return {"steps": self.step, "seconds": time.perf_counter() - start}
+
+    def _check_ranks_agree(self) -> float:
+        """Largest difference between any rank's parameters and rank 0's (logged; 0 expected)."""
+        worst = torch.zeros((), device=self.device)
+        for p in self.system.parameters():
+            ref = p.detach().clone()
+            dist.broadcast(ref, src=0)
+            worst = torch.maximum(worst, (p.detach() - ref).abs().max())
+        dist.all_reduce(worst, op=dist.ReduceOp.MAX)
+        self._log(
+            {
+                "step": self.step,
+                "kind": "ddp_check",
+                "world": self.dist.world,
+                "max_param_diff": float(worst),
+            }
+        )
+        if float(worst) != 0.0:
+            warnings.warn(f"ranks disagree: max parameter difference {float(worst)}", stacklevel=2)
+        return float(worst)
+
+    @torch.no_grad()
+    def _epoch_outputs(self, data: dict) -> None:
+        val = concat_regimes(data, self.cfg.sources(), "val")
+        summary = evaluate_system(self.system, val, self.device)
+        summary["step"] = self.step
+        summary["kind"] = "val"
+        self._log(summary)
+        plot_curves(os.path.join(self.dir, "metrics.jsonl"), os.path.join(self.dir, "curves.png"))
+        sample_grid(
+            self.system,
+            val,
+            os.path.join(self.dir, f"samples-{self.step:06d}.png"),
+            self.device,
+            self.cfg,
+        )

@@ -1,0 +1,152 @@
+"""The evaluation of trained runs on held-out data: predictions, the report's tables
+and targets, run information, and the written report (``results.json``,
+``report.md`` and the figures). ``python -m train.evaluate`` is its command."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+
+import torch
+from tqdm import tqdm
+
+from _common.atomic import write_text
+from train.data.batches import Samples
+from train.engine.config import TrainConfig
+from train.engine.device import pick_device
+from train.engine.run_log import read_metrics
+from train.eval import figures, report
+from train.eval.metrics import finite_or_none
+from train.eval.predict import predict
+from train.eval.runs import EvalRun, held_out_samples, load_runs, title
+from train.eval.tables import (
+    Numbers,
+    landmark_table,
+    neutral_table,
+    rho_table,
+    sources_present,
+)
+from train.eval.targets import PAPER_REFERENCE, paper_changes, targets
+from train.units import REFERENCE_PIXELS
+
+
+def machine() -> dict:
+    """Where the evaluation (and, from the runs' timing records, the training) ran."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass  # not Linux: keep platform's answer
+    info = {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    return info
+
+
+def training_budget(run: EvalRun) -> dict:
+    """Steps, batch and time of a run, read from its config and metrics.jsonl."""
+    cfg = run.cfg
+    budget = {
+        "steps": cfg.steps,
+        "batch_size": cfg.batch_size,
+        "images_seen": cfg.steps * cfg.batch_size,
+        "lr": cfg.lr,
+        "train_seconds": None,
+        "mean_step_s": None,
+        "device": None,
+    }
+    records = read_metrics(os.path.join(run.dir, "metrics.jsonl"))
+    steps = [r for r in records if "time_s" in r]
+    if steps:
+        budget["train_seconds"] = sum(r["time_s"] for r in steps)
+    timing = [r for r in records if r.get("kind") == "timing"]
+    if timing:
+        budget["mean_step_s"] = timing[-1]["mean_step_s"]
+        budget["device"] = timing[-1]["device"]
+    return budget
+
+
+def data_info(samples: Samples, cfg: TrainConfig) -> dict:
+    """The test data's counts per source and the config fields that made it."""
+    counts = {s: int(sel.sum()) for s, sel in sources_present(samples)}
+    return {
+        "test_images": counts,
+        "train_images_per_regime": cfg.n_train,
+        "image_size": cfg.image_size,
+        "seed": cfg.seed,
+        "flame": cfg.flame,
+        "n_shape": cfg.n_shape,
+        "n_expr": cfg.n_expr,
+        "folder": cfg.folder or None,
+    }
+
+
+def evaluate(
+    run_dirs: list[str],
+    out: str,
+    device: str = "auto",
+    n_boot: int = 1000,
+    seed: int = 0,
+    progress: bool = True,
+    command: str | None = None,
+) -> dict:
+    """Evaluate the runs and write ``out/report.md``, ``out/results.json`` and figures.
+
+    Returns the results (as written to ``results.json``, NaN as None).
+    """
+    if n_boot < 0:
+        raise ValueError(f"n_boot must be >= 0, got {n_boot}")
+    dev = pick_device(device)
+    runs = load_runs(run_dirs, dev)
+    samples = held_out_samples(runs, progress=progress)
+    preds = {}
+    for run in tqdm(runs, desc="predict", disable=not progress):
+        preds[run.label] = predict(run.system, samples, dev)
+    num = Numbers(n_boot, seed)
+    landmarks, versus = landmark_table(runs, preds, samples, num)
+    results = {
+        "meta": {
+            "command": command or "train.evaluate.evaluate(" + ", ".join(run_dirs) + ")",
+            "date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "machine": machine(),
+            "eval_device": str(dev),
+            "data": data_info(samples, runs[0].cfg),
+            "bootstrap": {"resamples": n_boot, "level": num.level, "seed": seed},
+            "report_pixels": REFERENCE_PIXELS,
+        },
+        "runs": {
+            r.label: {
+                "role": r.role,
+                "title": title(r.role),
+                "dir": r.dir,
+                "checkpoint": r.checkpoint,
+                "camera": r.cfg.camera,
+                "regimes": list(r.cfg.regimes),
+                "masking": r.cfg.masking,
+                "rho_init": r.cfg.rho_init,
+                "w_rho_prior": r.cfg.w_rho_prior,
+                "budget": training_budget(r),
+            }
+            for r in runs
+        },
+        "landmarks": landmarks,
+        "vs_retrained": versus,
+        "neutral_shape": neutral_table(runs, preds, samples, num, progress),
+        "rho": rho_table(runs, preds, samples, num),
+    }
+    labels = {r.role: r.label for r in runs}
+    results["targets"] = targets(results, labels)
+    results["paper_reference"] = {**PAPER_REFERENCE, "changes_pct": paper_changes()}
+    os.makedirs(out, exist_ok=True)
+    results["figures"] = figures.draw_all(runs, preds, samples, results, out)
+    clean = finite_or_none(results)
+    write_text(os.path.join(out, "results.json"), json.dumps(clean, indent=1, allow_nan=False))
+    write_text(os.path.join(out, "report.md"), report.render(clean))
+    return clean

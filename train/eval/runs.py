@@ -1,0 +1,120 @@
+"""The runs of an evaluation: their roles in the report (from their saved configs),
+their checkpoints, and the held-out data they are compared on."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+
+import torch
+
+from train.data.batches import Samples, concat_regimes
+from train.data.cache import load_data
+from train.engine.config import ABLATIONS, REGIMES, TrainConfig
+from train.engine.system import TrainingSystem, load_system
+
+#: roles in report order, with their titles
+ROLE_TITLES = {
+    "ortho-pretrained": "orthographic pretrained (p)",
+    "ortho-retrained": "orthographic retrained (r)",
+    "rho": "rho model (the paper)",
+    "perspective": "full perspective (sec. 6.2)",
+    "rho-no-prior": "ablation: no rho prior",
+    "rho-smirk-masking": "ablation: SMIRK masking",
+    "rho-paper-init": "ablation: paper rho init",
+}
+#: config fields that decide the test data: runs compared must agree on them
+DATA_FIELDS = ("flame", "image_size", "seed", "n_shape", "n_expr", "n_test")
+#: the role the other runs are compared against
+BASELINE = "ortho-retrained"
+
+
+def run_role(cfg: TrainConfig) -> str:
+    """The role of a run in the report, from its config (see the module docstring)."""
+    if cfg.camera == "ortho":
+        return "ortho-retrained" if set(cfg.regimes) == set(REGIMES) else "ortho-pretrained"
+    if cfg.camera == "perspective":
+        return "perspective"
+    changed = [
+        role
+        for role, fields in ABLATIONS.items()
+        if all(getattr(cfg, k) == v for k, v in fields.items())
+    ]
+    if len(changed) > 1:
+        return "rho-" + "+".join(c.removeprefix("rho-") for c in changed)
+    return changed[0] if changed else "rho"
+
+
+@dataclasses.dataclass
+class EvalRun:
+    """A trained run loaded for evaluation."""
+
+    label: str
+    role: str
+    dir: str
+    checkpoint: str
+    cfg: TrainConfig
+    system: TrainingSystem
+
+
+def find_checkpoint(run_dir: str) -> str:
+    """``final.safetensors`` of a run directory (``last`` with a warning if unfinished)."""
+    if not os.path.isdir(run_dir):
+        raise FileNotFoundError(f"{run_dir}: not a run directory")
+    for name in ("final.safetensors", "last.safetensors"):
+        path = os.path.join(run_dir, name)
+        if os.path.exists(path):
+            if name != "final.safetensors":
+                warnings.warn(f"{run_dir}: training unfinished, evaluating {name}", stacklevel=2)
+            return path
+    raise FileNotFoundError(
+        f"{run_dir}: no final.safetensors or last.safetensors (train it with "
+        "python -m train.finetune / train.pretrain first)"
+    )
+
+
+def check_same_data(runs: list[tuple[str, TrainConfig]]) -> None:
+    """Raise ``ValueError`` unless every ``(dir, config)`` shares the test data."""
+    ref_dir, ref = runs[0]
+    for run_dir, cfg in runs[1:]:
+        diff = {f: (getattr(ref, f), getattr(cfg, f)) for f in DATA_FIELDS}
+        diff = {f: v for f, v in diff.items() if v[0] != v[1]}
+        if diff:
+            raise ValueError(
+                f"{run_dir} and {ref_dir} were trained on different data and cannot be "
+                f"compared on one test set: {diff}"
+            )
+
+
+def load_runs(run_dirs: list[str], device: torch.device) -> list[EvalRun]:
+    """The runs in report order (by role), with unique labels; they must share test data."""
+    runs = []
+    for run_dir in run_dirs:
+        path = find_checkpoint(run_dir)
+        system = load_system(path, device)
+        cfg = system.cfg
+        runs.append(EvalRun("", run_role(cfg), run_dir, path, cfg, system))
+    if not runs:
+        raise ValueError("no runs given")
+    check_same_data([(r.dir, r.cfg) for r in runs])
+    order = list(ROLE_TITLES)
+    runs.sort(key=lambda r: (order.index(r.role) if r.role in order else len(order), r.dir))
+    for run in runs:
+        same = [r for r in runs if r.role == run.role]
+        name = os.path.basename(os.path.normpath(run.dir))
+        run.label = run.role if len(same) == 1 else f"{run.role} [{name}]"
+    return runs
+
+
+def held_out_samples(runs: list[EvalRun], progress: bool = True) -> Samples:
+    """The test split of every regime, plus the folder's held-out part if a run used one."""
+    folder = next((r.cfg.folder for r in runs if r.cfg.folder), "")
+    cfg = dataclasses.replace(runs[0].cfg, regimes=REGIMES, folder=folder)
+    data = load_data(cfg, splits=("test",), progress=progress)
+    return concat_regimes(data, cfg.sources(), "test")
+
+
+def title(role: str) -> str:
+    """The report's title of a role (the role itself when it has none)."""
+    return ROLE_TITLES.get(role, role)
