@@ -72,38 +72,44 @@ def load_model(
 
         model = bundled_model()
     else:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"FLAME model file not found: {path}")
-        suffix = path.suffix.lower()
-        if suffix == ".pkl":
-            raw = load_pickle(path)
-            if not isinstance(raw, dict):
-                raise ValueError(f"{path}: expected a pickled dict of arrays, got {type(raw)}")
-            model = model_from_official(raw, n_shape_components, source=str(path))
-        elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                raw = {k: z[k] for k in z.files}
-            if "kintree_table" in raw:
-                model = model_from_official(raw, n_shape_components, source=str(path))
-            else:
-                model = FlameModel.from_arrays(raw, {"source": str(path)})
-        elif suffix == ".safetensors":
-            arrays, meta = _read_safetensors(path)
-            model = FlameModel.from_arrays(arrays, meta)
-        else:
-            raise ValueError(
-                f"unknown FLAME model format {path.suffix!r} for {path}: "
-                "expected .pkl, .npz, .safetensors or 'bundled'"
-            )
+        model = _read_model_file(Path(path), n_shape_components)
     if landmarks is not None:
         for key, value in load_landmark_embedding(landmarks).items():
             setattr(model, key, value)
         model.metadata["contour_yaw_sign"] = landmark_yaw_sign(landmarks)
     if eyelids is not None:
-        left, right = (np.asarray(load_npy(p), dtype=np.float64) for p in eyelids)
-        model.eyelids = np.stack([left, right], axis=-1).astype(model.v_template.dtype)
+        model.eyelids = _read_eyelids(eyelids, model.v_template.dtype)
     return model.validate()
+
+
+def _read_model_file(path: Path, n_shape_components: int) -> FlameModel:
+    """An unvalidated model from a ``.pkl``, ``.npz`` or ``.safetensors`` file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"FLAME model file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".pkl":
+        raw = load_pickle(path)
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: expected a pickled dict of arrays, got {type(raw)}")
+        return model_from_official(raw, n_shape_components, source=str(path))
+    if suffix == ".npz":
+        raw = _read_npz(path)
+        if "kintree_table" in raw:
+            return model_from_official(raw, n_shape_components, source=str(path))
+        return FlameModel.from_arrays(raw, {"source": str(path)})
+    if suffix == ".safetensors":
+        arrays, meta = _read_safetensors(path)
+        return FlameModel.from_arrays(arrays, meta)
+    raise ValueError(
+        f"unknown FLAME model format {path.suffix!r} for {path}: "
+        "expected .pkl, .npz, .safetensors or 'bundled'"
+    )
+
+
+def _read_eyelids(paths: tuple[str | Path, str | Path], dtype: np.dtype) -> np.ndarray:
+    """SMIRK's (left, right) [V, 3] eyelid blendshapes as one [V, 3, 2] array."""
+    left, right = (np.asarray(load_npy(p), dtype=np.float64) for p in paths)
+    return np.stack([left, right], axis=-1).astype(dtype)
 
 
 def model_from_official(
@@ -119,17 +125,7 @@ def model_from_official(
     if shapedirs.ndim != 3:
         raise ValueError(f"{source}: shapedirs must be [V,3,K], got {list(shapedirs.shape)}")
     n_s = min(int(n_shape_components), shapedirs.shape[2])
-    kintree = arr["kintree_table"].astype(np.int64)
-    if kintree.ndim != 2 or kintree.shape[0] != 2:
-        raise ValueError(f"{source}: kintree_table must be [2,J], got {list(kintree.shape)}")
-    ids = kintree[1].tolist()
-    index = {j: i for i, j in enumerate(ids)}
-    parents = np.array(
-        [index.get(int(p), -1) if i > 0 else -1 for i, p in enumerate(kintree[0].tolist())],
-        dtype=np.int64,
-    )
-    if ids != list(range(len(ids))):
-        raise ValueError(f"{source}: kintree_table joint ids must be 0..J-1, got {ids}")
+    parents = _parents_from_kintree(arr["kintree_table"], source)
     posedirs = arr["posedirs"].astype(np.float32)
     meta = {"source": source, "format": "FLAME official"}
     model = FlameModel(
@@ -148,6 +144,22 @@ def model_from_official(
         for key, value in _embedding_from_dict(raw, source).items():
             setattr(model, key, value)
     return model
+
+
+def _parents_from_kintree(kintree_table: np.ndarray, source: str) -> np.ndarray:
+    """Parent indices [J] from the official [2, J] kintree_table (parent ids, joint ids)."""
+    kintree = kintree_table.astype(np.int64)
+    if kintree.ndim != 2 or kintree.shape[0] != 2:
+        raise ValueError(f"{source}: kintree_table must be [2,J], got {list(kintree.shape)}")
+    ids = kintree[1].tolist()
+    index = {j: i for i, j in enumerate(ids)}
+    parents = np.array(
+        [index.get(int(p), -1) if i > 0 else -1 for i, p in enumerate(kintree[0].tolist())],
+        dtype=np.int64,
+    )
+    if ids != list(range(len(ids))):
+        raise ValueError(f"{source}: kintree_table joint ids must be 0..J-1, got {ids}")
+    return parents
 
 
 def load_landmark_embedding(
@@ -170,19 +182,24 @@ def load_landmark_embedding(
                 "landmark embedding: give one file (DECA .npy, .safetensors, .npz) or the pair "
                 f"(flame_static_embedding.pkl, flame_dynamic_embedding.npy), got {len(path)} files"
             )
-        static, dynamic = (_read_embedding_file(Path(p)) for p in path)
-        for raw, what, p in ((static, "static", path[0]), (dynamic, "dynamic", path[1])):
-            if "lmk_face_idx" not in raw or "lmk_b_coords" not in raw:
-                raise ValueError(f"{p}: a {what} embedding needs lmk_face_idx and lmk_b_coords")
-        merged = {
-            "static_lmk_faces_idx": static["lmk_face_idx"],
-            "static_lmk_bary_coords": static["lmk_b_coords"],
-            "dynamic_lmk_faces_idx": dynamic["lmk_face_idx"],
-            "dynamic_lmk_bary_coords": dynamic["lmk_b_coords"],
-        }
-        return _embedding_from_dict(merged, f"{path[0]} + {path[1]}")
+        return _pair_embedding(path[0], path[1])
     path = Path(path)
     return _embedding_from_dict(_read_embedding_file(path), str(path))
+
+
+def _pair_embedding(static_path: str | Path, dynamic_path: str | Path) -> dict[str, np.ndarray]:
+    """The FLAME_PyTorch pair (``lmk_face_idx``, ``lmk_b_coords`` in each file) in DECA's keys."""
+    static, dynamic = (_read_embedding_file(Path(p)) for p in (static_path, dynamic_path))
+    for raw, what, p in ((static, "static", static_path), (dynamic, "dynamic", dynamic_path)):
+        if "lmk_face_idx" not in raw or "lmk_b_coords" not in raw:
+            raise ValueError(f"{p}: a {what} embedding needs lmk_face_idx and lmk_b_coords")
+    merged = {
+        "static_lmk_faces_idx": static["lmk_face_idx"],
+        "static_lmk_bary_coords": static["lmk_b_coords"],
+        "dynamic_lmk_faces_idx": dynamic["lmk_face_idx"],
+        "dynamic_lmk_bary_coords": dynamic["lmk_b_coords"],
+    }
+    return _embedding_from_dict(merged, f"{static_path} + {dynamic_path}")
 
 
 def landmark_yaw_sign(path: str | Path | tuple | list) -> str:
@@ -210,8 +227,7 @@ def _read_embedding_file(path: Path) -> dict[str, Any]:
     elif suffix == ".safetensors":
         raw, _ = _read_safetensors(path)
     elif suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            raw = {k: z[k] for k in z.files}
+        raw = _read_npz(path)
     else:
         raise ValueError(f"unknown landmark embedding format {path.suffix!r} for {path}")
     if not isinstance(raw, dict):
@@ -265,6 +281,11 @@ def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]
             arrays[key] = f.get_tensor(key)
     meta.pop("format", None)
     return arrays, meta
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
 
 
 def mode_names(model: FlameModel, kind: str) -> list[str]:

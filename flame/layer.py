@@ -8,9 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from _common.checks import check_tensor
-
 from . import lbs as _lbs
+from ._validate import forward_inputs, layer_inputs
 from .model import FlameModel
 
 
@@ -75,54 +74,41 @@ class FLAME(nn.Module):
             from .io import load_model
 
             model = load_model(model)
-        model.validate()
-        if n_shape < 0 or n_expr < 0:
-            raise ValueError(f"n_shape and n_expr must be >= 0, got {n_shape}, {n_expr}")
+        layer_inputs(model, n_shape, n_expr)
         self.n_shape = min(int(n_shape), model.n_shape)
         self.n_expr = min(int(n_expr), model.n_expr)
         self.n_joints = model.n_joints
-        if self.n_joints != 5:
-            raise ValueError(
-                f"FLAME needs 5 joints (global, neck, jaw, eyes), the model has {self.n_joints}"
-            )
         self.parents = [int(p) for p in model.parents]
         self.has_eyelids = model.has_eyelids
         self.has_landmarks = model.has_landmarks
-        n_v = model.n_vertices
-
-        def buf(name: str, a: np.ndarray, floating: bool = True) -> None:
-            t = torch.from_numpy(np.ascontiguousarray(a))
-            self.register_buffer(name, t.to(dtype) if floating else t.to(torch.long))
-
-        def flat(d: np.ndarray) -> np.ndarray:  # [V,3,K] -> [K, V*3]
-            return d.reshape(n_v * 3, d.shape[2]).T
-
-        blocks = [
-            flat(model.shapedirs[:, :, : self.n_shape]),
-            flat(model.exprdirs[:, :, : self.n_expr]),
-        ]
-        if model.eyelids is not None:
-            buf("eyelid_dirs", flat(model.eyelids))
-        buf("v_template", model.v_template)
-        buf("dirs", np.concatenate(blocks, axis=0))
-        buf("posedirs", flat(model.posedirs))
-        buf("J_regressor", model.J_regressor)
-        buf("lbs_weights", model.lbs_weights)
-        buf("faces", model.faces, floating=False)
-        if model.has_landmarks:
-            buf("static_lmk_faces_idx", model.static_lmk_faces_idx, floating=False)
-            buf("static_lmk_bary_coords", model.static_lmk_bary_coords)
-            buf("dynamic_lmk_faces_idx", model.dynamic_lmk_faces_idx, floating=False)
-            buf("dynamic_lmk_bary_coords", model.dynamic_lmk_bary_coords)
-        # Kinematic chain from the neck to the root: its rotation picks the contour bin.
-        chain = []
-        j = 1 if self.n_joints > 1 else 0
-        while j != -1:
-            chain.append(j)
-            j = self.parents[j]
-        self.neck_chain = chain
+        self._register_model(model, dtype)
+        # Kinematic chain from the neck (joint 1) to the root: its rotation picks the contour bin.
+        self.neck_chain = _chain_to_root(self.parents, 1)
         self.metadata = dict(model.metadata)
         self.contour_yaw_sign = float(model.metadata.get("contour_yaw_sign", "1"))
+
+    def _register_model(self, model: FlameModel, dtype: torch.dtype) -> None:
+        """The model's arrays as buffers (floating ones in ``dtype``), blendshapes as [K, V*3]."""
+        blocks = [
+            _flat(model.shapedirs[:, :, : self.n_shape]),
+            _flat(model.exprdirs[:, :, : self.n_expr]),
+        ]
+        if model.eyelids is not None:
+            self._buffer("eyelid_dirs", _flat(model.eyelids), dtype)
+        self._buffer("v_template", model.v_template, dtype)
+        self._buffer("dirs", np.concatenate(blocks, axis=0), dtype)
+        self._buffer("posedirs", _flat(model.posedirs), dtype)
+        self._buffer("J_regressor", model.J_regressor, dtype)
+        self._buffer("lbs_weights", model.lbs_weights, dtype)
+        self._buffer("faces", model.faces, torch.long)
+        if model.has_landmarks:
+            self._buffer("static_lmk_faces_idx", model.static_lmk_faces_idx, torch.long)
+            self._buffer("static_lmk_bary_coords", model.static_lmk_bary_coords, dtype)
+            self._buffer("dynamic_lmk_faces_idx", model.dynamic_lmk_faces_idx, torch.long)
+            self._buffer("dynamic_lmk_bary_coords", model.dynamic_lmk_bary_coords, dtype)
+
+    def _buffer(self, name: str, a: np.ndarray, dtype: torch.dtype) -> None:
+        self.register_buffer(name, torch.from_numpy(np.ascontiguousarray(a)).to(dtype))
 
     def extra_repr(self) -> str:
         return (
@@ -148,60 +134,39 @@ class FLAME(nn.Module):
         expressed in the model frame): the bin then follows
         ``contour_rotation @ R_global @ R_neck`` instead of ``R_global @ R_neck``.
         """
-        given = {
-            "shape": shape,
-            "expression": expression,
-            "global_pose": global_pose,
-            "neck_pose": neck_pose,
-            "jaw_pose": jaw_pose,
-            "eye_pose": eye_pose,
-            "eyelids": eyelids,
-        }
-        sizes = {"global_pose": 3, "neck_pose": 3, "jaw_pose": 3, "eye_pose": 6, "eyelids": 2}
-        present = {k: v for k, v in given.items() if v is not None}
-        if contour_rotation is not None:
-            present["contour_rotation"] = check_tensor(
-                "contour_rotation", contour_rotation, ("B", 3, 3)
-            )
-        for k, v in present.items():
-            if k != "contour_rotation":
-                check_tensor(k, v, ("B", sizes.get(k)))
-        if eyelids is not None and not self.has_eyelids:
-            raise ValueError("eyelids given, but this FLAME model has no eyelid blendshapes")
-        for k, limit in (("shape", self.n_shape), ("expression", self.n_expr)):
-            v = present.get(k)
-            if v is not None and v.shape[1] > limit:
-                raise ValueError(
-                    f"{k} has {v.shape[1]} coefficients, this FLAME layer holds {limit}"
-                )
-        batch = {v.shape[0] for v in present.values()}
-        if len(batch) > 1:
-            listed = ", ".join(f"{k}: {v.shape[0]}" for k, v in present.items())
-            raise ValueError(f"inputs disagree on the batch size: {listed}")
-        bsz = batch.pop() if batch else 1
-        ref = self.v_template
-        for k, v in present.items():
-            if v.device != ref.device:
-                raise ValueError(f"{k} is on {v.device}, the FLAME layer on {ref.device}")
-        dtype, device = ref.dtype, ref.device
-
-        def full(v: torch.Tensor | None, n: int) -> torch.Tensor:
-            if v is None:
-                return torch.zeros(bsz, n, dtype=dtype, device=device)
-            v = v.to(dtype)
-            if v.shape[1] < n:
-                v = torch.cat([v, v.new_zeros(bsz, n - v.shape[1])], dim=1)
-            return v
-
-        coeffs = torch.cat([full(shape, self.n_shape), full(expression, self.n_expr)], dim=1)
+        bsz = forward_inputs(
+            {
+                "shape": shape,
+                "expression": expression,
+                "global_pose": global_pose,
+                "neck_pose": neck_pose,
+                "jaw_pose": jaw_pose,
+                "eye_pose": eye_pose,
+                "eyelids": eyelids,
+            },
+            contour_rotation,
+            n_shape=self.n_shape,
+            n_expr=self.n_expr,
+            has_eyelids=self.has_eyelids,
+            device=self.v_template.device,
+        )
+        dtype = self.v_template.dtype
+        coeffs = torch.cat(
+            [self._padded(shape, self.n_shape, bsz), self._padded(expression, self.n_expr, bsz)],
+            dim=1,
+        )
         lids = None
         if eyelids is not None:
             lids = _lbs.blend_shapes(eyelids.to(dtype), self.eyelid_dirs)
         pose = torch.cat(
-            [full(global_pose, 3), full(neck_pose, 3), full(jaw_pose, 3), full(eye_pose, 6)],
+            [
+                self._padded(global_pose, 3, bsz),
+                self._padded(neck_pose, 3, bsz),
+                self._padded(jaw_pose, 3, bsz),
+                self._padded(eye_pose, 6, bsz),
+            ],
             dim=1,
-        )
-        pose = pose.reshape(bsz, 5, 3)
+        ).reshape(bsz, 5, 3)
         vertices, joints, rot_mats = _lbs.lbs(
             coeffs,
             pose,
@@ -218,6 +183,16 @@ class FLAME(nn.Module):
             extra = None if contour_rotation is None else contour_rotation.to(dtype)
             landmarks = self.landmarks(vertices, rot_mats, extra)
         return FlameOutput(vertices, landmarks, joints)
+
+    def _padded(self, v: torch.Tensor | None, n: int, bsz: int) -> torch.Tensor:
+        """``v`` [B, <= n] in the layer's dtype, zero-padded to n columns; zeros for None."""
+        ref = self.v_template
+        if v is None:
+            return torch.zeros(bsz, n, dtype=ref.dtype, device=ref.device)
+        v = v.to(ref.dtype)
+        if v.shape[1] < n:
+            v = torch.cat([v, v.new_zeros(bsz, n - v.shape[1])], dim=1)
+        return v
 
     def contour_bins(
         self, rot_mats: torch.Tensor, contour_rotation: torch.Tensor | None = None
@@ -253,3 +228,17 @@ class FLAME(nn.Module):
             dim=1,
         )
         return _lbs.vertices_to_landmarks(vertices, self.faces, faces_idx, bary)
+
+
+def _flat(d: np.ndarray) -> np.ndarray:
+    """Blendshapes [V, 3, K] as rows [K, V * 3]."""
+    return d.reshape(d.shape[0] * 3, d.shape[2]).T
+
+
+def _chain_to_root(parents: list[int], joint: int) -> list[int]:
+    """``joint``, its parent, ... up to the root."""
+    chain = []
+    while joint != -1:
+        chain.append(joint)
+        joint = parents[joint]
+    return chain

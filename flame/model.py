@@ -21,6 +21,25 @@ N_YAW_BINS = 79
 N_CONTOUR = 17
 N_STATIC = 51
 
+#: Arrays every model file holds, and those holding indices (stored as int64).
+_REQUIRED = (
+    "v_template",
+    "faces",
+    "shapedirs",
+    "exprdirs",
+    "posedirs",
+    "J_regressor",
+    "parents",
+    "lbs_weights",
+)
+_INDEX_ARRAYS = (
+    "faces",
+    "parents",
+    "static_lmk_faces_idx",
+    "dynamic_lmk_faces_idx",
+    "full_lmk_faces_idx",
+)
+
 
 @dataclass
 class FlameModel:
@@ -112,109 +131,15 @@ class FlameModel:
         Raises ``ValueError`` (or ``TypeError`` for a wrong kind of array)
         naming the offending field and what was expected. Returns ``self``.
         """
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("masks", "metadata") or value is None:
-                continue
-            if not isinstance(value, np.ndarray):
-                raise TypeError(f"FlameModel.{f.name} must be a numpy array, got {type(value)}")
-
-        v = _float(self.v_template, "v_template", 2)
-        if v.shape[1] != 3 or v.shape[0] < 3:
-            raise ValueError(f"v_template must have shape [V,3] with V >= 3, got {list(v.shape)}")
-        n_v = v.shape[0]
-
-        faces = _int(self.faces, "faces", 2)
-        if faces.shape[1] != 3 or faces.shape[0] < 1:
-            raise ValueError(f"faces must have shape [F,3], got {list(faces.shape)}")
-        _index_range(faces, n_v, "faces", "vertex")
-
-        for name in ("shapedirs", "exprdirs", "posedirs"):
-            a = _float(getattr(self, name), name, 3)
-            if a.shape[:2] != (n_v, 3):
-                raise ValueError(f"{name} must have shape [{n_v},3,K], got {list(a.shape)}")
-
-        parents = _int(self.parents, "parents", 1)
-        n_j = parents.shape[0]
-        if n_j < 1 or parents[0] != -1:
-            raise ValueError(f"parents must start with -1 (the root), got {parents.tolist()}")
-        for j in range(1, n_j):
-            if not 0 <= parents[j] < j:
-                raise ValueError(
-                    "parents must list every joint after its parent "
-                    f"(0 <= parents[j] < j), got {parents.tolist()}"
-                )
-        if self.posedirs.shape[2] != 9 * (n_j - 1):
-            raise ValueError(
-                f"posedirs must have 9 * (J - 1) = {9 * (n_j - 1)} components for {n_j} joints, "
-                f"got {self.posedirs.shape[2]}"
-            )
-        jr = _float(self.J_regressor, "J_regressor", 2)
-        if jr.shape != (n_j, n_v):
-            raise ValueError(f"J_regressor must have shape [{n_j},{n_v}], got {list(jr.shape)}")
-        w = _float(self.lbs_weights, "lbs_weights", 2)
-        if w.shape != (n_v, n_j):
-            raise ValueError(f"lbs_weights must have shape [{n_v},{n_j}], got {list(w.shape)}")
-
-        lmk = (
-            self.static_lmk_faces_idx,
-            self.static_lmk_bary_coords,
-            self.dynamic_lmk_faces_idx,
-            self.dynamic_lmk_bary_coords,
-        )
-        if any(a is not None for a in lmk):
-            if any(a is None for a in lmk):
-                raise ValueError(
-                    "the landmark embedding needs all of static_lmk_faces_idx, "
-                    "static_lmk_bary_coords, dynamic_lmk_faces_idx and dynamic_lmk_bary_coords"
-                )
-            self._validate_embedding(
-                "static_lmk", self.static_lmk_faces_idx, self.static_lmk_bary_coords, (N_STATIC,)
-            )
-            self._validate_embedding(
-                "dynamic_lmk",
-                self.dynamic_lmk_faces_idx,
-                self.dynamic_lmk_bary_coords,
-                (N_YAW_BINS, N_CONTOUR),
-            )
-        if (self.full_lmk_faces_idx is None) != (self.full_lmk_bary_coords is None):
-            raise ValueError("full_lmk_faces_idx and full_lmk_bary_coords come together")
-        if self.full_lmk_faces_idx is not None:
-            self._validate_embedding(
-                "full_lmk", self.full_lmk_faces_idx, self.full_lmk_bary_coords, (68,)
-            )
-
-        if self.eyelids is not None:
-            e = _float(self.eyelids, "eyelids", 3)
-            if e.shape != (n_v, 3, 2):
-                raise ValueError(f"eyelids must have shape [{n_v},3,2], got {list(e.shape)}")
-
-        for name, idx in self.masks.items():
-            if not isinstance(idx, np.ndarray):
-                raise TypeError(f"mask {name!r} must be a numpy array of vertex indices")
-            _index_range(_int(idx, f"mask {name!r}", 1), n_v, f"mask {name!r}", "vertex")
-        for k, val in self.metadata.items():
-            if not isinstance(k, str) or not isinstance(val, str):
-                raise TypeError("metadata must map strings to strings")
-        sign = self.metadata.get("contour_yaw_sign", "1")
-        if sign not in ("1", "-1"):
-            raise ValueError(f"metadata contour_yaw_sign must be '1' or '-1', got {sign!r}")
+        _check_array_types(self)
+        n_v = _check_mesh(self.v_template, self.faces)
+        _check_blendshapes(self, n_v)
+        _check_skeleton(self, n_v)
+        _check_landmarks(self)
+        _check_eyelids(self.eyelids, n_v)
+        _check_masks(self.masks, n_v)
+        _check_metadata(self.metadata)
         return self
-
-    def _validate_embedding(
-        self, name: str, faces_idx: np.ndarray, bary: np.ndarray, lead: tuple[int, ...]
-    ) -> None:
-        fi = _int(faces_idx, f"{name}_faces_idx", len(lead))
-        if fi.shape != lead:
-            raise ValueError(f"{name}_faces_idx must have shape {list(lead)}, got {list(fi.shape)}")
-        _index_range(fi, self.n_faces, f"{name}_faces_idx", "face")
-        b = _float(bary, f"{name}_bary_coords", len(lead) + 1)
-        if b.shape != (*lead, 3):
-            raise ValueError(
-                f"{name}_bary_coords must have shape {[*lead, 3]}, got {list(b.shape)}"
-            )
-        if np.abs(b.sum(-1) - 1.0).max() > 1e-3:
-            raise ValueError(f"{name}_bary_coords must sum to 1 over the last axis")
 
     # ------------------------------------------------------------ conversion
     def astype(self, dtype: np.dtype | type) -> FlameModel:
@@ -250,32 +175,135 @@ class FlameModel:
                 kwargs[key] = np.asarray(value)
             else:
                 raise ValueError(f"unknown array {key!r} in a FLAME model file")
-        missing = [
-            n
-            for n in (
-                "v_template",
-                "faces",
-                "shapedirs",
-                "exprdirs",
-                "posedirs",
-                "J_regressor",
-                "parents",
-                "lbs_weights",
-            )
-            if n not in kwargs
-        ]
+        missing = [n for n in _REQUIRED if n not in kwargs]
         if missing:
             raise ValueError(f"FLAME model file lacks the arrays {missing}")
-        for k in (
-            "faces",
-            "parents",
-            "static_lmk_faces_idx",
-            "dynamic_lmk_faces_idx",
-            "full_lmk_faces_idx",
-        ):
+        for k in _INDEX_ARRAYS:
             if k in kwargs:
                 kwargs[k] = _as_index(kwargs[k], k)
         return cls(**kwargs, masks=masks, metadata=dict(metadata or {}))
+
+
+def _check_array_types(model: FlameModel) -> None:
+    for f in dataclasses.fields(model):
+        value = getattr(model, f.name)
+        if f.name in ("masks", "metadata") or value is None:
+            continue
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"FlameModel.{f.name} must be a numpy array, got {type(value)}")
+
+
+def _check_mesh(v_template: np.ndarray, faces: np.ndarray) -> int:
+    """Template [V, 3] (V >= 3) and faces [F, 3] (F >= 1) on it; returns V."""
+    v = _float(v_template, "v_template", 2)
+    if v.shape[1] != 3 or v.shape[0] < 3:
+        raise ValueError(f"v_template must have shape [V,3] with V >= 3, got {list(v.shape)}")
+    n_v = v.shape[0]
+    faces = _int(faces, "faces", 2)
+    if faces.shape[1] != 3 or faces.shape[0] < 1:
+        raise ValueError(f"faces must have shape [F,3], got {list(faces.shape)}")
+    _index_range(faces, n_v, "faces", "vertex")
+    return n_v
+
+
+def _check_blendshapes(model: FlameModel, n_v: int) -> None:
+    for name in ("shapedirs", "exprdirs", "posedirs"):
+        a = _float(getattr(model, name), name, 3)
+        if a.shape[:2] != (n_v, 3):
+            raise ValueError(f"{name} must have shape [{n_v},3,K], got {list(a.shape)}")
+
+
+def _check_skeleton(model: FlameModel, n_v: int) -> None:
+    """Parents in topological order, and posedirs, J_regressor, lbs_weights sized to them."""
+    n_j = _check_parents(model.parents)
+    if model.posedirs.shape[2] != 9 * (n_j - 1):
+        raise ValueError(
+            f"posedirs must have 9 * (J - 1) = {9 * (n_j - 1)} components for {n_j} joints, "
+            f"got {model.posedirs.shape[2]}"
+        )
+    jr = _float(model.J_regressor, "J_regressor", 2)
+    if jr.shape != (n_j, n_v):
+        raise ValueError(f"J_regressor must have shape [{n_j},{n_v}], got {list(jr.shape)}")
+    w = _float(model.lbs_weights, "lbs_weights", 2)
+    if w.shape != (n_v, n_j):
+        raise ValueError(f"lbs_weights must have shape [{n_v},{n_j}], got {list(w.shape)}")
+
+
+def _check_parents(parents: np.ndarray) -> int:
+    """parents[0] = -1 and 0 <= parents[j] < j; returns the joint count."""
+    parents = _int(parents, "parents", 1)
+    n_j = parents.shape[0]
+    if n_j < 1 or parents[0] != -1:
+        raise ValueError(f"parents must start with -1 (the root), got {parents.tolist()}")
+    for j in range(1, n_j):
+        if not 0 <= parents[j] < j:
+            raise ValueError(
+                "parents must list every joint after its parent "
+                f"(0 <= parents[j] < j), got {parents.tolist()}"
+            )
+    return n_j
+
+
+def _check_landmarks(model: FlameModel) -> None:
+    """The static + dynamic embedding (all four arrays or none), and the optional full one."""
+    lmk = (
+        model.static_lmk_faces_idx,
+        model.static_lmk_bary_coords,
+        model.dynamic_lmk_faces_idx,
+        model.dynamic_lmk_bary_coords,
+    )
+    if any(a is not None for a in lmk):
+        if any(a is None for a in lmk):
+            raise ValueError(
+                "the landmark embedding needs all of static_lmk_faces_idx, "
+                "static_lmk_bary_coords, dynamic_lmk_faces_idx and dynamic_lmk_bary_coords"
+            )
+        _check_embedding("static_lmk", lmk[0], lmk[1], (N_STATIC,), model.n_faces)
+        _check_embedding("dynamic_lmk", lmk[2], lmk[3], (N_YAW_BINS, N_CONTOUR), model.n_faces)
+    if (model.full_lmk_faces_idx is None) != (model.full_lmk_bary_coords is None):
+        raise ValueError("full_lmk_faces_idx and full_lmk_bary_coords come together")
+    if model.full_lmk_faces_idx is not None:
+        _check_embedding(
+            "full_lmk", model.full_lmk_faces_idx, model.full_lmk_bary_coords, (68,), model.n_faces
+        )
+
+
+def _check_embedding(
+    name: str, faces_idx: np.ndarray, bary: np.ndarray, lead: tuple[int, ...], n_faces: int
+) -> None:
+    """Faces ``lead`` in [0, n_faces) and barycentric coordinates ``[*lead, 3]`` summing to 1."""
+    fi = _int(faces_idx, f"{name}_faces_idx", len(lead))
+    if fi.shape != lead:
+        raise ValueError(f"{name}_faces_idx must have shape {list(lead)}, got {list(fi.shape)}")
+    _index_range(fi, n_faces, f"{name}_faces_idx", "face")
+    b = _float(bary, f"{name}_bary_coords", len(lead) + 1)
+    if b.shape != (*lead, 3):
+        raise ValueError(f"{name}_bary_coords must have shape {[*lead, 3]}, got {list(b.shape)}")
+    if np.abs(b.sum(-1) - 1.0).max() > 1e-3:
+        raise ValueError(f"{name}_bary_coords must sum to 1 over the last axis")
+
+
+def _check_eyelids(eyelids: np.ndarray | None, n_v: int) -> None:
+    if eyelids is not None:
+        e = _float(eyelids, "eyelids", 3)
+        if e.shape != (n_v, 3, 2):
+            raise ValueError(f"eyelids must have shape [{n_v},3,2], got {list(e.shape)}")
+
+
+def _check_masks(masks: dict[str, np.ndarray], n_v: int) -> None:
+    for name, idx in masks.items():
+        if not isinstance(idx, np.ndarray):
+            raise TypeError(f"mask {name!r} must be a numpy array of vertex indices")
+        _index_range(_int(idx, f"mask {name!r}", 1), n_v, f"mask {name!r}", "vertex")
+
+
+def _check_metadata(metadata: dict[str, str]) -> None:
+    for k, val in metadata.items():
+        if not isinstance(k, str) or not isinstance(val, str):
+            raise TypeError("metadata must map strings to strings")
+    sign = metadata.get("contour_yaw_sign", "1")
+    if sign not in ("1", "-1"):
+        raise ValueError(f"metadata contour_yaw_sign must be '1' or '-1', got {sign!r}")
 
 
 def _as_index(a: np.ndarray, name: str) -> np.ndarray:
