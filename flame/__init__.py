@@ -9,10 +9,11 @@ out.landmarks  # [B, 68, 3]
 """
 
 from . import cli, lbs
-from .io import load_landmark_embedding, load_model, mode_names, save_model
+from .io import load_landmark_embedding, load_model, mode_names
 from .layer import FLAME, FlameOutput
 from .model import FlameModel
 from .safe_pickle import UnsafePickleError
+from .storage import save_model
 
 __all__ = [
     "FLAME",

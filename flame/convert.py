@@ -14,7 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .io import FLAME_N_SHAPE, load_model, save_model
+from .io import FLAME_N_SHAPE, load_model
+from .storage import save_model
 
 
 def main(argv: list[str] | None = None) -> int:

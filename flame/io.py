@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from _common.atomic import atomic_path
-
 from .model import FlameModel
 from .safe_pickle import load_npy, load_pickle
+from .standin import bundled_model
+from .storage import read_npz, read_safetensors
 
 #: Shape components of the official FLAME shapedirs (the rest are expression).
 FLAME_N_SHAPE = 300
@@ -68,8 +68,6 @@ def load_model(
         for safetensors).
     """
     if isinstance(path, str) and path == "bundled":
-        from .standin import bundled_model
-
         model = bundled_model()
     else:
         model = _read_model_file(Path(path), n_shape_components)
@@ -93,12 +91,12 @@ def _read_model_file(path: Path, n_shape_components: int) -> FlameModel:
             raise ValueError(f"{path}: expected a pickled dict of arrays, got {type(raw)}")
         return model_from_official(raw, n_shape_components, source=str(path))
     if suffix == ".npz":
-        raw = _read_npz(path)
+        raw = read_npz(path)
         if "kintree_table" in raw:
             return model_from_official(raw, n_shape_components, source=str(path))
         return FlameModel.from_arrays(raw, {"source": str(path)})
     if suffix == ".safetensors":
-        arrays, meta = _read_safetensors(path)
+        arrays, meta = read_safetensors(path)
         return FlameModel.from_arrays(arrays, meta)
     raise ValueError(
         f"unknown FLAME model format {path.suffix!r} for {path}: "
@@ -212,7 +210,7 @@ def landmark_yaw_sign(path: str | Path | tuple | list) -> str:
         return "-1" if len(path) == 2 else landmark_yaw_sign(path[0])
     path = Path(path)
     if path.suffix.lower() == ".safetensors":
-        return _read_safetensors(path)[1].get("contour_yaw_sign", "1")
+        return read_safetensors(path)[1].get("contour_yaw_sign", "1")
     return "1"
 
 
@@ -225,9 +223,9 @@ def _read_embedding_file(path: Path) -> dict[str, Any]:
     elif suffix == ".pkl":
         raw = load_pickle(path)
     elif suffix == ".safetensors":
-        raw, _ = _read_safetensors(path)
+        raw, _ = read_safetensors(path)
     elif suffix == ".npz":
-        raw = _read_npz(path)
+        raw = read_npz(path)
     else:
         raise ValueError(f"unknown landmark embedding format {path.suffix!r} for {path}")
     if not isinstance(raw, dict):
@@ -252,40 +250,6 @@ def _embedding_from_dict(raw: dict[str, Any], source: str) -> dict[str, np.ndarr
         else:
             out[key] = a.astype(np.float32)
     return out
-
-
-def save_model(model: FlameModel, path: str | Path) -> None:
-    """Write ``model`` as ``.safetensors`` (or ``.npz``) in our layout, atomically."""
-    model.validate()
-    path = Path(path)
-    if path.suffix.lower() not in (".safetensors", ".npz"):
-        raise ValueError(f"save_model writes .safetensors or .npz, got {path.suffix!r}")
-    arrays = model.to_arrays()
-    with atomic_path(path) as tmp:
-        if path.suffix.lower() == ".safetensors":
-            from safetensors.numpy import save_file
-
-            save_file(arrays, tmp, metadata={"format": "minirast-flame-1", **model.metadata})
-        else:
-            with open(tmp, "wb") as f:
-                np.savez(f, **arrays)
-
-
-def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    from safetensors import safe_open
-
-    arrays: dict[str, np.ndarray] = {}
-    with safe_open(str(path), framework="np") as f:
-        meta = dict(f.metadata() or {})
-        for key in f.keys():
-            arrays[key] = f.get_tensor(key)
-    meta.pop("format", None)
-    return arrays, meta
-
-
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
 
 
 def mode_names(model: FlameModel, kind: str) -> list[str]:

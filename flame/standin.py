@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from .model import N_YAW_BINS, FlameModel
+from .storage import read_safetensors, save_model
 
 #: Version of the construction; with a hash of this file it names the cache file.
 VERSION = "1"
@@ -792,12 +793,10 @@ def cache_path() -> Path:
 
 @lru_cache(maxsize=1)
 def _cached() -> FlameModel:
-    from .io import _read_safetensors, save_model
-
     path = cache_path()
     if path.is_file():
         try:
-            arrays, meta = _read_safetensors(path)
+            arrays, meta = read_safetensors(path)
             model = FlameModel.from_arrays(arrays, meta).validate()
             if model.metadata.get("version") == VERSION:
                 return model

@@ -144,10 +144,8 @@ def test_relative_imports_resolve_and_private_modules_are_flagged(tmp_path):
     assert private_imports(graph) == [("train.engine.run", "ppcam._validate")]
 
 
-#: Deferred imports (inside a function) that close a cycle, each with why it is left:
-#: flame.io loads the bundled head from flame.standin, which caches it with flame.io's
-#: safetensors reader and writer (the flame package's own to untangle).
-ALLOWED_DEFERRED_EDGES = {("flame.io", "flame.standin")}
+#: Deferred imports (inside a function) that close a cycle, each with why it is left.
+ALLOWED_DEFERRED_EDGES: set[tuple[str, str]] = set()
 
 
 @pytest.fixture(scope="module")
