@@ -37,7 +37,6 @@ from bench.common import (  # noqa: E402
     synchronize,
     time_call,
 )
-from ppcam._torch.project import project_reference  # noqa: E402
 
 FLAME_POINTS = 5023
 DEFAULT_BATCHES = (1, 8, 64, 512, 4096)
@@ -67,7 +66,7 @@ def make_inputs(batch: int, n: int, device: torch.device, dtype=torch.float32, s
 
 def _compiled_reference():
     fn = torch.compile(
-        lambda q, s, t, r, rot: project_reference(q, s, t, r, rot, ppcam.DEFAULT_MIN_W)[0],
+        lambda q, s, t, r, rot: ppcam.project_reference(q, s, t, r, rot, ppcam.DEFAULT_MIN_W)[0],
         dynamic=True,
     )
     return lambda *args: fn(*args)
