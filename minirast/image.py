@@ -7,6 +7,7 @@ import os
 import numpy as np
 import torch
 
+from _common.atomic import atomic_path
 from _common.checks import check_finite
 
 
@@ -45,4 +46,5 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> None:
     from PIL import Image
 
     arr = to_uint8_image(image)
-    Image.fromarray(np.ascontiguousarray(arr)).save(os.fspath(path), format="PNG")
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(arr)).save(tmp, format="PNG")

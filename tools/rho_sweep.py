@@ -15,6 +15,8 @@ import argparse
 
 import matplotlib
 
+from _common.atomic import atomic_path
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
@@ -73,7 +75,8 @@ def main(argv=None) -> None:
         fontsize=10,
     )
     fig.tight_layout()
-    fig.savefig(args.out, dpi=90)
+    with atomic_path(args.out) as tmp:
+        fig.savefig(tmp, dpi=90)
     print(f"wrote {args.out}")
 
 

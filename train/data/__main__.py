@@ -8,6 +8,7 @@ import json
 import os
 import sys
 
+from _common.atomic import write_text
 from train.data import synthetic
 from train.data.preview import preview_grid
 from train.data.shards import save_shards
@@ -50,8 +51,11 @@ def main(argv: list[str] | None = None) -> None:
     paths = save_shards(
         samples, args.out, f"{args.regime}-{args.split}-s{args.size}", meta, args.shard_size
     )
-    with open(os.path.join(args.out, f"{args.regime}-{args.split}-s{args.size}.json"), "w") as f:
-        json.dump({**meta, "shards": [os.path.basename(p) for p in paths]}, f, indent=2)
+    index = {**meta, "shards": [os.path.basename(p) for p in paths]}
+    write_text(
+        os.path.join(args.out, f"{args.regime}-{args.split}-s{args.size}.json"),
+        json.dumps(index, indent=2),
+    )
     print(f"wrote {len(paths)} shard(s) to {args.out}", file=sys.stderr)
 
 

@@ -4,7 +4,7 @@ One step: encode the images, pose FLAME, project its landmarks with the run's
 camera (ppcam), render the predicted geometry (minirast), mask the input
 (paper or SMIRK masking), rebuild it with the neural renderer, and add the
 expression cycle and the rho prior. Losses follow SMIRK's weights
-(DESIGN.md section 6) and are all fields of :class:`train.engine.config.TrainConfig`.
+(docs/design.md section 6) and are all fields of :class:`train.engine.config.TrainConfig`.
 
 Determinism and resume: the batch of step k and every random draw of that step
 come from generators seeded by ``(seed, k)``, and checkpoints hold the model
@@ -25,6 +25,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 import flame
+from _common.atomic import write_text
 from train.data.batches import batch_indices, concat_regimes
 from train.data.seeding import seeded
 from train.engine import checkpoint as ckpt
@@ -154,8 +155,7 @@ class Run:
         cfg, dev = self.cfg, self.device
         os.makedirs(self.dir, exist_ok=True)
         if self.dist.main:
-            with open(os.path.join(self.dir, "config.json"), "w") as f:
-                f.write(cfg.to_json())
+            write_text(os.path.join(self.dir, "config.json"), cfg.to_json())
         self._truncate_metrics()
         train = concat_regimes(data, cfg.sources(), "train")
         n = len(train["image"])

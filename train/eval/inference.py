@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 import ppcam
+from _common.atomic import atomic_path, write_text
 from train.data.folder import IMAGE_SUFFIXES
 from train.engine.device import pick_device
 from train.engine.system import load_system
@@ -50,10 +51,10 @@ def read_image(path: str, size: int) -> tuple[torch.Tensor, tuple[int, int, int]
 
 def write_obj(path: str, vertices: np.ndarray, faces: np.ndarray) -> None:
     """The mesh as a Wavefront OBJ (1-based face indices)."""
-    with open(path, "w") as f:
-        f.write("# minirast train.infer: FLAME model frame (x left, y up, z out), metres\n")
-        f.writelines(f"v {x:.6f} {y:.6f} {z:.6f}\n" for x, y, z in vertices)
-        f.writelines(f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in faces)
+    lines = ["# minirast train.infer: FLAME model frame (x left, y up, z out), metres\n"]
+    lines += [f"v {x:.6f} {y:.6f} {z:.6f}\n" for x, y, z in vertices]
+    lines += [f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in faces]
+    write_text(path, "".join(lines))
 
 
 def overlay(image: torch.Tensor, render: torch.Tensor, mask: torch.Tensor, lmk_ndc, path: str):
@@ -67,7 +68,8 @@ def overlay(image: torch.Tensor, render: torch.Tensor, mask: torch.Tensor, lmk_n
     for x, y in ((lmk_ndc + 1) * size / 2 - 0.5).tolist():
         cx, cy = (x + 0.5) * scale, (y + 0.5) * scale
         draw.ellipse((cx - 2, cy - 2, cx + 2, cy + 2), fill=(255, 40, 40))
-    pil.save(path)
+    with atomic_path(path) as tmp:
+        pil.save(tmp, format="PNG")
 
 
 @torch.no_grad()
@@ -128,8 +130,7 @@ def infer(inputs: list[str], checkpoint: str, out: str, batch: int = 16, device:
                 "camera_mode": system.cfg.camera,
                 "checkpoint": checkpoint,
             }
-            with open(os.path.join(out, f"{stem}.json"), "w") as f:
-                json.dump(record, f, indent=1)
+            write_text(os.path.join(out, f"{stem}.json"), json.dumps(record, indent=1))
             overlay(
                 x[i].cpu(),
                 shaded.image[i].cpu(),
@@ -145,6 +146,5 @@ def infer(inputs: list[str], checkpoint: str, out: str, batch: int = 16, device:
             written.append(stem)
     for path, why in skipped:
         warnings.warn(f"{path}: skipped ({why})", stacklevel=2)
-    with open(os.path.join(out, "skipped.txt"), "w") as f:
-        f.writelines(f"{path}\t{why}\n" for path, why in skipped)
+    write_text(os.path.join(out, "skipped.txt"), "".join(f"{p}\t{why}\n" for p, why in skipped))
     return written, skipped
