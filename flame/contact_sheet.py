@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _common.atomic import atomic_path
+
 from .cli import add_flame_arguments, model_from_args
 from .io import mode_names
 from .layer import FLAME
@@ -159,8 +161,8 @@ def make_contact_sheet(model: FlameModel, path: str | Path, columns: int = 6) ->
     fig.suptitle(f"{name}: pinhole view from {DISTANCE} m, landmarks (contour yellow)", fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
     return path
 
