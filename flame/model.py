@@ -1,6 +1,6 @@
 """The arrays of a FLAME-format head model, in one typed container.
 
-Conventions (DESIGN.md section 2): model frame x to the subject's left, y up,
+Conventions (docs/design.md section 2): model frame x to the subject's left, y up,
 z out of the face; metres. Joint order is FLAME's: 0 global (root), 1 neck,
 2 jaw, 3 left eye, 4 right eye. Landmarks follow DECA's embedding: 51 static
 landmarks (iBUG points 17..67) on fixed faces, and 17 jaw-contour landmarks

@@ -8,7 +8,7 @@ Public API:
   :func:`sh_basis`, :func:`normals_to_rgb`, :func:`to_uint8_image`, :func:`save_image`,
   :func:`uv_sphere`, :func:`icosphere`.
 
-Conventions and the backend contract: ``DESIGN.md`` sections 2 and 4 and
+Conventions and the backend contract: ``docs/design.md`` sections 2 and 4 and
 ``minirast/CONTRACT.md``.
 
 Layout (the same in ``ppcam`` and ``minirast``): public functions live in

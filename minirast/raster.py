@@ -1,6 +1,6 @@
 """Public rasterizer API: :func:`rasterize` and :func:`interpolate`.
 
-Conventions (``DESIGN.md`` section 2, ``minirast/CONTRACT.md``): clip-space
+Conventions (``docs/design.md`` section 2, ``minirast/CONTRACT.md``): clip-space
 positions ``(x, y, z, w)``; the screen position of a vertex is NDC
 ``(x/w, y/w)`` with (-1, -1) the top-left image corner and y growing downwards;
 pixel (row r, col c) has its centre at ``((2c+1)/W - 1, (2r+1)/H - 1)`` and is

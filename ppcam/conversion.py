@@ -3,7 +3,7 @@
 For rho > 0, ``S p_x / (1 + rho p_z) = (S/rho) p_x / (p_z + 1/rho)``: the
 pseudo-perspective camera is exactly a pinhole camera with focal length
 ``f = S / rho`` and distance ``t_z = 1 / rho`` to the model origin
-(DESIGN.md section 3). rho = 0 is the orthographic limit, a camera infinitely
+(docs/design.md section 3). rho = 0 is the orthographic limit, a camera infinitely
 far away with an infinite focal length: it has no finite pinhole equivalent,
 and these functions raise rather than return inf or NaN.
 """

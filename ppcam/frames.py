@@ -3,7 +3,7 @@
 Model frame (FLAME): x to the subject's left, y up, z out of the face.
 Camera frame (OpenCV): x right in the image, y down, z forward (away from the
 camera). ``(x, y, z) -> (x, -y, -z)`` maps one to the other; it is its own
-inverse. No other function of the project flips axes (DESIGN.md section 2).
+inverse. No other function of the project flips axes (docs/design.md section 2).
 """
 
 from __future__ import annotations

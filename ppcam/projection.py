@@ -1,6 +1,6 @@
 """Public projection functions of the pseudo-perspective camera.
 
-Conventions (DESIGN.md sections 2-3): points are in the camera frame (OpenCV:
+Conventions (docs/design.md sections 2-3): points are in the camera frame (OpenCV:
 x right, y down, z forward; use :func:`ppcam.flame_to_camera` on FLAME
 output), in model units (metres for FLAME). Image coordinates are NDC with
 (-1, -1) the top-left corner and y growing downwards.

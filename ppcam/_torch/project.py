@@ -1,4 +1,4 @@
-"""Torch reference of the pseudo-perspective camera (DESIGN.md section 3).
+"""Torch reference of the pseudo-perspective camera (docs/design.md section 3).
 
 Plain differentiable torch: any device, any floating dtype, higher-order
 gradients. It is the CPU path, the reference the Triton kernels are tested

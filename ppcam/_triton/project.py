@@ -4,7 +4,7 @@ host functions and the autograd Function.
 Forward (one kernel): ``p = R q + (tx, ty, 0)``, ``w = 1 + rho p_z``,
 ``(u, v) = S (p_x, p_y) / max(w, min_w)`` and the validity flag ``w > min_w``.
 
-Backward (one kernel): the analytic gradients of DESIGN.md section 3 for every
+Backward (one kernel): the analytic gradients of docs/design.md section 3 for every
 point (``dL/dq = R^T dL/dp``) plus, per block of points, partial sums of the
 per-batch gradients (scale, rho, tx, ty and the 9 entries of R). The partials
 are summed in a fixed order afterwards (deterministic); with

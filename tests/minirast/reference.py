@@ -1,6 +1,6 @@
 """The float64 reference rasterizer of the tests, and random scenes.
 
-Written from the contract (DESIGN.md section 4, minirast/CONTRACT.md) without
+Written from the contract (docs/design.md section 4, minirast/CONTRACT.md) without
 any code of the package: every pixel centre is tested against every triangle
 with edge functions, dense over pixels x triangles (small sizes only). Both
 backends are tested against it (``test_reference_agreement.py``,

@@ -1,4 +1,4 @@
-"""train.masking: the blanked region, the copied-back pixels, the paper's exclusions."""
+"""train.models.masking: the blanked region, the copied-back pixels, the paper's exclusions."""
 
 from __future__ import annotations
 

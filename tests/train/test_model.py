@@ -1,4 +1,5 @@
-"""train.backbone and train.model: shapes, ranges, heads' inits, camera switching, checkpoints."""
+"""train.models.backbone and train.models.regressor: shapes, ranges, heads' inits, camera
+switching, checkpoints."""
 
 from __future__ import annotations
 

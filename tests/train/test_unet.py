@@ -1,4 +1,4 @@
-"""train.unet.NeuralRenderer: shapes, range, gradients, size rules, bad input."""
+"""train.models.unet.NeuralRenderer: shapes, range, gradients, size rules, bad input."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ An optional ``<root>/rho_prior.json`` gives the folder's rho prior, either
 (``{"sensor_width_cm": 0.455, "face_width_cm": 15, "distance_cm": [15, 30]}``).
 
 Images are centre-cropped to a square and resized to ``size``; landmarks follow
-and are returned in NDC (DESIGN.md section 2). Every file that cannot be used is
+and are returned in NDC (docs/design.md section 2). Every file that cannot be used is
 reported by name with the reason, and skipped; nothing is dropped silently.
 """
 

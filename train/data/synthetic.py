@@ -1,4 +1,4 @@
-"""Synthetic face data with known ground truth, and a folder loader for real data.
+"""Synthetic face data with known ground truth (real images: :mod:`train.data.folder`).
 
 Three regimes mirror the paper's datasets (``hmc``: head-mounted camera at
 15-30 cm; ``studio``: MEAD-like, 0.6-1.0 m; ``wild``: CelebA/FFHQ-like,
@@ -7,7 +7,7 @@ user's FLAME) with random shape, expression, jaw, eyelids, skin albedo,
 lighting and a textured background, rendered with minirast under a true
 pinhole camera. Its ground truth: clean and detector-noisy 2D landmarks (NDC),
 the face mask, the FLAME parameters and the camera, with the true
-``rho = 1 / t_z`` (DESIGN.md section 3).
+``rho = 1 / t_z`` (docs/design.md section 3).
 
 Every sample is a pure function of ``(seed, regime, split, index)``: splits use
 disjoint random streams, so train, val and test never share a sample, and a
@@ -15,7 +15,8 @@ sample is the same whether generated alone, in a batch, on the fly or from a
 cached shard.
 
 ``python -m train.data build --regime hmc --n 20000`` caches a split to
-safetensors shards; ``python -m train.data preview`` writes a PNG grid.
+safetensors shards; ``python -m train.data preview`` writes a PNG grid
+(:mod:`train.data.__main__`).
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ class TrainConfig:
     eval_every: int = 100
     checkpoint_every: int = 50
     max_bad_steps: int = 5
-    # loss weights (SMIRK's published values, DESIGN.md section 6; rho prior 0.1)
+    # loss weights (SMIRK's published values, docs/design.md section 6; rho prior 0.1)
     w_landmarks: float = 100.0
     w_photometric: float = 10.0
     w_shape_reg: float = 100.0 / 300.0

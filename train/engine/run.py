@@ -4,7 +4,9 @@ One step: encode the images, pose FLAME, project its landmarks with the run's
 camera (ppcam), render the predicted geometry (minirast), mask the input
 (paper or SMIRK masking), rebuild it with the neural renderer, and add the
 expression cycle and the rho prior. Losses follow SMIRK's weights
-(docs/design.md section 6) and are all fields of :class:`train.engine.config.TrainConfig`.
+(docs/design.md section 6) and are all fields of
+:class:`train.engine.config.TrainConfig`; the step itself is
+:class:`train.engine.system.TrainingSystem`.
 
 Determinism and resume: the batch of step k and every random draw of that step
 come from generators seeded by ``(seed, k)``, and checkpoints hold the model

@@ -118,7 +118,7 @@ def targets_section(results: dict) -> list[str]:
 
 
 def paper_section(results: dict) -> list[str]:
-    """Our changes against the paper's (DESIGN.md section 7): directions and ratios."""
+    """Our changes against the paper's (docs/design.md section 7): directions and ratios."""
     paper = results["paper_reference"]
     rho, base = _role_label(results, "rho"), _role_label(results, "ortho-retrained")
     lines = [
@@ -150,7 +150,7 @@ def paper_section(results: dict) -> list[str]:
         + ".",
         "",
         "Not reproduced: the VGG perceptual loss (no pretrained weights can be downloaded "
-        "here; DESIGN.md section 6), ImageNet-pretrained backbones (ours train from "
+        "here; docs/design.md section 6), ImageNet-pretrained backbones (ours train from "
         "scratch), and the paper's 224 px / 60k-step scale on the default preset.",
         "",
     ]
@@ -286,7 +286,7 @@ def perspective_section(results: dict) -> list[str]:
         ]
     lines += [
         "The baseline regresses f and t_z; its equivalent rho is 1/t_z (and S = f/t_z, "
-        "DESIGN.md section 3).",
+        "docs/design.md section 3).",
         "",
     ]
     rows = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from train.engine.config import REGIMES
 from train.eval.runs import BASELINE
 
-#: the paper's own numbers (DESIGN.md section 7), shown beside ours for direction and ratio:
+#: the paper's own numbers (docs/design.md section 7), shown beside ours for direction and ratio:
 #: our data are synthetic stand-ins, so the values themselves are not comparable
 PAPER_REFERENCE = {
     "landmarks": {  # table 1, x 1e4; HMC is the close-up set, MEAD the far one

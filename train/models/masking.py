@@ -1,6 +1,6 @@
 """Face masking for the neural renderer: SMIRK's, and the paper's change to it.
 
-SMIRK (DESIGN.md section 6) blanks the face region (the convex hull of the
+SMIRK (docs/design.md section 6) blanks the face region (the convex hull of the
 landmarks, dilated) of the input image, then copies a sparse set of face pixels
 back as guidance, with +-5 % intensity noise and random square dropout patches.
 The paper (sec. 4.5.3) erodes the face mask so that nothing near the face
@@ -50,7 +50,7 @@ class MaskResult(NamedTuple):
 def ndc_to_pixels(points: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """NDC ``[..., 2]`` (x, y) -> pixel coordinates ``(col, row)`` whose integers are pixel centres.
 
-    Inverse of DESIGN.md's ``x = (2c + 1) / W - 1``: ``c = ((x + 1) W - 1) / 2``.
+    Inverse of docs/design.md section 2's ``x = (2c + 1) / W - 1``: ``c = ((x + 1) W - 1) / 2``.
     """
     col = ((points[..., 0] + 1.0) * width - 1.0) * 0.5
     row = ((points[..., 1] + 1.0) * height - 1.0) * 0.5
@@ -204,7 +204,7 @@ def mask_face(
         image: ``[B, 3, H, W]`` floating point, values in [0, 1].
         face_mask: ``[B, 1, H, W]`` bool, or float (> 0.5 is face): the pixels
             covered by the face (e.g. the rendered face's coverage).
-        landmarks: ``[B, 68, 2]`` iBUG landmarks in NDC (DESIGN.md: x, y in
+        landmarks: ``[B, 68, 2]`` iBUG landmarks in NDC (docs/design.md section 2: x, y in
             [-1, 1], y down, pixel centre ``(2c + 1) / W - 1``).
         mode: ``"smirk"``: copied-back pixels may be anywhere on ``face_mask``.
             ``"paper"``: only on ``face_mask`` eroded by ``erode_px`` and outside

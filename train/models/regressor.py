@@ -1,6 +1,6 @@
 """The SMIRK-style face regressor with the paper's rho camera head.
 
-Three encoders, each with its own backbone (SMIRK's layout, DESIGN.md section 6):
+Three encoders, each with its own backbone (SMIRK's layout, docs/design.md section 6):
 
 - :class:`PoseCameraEncoder`: global head rotation, camera scale and translation,
   plus the camera head selected by ``camera``:
@@ -8,7 +8,7 @@ Three encoders, each with its own backbone (SMIRK's layout, DESIGN.md section 6)
   ``rho = sigmoid(linear(features)) * rho_max``), or ``"perspective"`` (the
   paper's section 6.2 baseline: focal length f and distance t_z regressed
   directly, converted exactly to ``(S, rho) = (f / t_z, 1 / t_z)``,
-  DESIGN.md section 3, ``ppcam.pinhole_to_pseudo``).
+  docs/design.md section 3, ``ppcam.pinhole_to_pseudo``).
 - :class:`ShapeEncoder`: FLAME shape coefficients.
 - :class:`ExpressionEncoder`: expression coefficients, jaw pose and eyelids.
 
@@ -18,8 +18,8 @@ rotation)`` (rho = 0 is exactly the orthographic camera).
 
 Units: FLAME in metres (model units); scale S in NDC per model unit (S = 7 makes
 a FLAME head fill the NDC square); trans in model units (added to the rotated
-point before scaling, DESIGN.md eq. 6); rho in 1 / model unit; t_z in model
-units; f in NDC per unit of x/z.
+point before scaling, docs/design.md section 3, paper eq. 6); rho in 1 / model unit;
+t_z in model units; f in NDC per unit of x/z.
 
 The module structure is a pure function of the constructor arguments
 ``(n_shape, n_expr, camera, rho_max, rho_init, width)``, so a state dict saved
@@ -63,7 +63,8 @@ class Prediction(NamedTuple):
 
     - ``global_pose [B, 3]``: head rotation, axis-angle (radians), FLAME model frame.
     - ``scale [B]``: camera scale S (NDC per model unit), > 0.
-    - ``trans [B, 2]``: (tx, ty), model units, added before scaling (DESIGN.md eq. 6).
+    - ``trans [B, 2]``: (tx, ty), model units, added before scaling (docs/design.md
+      section 3, paper eq. 6).
     - ``rho [B]``: pseudo-perspective parameter (1 / model unit); zeros for "ortho".
     - ``focal [B] | None``: pinhole focal length f ("perspective" mode only).
     - ``tz [B] | None``: camera-to-origin distance t_z ("perspective" mode only);

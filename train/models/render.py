@@ -1,7 +1,7 @@
 """Rendering the head for data and training: FLAME vertices -> camera -> minirast image.
 
 All images are ``[B,3,H,W]`` float in [0, 1]; landmarks are NDC ``[B,68,2]``
-(DESIGN.md section 2); the camera is the pseudo-perspective one of ppcam with
+(docs/design.md section 2); the camera is the pseudo-perspective one of ppcam with
 ``(scale, trans, rho)``, which for rho > 0 is exactly the pinhole camera
 ``f = scale / rho``, ``t_z = 1 / rho``.
 """
