@@ -11,7 +11,8 @@ needs one entry in that map, never a hand-written signature.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+from collections.abc import Mapping, Sequence
 
 
 def kernel_spec(
@@ -50,3 +51,13 @@ def kernel_spec(
         "constexprs": dict(constexprs),
         "num_warps": num_warps,
     }
+
+
+def gather_specs(package: str, modules: Sequence[str]) -> list[dict]:
+    """The configurations of every kernel module ``<package>.<name>`` in ``modules``
+    (each with its own ``codegen_specs()``), in that order: what a ``_triton``
+    package's ``codegen_specs()`` returns."""
+    specs = []
+    for name in modules:
+        specs += importlib.import_module(f"{package}.{name}").codegen_specs()
+    return specs

@@ -16,7 +16,7 @@ validate (``minirast/_validate.py``) and dispatch. Every module here has a
 
 from __future__ import annotations
 
-import importlib
+from _common.codegen import gather_specs
 
 #: The modules of this package that hold kernels.
 KERNEL_MODULES = ("common", "rasterize", "interpolate")
@@ -24,7 +24,4 @@ KERNEL_MODULES = ("common", "rasterize", "interpolate")
 
 def codegen_specs() -> list[dict]:
     """Every kernel configuration of the Triton rasterizer, for GPU code-generation checks."""
-    specs = []
-    for name in KERNEL_MODULES:
-        specs += importlib.import_module(f"{__name__}.{name}").codegen_specs()
-    return specs
+    return gather_specs(__name__, KERNEL_MODULES)

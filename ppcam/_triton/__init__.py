@@ -15,7 +15,7 @@ validate (``ppcam/_validate.py``) and dispatch. Every module here has a
 
 from __future__ import annotations
 
-import importlib
+from _common.codegen import gather_specs
 
 #: The modules of this package that hold kernels.
 KERNEL_MODULES = ("project",)
@@ -23,7 +23,4 @@ KERNEL_MODULES = ("project",)
 
 def codegen_specs() -> list[dict]:
     """Every kernel configuration of the Triton projection, for GPU code-generation checks."""
-    specs = []
-    for name in KERNEL_MODULES:
-        specs += importlib.import_module(f"{__name__}.{name}").codegen_specs()
-    return specs
+    return gather_specs(__name__, KERNEL_MODULES)
