@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from .io import FLAME_N_SHAPE, load_model
+from .model import EYELID_SPACES
 from .storage import save_model
 
 
@@ -35,6 +36,13 @@ def main(argv: list[str] | None = None) -> int:
         "--eyelids", nargs=2, metavar=("L_EYELID", "R_EYELID"), help="SMIRK's eyelid .npy files"
     )
     parser.add_argument(
+        "--eyelid-space",
+        choices=EYELID_SPACES,
+        default="posed",
+        help="where --eyelids are added: after skinning as SMIRK does (posed, the default) "
+        "or in the rest pose",
+    )
+    parser.add_argument(
         "--n-shape",
         type=int,
         default=FLAME_N_SHAPE,
@@ -49,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         landmarks=tuple(args.landmarks) or None,
         eyelids=tuple(args.eyelids) if args.eyelids else None,
         n_shape_components=args.n_shape,
+        eyelid_space=args.eyelid_space,
     )
     if not model.has_landmarks:
         print("note: no landmark embedding given; FLAME(...) will return landmarks=None")

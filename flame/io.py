@@ -48,6 +48,7 @@ def load_model(
     landmarks: str | Path | tuple[str | Path, str | Path] | None = None,
     eyelids: tuple[str | Path, str | Path] | None = None,
     n_shape_components: int = FLAME_N_SHAPE,
+    eyelid_space: str = "posed",
 ) -> FlameModel:
     """Load a FLAME-format model and validate it.
 
@@ -60,6 +61,10 @@ def load_model(
             :func:`load_landmark_embedding`. Replaces any embedding in ``path``.
         eyelids: optional ``(l_eyelid.npy, r_eyelid.npy)`` pair of [V, 3]
             eyelid blendshapes (SMIRK's assets).
+        eyelid_space: where those eyelids are added, stored as
+            ``metadata["eyelid_space"]``: ``"posed"`` (after skinning, as SMIRK
+            does; the default) or ``"rest"`` (before skinning). Only used with
+            ``eyelids``.
         n_shape_components: for official files, how many of ``shapedirs``'
             components are identity (300 for FLAME); the rest are expression.
 
@@ -77,6 +82,7 @@ def load_model(
         model.metadata["contour_yaw_sign"] = landmark_yaw_sign(landmarks)
     if eyelids is not None:
         model.eyelids = _read_eyelids(eyelids, model.v_template.dtype)
+        model.metadata["eyelid_space"] = eyelid_space
     return model.validate()
 
 

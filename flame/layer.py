@@ -10,7 +10,7 @@ from torch import nn
 
 from . import lbs as _lbs
 from ._validate import forward_inputs, layer_inputs
-from .model import FlameModel
+from .model import EYELID_SPACES, FlameModel
 
 
 class FlameOutput(NamedTuple):
@@ -38,6 +38,7 @@ class FLAME(nn.Module):
             fewer use all they hold; FLAME has 300).
         n_expr: expression coefficients to use, at most this many (FLAME has 100).
         dtype: floating dtype of the buffers (``.double()`` etc. also work).
+        eyelid_space: ``"rest"``, ``"posed"`` or None (the model's choice), see below.
 
     ``forward`` takes, all optional (missing ones are zero, batch size from
     the others, or 1):
@@ -47,9 +48,12 @@ class FLAME(nn.Module):
         right eye), eyelids [B, 2] (left, right; 1 = closed; only for models
         with eyelid blendshapes).
 
-    Eyelid blendshapes are added in the rest pose after joint regression, so
-    they turn with the head and move no joint (SMIRK adds the same offsets
-    after skinning, in the posed frame: identical at zero pose).
+    Eyelid blendshapes are added where ``eyelid_space`` says (default: the
+    model's ``metadata["eyelid_space"]``, else ``"rest"``): ``"rest"`` in the
+    rest pose after joint regression, so they turn with the head and move no
+    joint; ``"posed"`` after skinning, in the posed model frame, exactly as
+    SMIRK's FLAME does (``flame.load_model(..., eyelids=...)`` marks SMIRK's
+    files so). The two agree at zero pose.
 
     The jaw-contour bin follows DECA's rule on the yaw of
     ``R_global @ R_neck`` (degrees, clamped to 39, 79 bins). The yaw sign is
@@ -68,6 +72,7 @@ class FLAME(nn.Module):
         n_shape: int = 300,
         n_expr: int = 100,
         dtype: torch.dtype = torch.float32,
+        eyelid_space: str | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(model, FlameModel):
@@ -75,6 +80,11 @@ class FLAME(nn.Module):
 
             model = load_model(model)
         layer_inputs(model, n_shape, n_expr)
+        if eyelid_space is None:
+            eyelid_space = model.metadata.get("eyelid_space", "rest")
+        if eyelid_space not in EYELID_SPACES:
+            raise ValueError(f"eyelid_space must be one of {EYELID_SPACES}, got {eyelid_space!r}")
+        self.eyelid_space = eyelid_space
         self.n_shape = min(int(n_shape), model.n_shape)
         self.n_expr = min(int(n_expr), model.n_expr)
         self.n_joints = model.n_joints
@@ -114,6 +124,7 @@ class FLAME(nn.Module):
         return (
             f"vertices={self.v_template.shape[0]}, faces={self.faces.shape[0]}, "
             f"n_shape={self.n_shape}, n_expr={self.n_expr}, eyelids={self.has_eyelids}"
+            + (f", eyelid_space={self.eyelid_space!r}" if self.has_eyelids else "")
         )
 
     def forward(
@@ -158,6 +169,7 @@ class FLAME(nn.Module):
         lids = None
         if eyelids is not None:
             lids = _lbs.blend_shapes(eyelids.to(dtype), self.eyelid_dirs)
+        rest_lids = lids if self.eyelid_space == "rest" else None
         pose = torch.cat(
             [
                 self._padded(global_pose, 3, bsz),
@@ -176,8 +188,10 @@ class FLAME(nn.Module):
             self.J_regressor,
             self.parents,
             self.lbs_weights,
-            rest_offsets=lids,
+            rest_offsets=rest_lids,
         )
+        if lids is not None and self.eyelid_space == "posed":
+            vertices = vertices + lids
         landmarks = None
         if self.has_landmarks:
             extra = None if contour_rotation is None else contour_rotation.to(dtype)

@@ -41,6 +41,12 @@ _INDEX_ARRAYS = (
 )
 
 
+#: Where eyelid blendshapes are added (``metadata["eyelid_space"]``): ``"rest"`` in the
+#: rest pose before skinning (they turn with the head), ``"posed"`` after skinning in the
+#: posed model frame (SMIRK's FLAME: ``vertices + eyelid_dirs * eyelids`` after LBS).
+EYELID_SPACES = ("rest", "posed")
+
+
 @dataclass
 class FlameModel:
     """A FLAME-format head model (plain numpy arrays).
@@ -304,6 +310,9 @@ def _check_metadata(metadata: dict[str, str]) -> None:
     sign = metadata.get("contour_yaw_sign", "1")
     if sign not in ("1", "-1"):
         raise ValueError(f"metadata contour_yaw_sign must be '1' or '-1', got {sign!r}")
+    space = metadata.get("eyelid_space", "rest")
+    if space not in EYELID_SPACES:
+        raise ValueError(f"metadata eyelid_space must be one of {EYELID_SPACES}, got {space!r}")
 
 
 def _as_index(a: np.ndarray, name: str) -> np.ndarray:

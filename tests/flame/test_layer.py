@@ -355,3 +355,39 @@ def test_throughput_command_runs(tiny_model, tmp_path, capsys):
     flame.save_model(tiny_model, path)
     assert throughput.main(["--flame", str(path), "--batch", "2", "--repeats", "1"]) == 0
     assert "forward+backward cpu ms" in capsys.readouterr().out
+
+
+def test_eyelids_posed_space_adds_after_skinning(tiny_factory):
+    """``eyelid_space="posed"`` is SMIRK's FLAME: the eyelid offsets are added to the
+    skinned vertices (and the landmarks follow them); at zero pose both spaces agree."""
+    model = tiny_factory()
+    posed = flame.FLAME(model, eyelid_space="posed").double()
+    rest = flame.FLAME(model, eyelid_space="rest").double()
+    rng = np.random.default_rng(3)
+    pose = {
+        "global_pose": torch.tensor(rng.normal(size=(3, 3)) * 0.4),
+        "jaw_pose": torch.tensor(rng.normal(size=(3, 3)) * 0.1),
+    }
+    lids = torch.tensor(rng.uniform(size=(3, 2)))
+    bare = posed(**pose).vertices
+    offsets = torch.einsum("vck,bk->bvc", torch.tensor(model.eyelids, dtype=torch.float64), lids)
+    got = posed(**pose, eyelids=lids)
+    torch.testing.assert_close(got.vertices, bare + offsets)
+    assert not torch.allclose(got.vertices, rest(**pose, eyelids=lids).vertices)
+    zero = {"eyelids": lids}
+    torch.testing.assert_close(posed(**zero).vertices, rest(**zero).vertices)
+    if got.landmarks is not None:
+        assert not torch.allclose(got.landmarks, posed(**pose).landmarks)
+
+
+def test_eyelid_space_from_metadata_and_checked(tiny_factory):
+    model = tiny_factory()
+    assert flame.FLAME(model).eyelid_space == "rest"  # no metadata: the rest pose
+    model.metadata["eyelid_space"] = "posed"
+    assert flame.FLAME(model).eyelid_space == "posed"
+    assert flame.FLAME(model, eyelid_space="rest").eyelid_space == "rest"
+    with pytest.raises(ValueError, match="eyelid_space must be one of"):
+        flame.FLAME(model, eyelid_space="after")
+    model.metadata["eyelid_space"] = "sideways"
+    with pytest.raises(ValueError, match="eyelid_space"):
+        model.validate()
