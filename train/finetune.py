@@ -13,6 +13,11 @@
    ``--report DIR``) and print the headline table: predicted rho against the truth
    and the landmark errors of the rho model against the orthographic retrained one.
 
+``--init CKPT`` fine-tunes a given checkpoint instead of the pretraining, e.g.
+SMIRK's released model converted by ``train.import_smirk`` (which then is the
+report's orthographic pretrained model, p); the networks' structure, image size and
+FLAME model come from it.
+
 Every hyperparameter is a flag (``--help``); ``--preset smoke|default|full``.
 ``--resume`` continues killed runs and skips finished ones.
 """
@@ -24,11 +29,14 @@ import os
 import sys
 
 from train.data.cache import load_data
+from train.engine.checkpoint import read_info
 from train.engine.config import add_config_arguments, config_from_args
 from train.engine.device import init_distributed, pick_device
 from train.engine.recipe import (
     BASELINES,
     FINETUNE_DEFAULTS,
+    INIT_FIELDS,
+    adopt_init_structure,
     ensure_pretrained,
     finetune_runs,
     pretrain_config,
@@ -57,9 +65,14 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--resume", action="store_true", help="continue killed runs")
     parser.add_argument(
+        "--init",
         "--init-from",
+        dest="init_from",
         default=None,
-        help="checkpoint to fine-tune from (default: the pretraining run, trained first if absent)",
+        help="checkpoint to fine-tune from, e.g. SMIRK's converted by train.import_smirk "
+        "(default: the pretraining run, trained first if absent); the networks' structure "
+        "(arch, n_shape, n_expr, width, renderer_channels), image_size and flame come from it "
+        "unless given",
     )
     parser.add_argument(
         "--report", default=None, help="evaluation report folder (default: <out-dir>/<name>/report)"
@@ -68,13 +81,16 @@ def main(argv: list[str] | None = None) -> dict:
         "--bootstrap", type=int, default=1000, help="bootstrap resamples of the report's intervals"
     )
     args = parser.parse_args(argv)
+    if args.init_from is not None and not os.path.isfile(args.init_from):
+        parser.error(f"--init: no such checkpoint {args.init_from}")
     try:
         cfg = config_from_args(args, FINETUNE_DEFAULTS)
+        if args.init_from is not None:
+            explicit = {f for f in INIT_FIELDS if getattr(args, f) is not None}
+            cfg = adopt_init_structure(cfg, args.init_from, explicit)
         runs = finetune_runs(cfg, args.baselines, args.ablations)
-    except ValueError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         parser.error(str(exc))
-    if args.init_from is not None and not os.path.exists(args.init_from):
-        parser.error(f"--init-from: no such checkpoint {args.init_from}")
     if args.bootstrap < 0:
         parser.error(f"--bootstrap must be >= 0, got {args.bootstrap}")
 
@@ -91,6 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
     run_dirs = [run_dir(r) for r in runs]
     if args.init_from is None:
         run_dirs.insert(0, run_dir(pretrain_config(cfg)))
+    elif "imported_from" in read_info(args.init_from)["extra"]:
+        run_dirs.insert(0, args.init_from)  # e.g. SMIRK's released model: the report's (p)
     out = args.report or os.path.join(run_dir(cfg), "report")
     command = "python -m train.finetune " + " ".join(argv if argv is not None else sys.argv[1:])
     results = evaluate(run_dirs, out, cfg.device, n_boot=args.bootstrap, command=command)

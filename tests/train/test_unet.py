@@ -64,9 +64,9 @@ def test_levels_zero_and_double_precision():
 
 
 def test_sizes_must_divide_by_two_to_the_levels(renderer):
-    with pytest.raises(ValueError, match=r"multiples of 2\*\*levels = 8"):
+    with pytest.raises(ValueError, match=r"multiples of 8 \(2\*\*levels, levels=3\)"):
         renderer(*pair(1, 20, 16))
-    with pytest.raises(ValueError, match=r"multiples of 2\*\*levels = 8"):
+    with pytest.raises(ValueError, match=r"multiples of 8 \(2\*\*levels, levels=3\)"):
         renderer(*pair(1, 16, 12))
 
 

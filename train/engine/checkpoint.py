@@ -73,6 +73,25 @@ def read_checkpoint(path: str) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, info
 
 
+def read_info(path: str) -> dict:
+    """A checkpoint's decoded metadata (``config``, ``step``, ``extra``), without its
+    tensors (``extra["imported_from"]`` marks a converted model, train.import_smirk)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(path, framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:
+        raise ValueError(f"{path} is not a readable safetensors checkpoint: {exc}") from exc
+    if "config" not in meta or "step" not in meta:
+        raise ValueError(f"{path} is not a minirast training checkpoint (no config/step metadata)")
+    return {
+        "config": json.loads(meta["config"]),
+        "step": int(meta["step"]),
+        "extra": json.loads(meta.get("extra", "{}")),
+    }
+
+
 def load_model_state(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
     state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     missing, unexpected = model.load_state_dict(state, strict=False)

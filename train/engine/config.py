@@ -16,6 +16,10 @@ REGIMES = ("hmc", "studio", "wild")
 FOLDER = "folder"
 SOURCES = (*REGIMES, FOLDER)
 MASKINGS = ("paper", "smirk")
+#: Regressor and neural-renderer architectures: "small" (this project's compact
+#: MobileNet-like encoders and UNet, for CPUs) or "smirk" (SMIRK's released encoder and
+#: generator, train.models.smirk_nets; its checkpoint converts with train.import_smirk)
+ARCHS = ("small", "smirk")
 RHO_INITS = ("paper", "zero")
 #: The ablations of the rho model (``train.finetune --ablations all``): the report's
 #: role of each and the config fields it changes against the rho model.
@@ -50,13 +54,14 @@ class TrainConfig:
     folder_test_fraction: float = 0.2  # share of the folder held out for evaluation
     folder_rho_prior: float = -1.0  # >= 0 overrides the folder's rho_prior.json
     # model
+    arch: str = "small"
     camera: str = "pseudo"
     rho_max: float = 6.0
     rho_init: str = "zero"
     n_shape: int = 50
     n_expr: int = 50
-    width: float = 0.5
-    renderer_channels: int = 8
+    width: float = 0.5  # "small" only: channel multiplier of the encoders
+    renderer_channels: int = 8  # channels of the renderer's first level (SMIRK's: 32)
     masking: str = "paper"
     # optimisation
     steps: int = 360
@@ -88,7 +93,12 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Raise ``ValueError`` naming the field when a value is out of range."""
-        choices = {"camera": CAMERA_MODES, "masking": MASKINGS, "rho_init": RHO_INITS}
+        choices = {
+            "arch": ARCHS,
+            "camera": CAMERA_MODES,
+            "masking": MASKINGS,
+            "rho_init": RHO_INITS,
+        }
         for field, allowed in choices.items():
             if getattr(self, field) not in allowed:
                 raise ValueError(f"{field} must be one of {allowed}, got {getattr(self, field)!r}")
@@ -115,6 +125,11 @@ class TrainConfig:
                 raise ValueError(f"{field} must be > 0, got {getattr(self, field)}")
         if self.image_size < 32 or self.image_size % 8:
             raise ValueError(f"image_size must be a multiple of 8 and >= 32, got {self.image_size}")
+        if self.arch == "smirk" and self.image_size % 16:
+            raise ValueError(
+                f"image_size must be a multiple of 16 for arch 'smirk' (its generator pools "
+                f"four times), got {self.image_size}"
+            )
         for field in ("lr", "rho_max", "width", "grad_clip", "camera_lr_scale"):
             if not getattr(self, field) > 0:
                 raise ValueError(f"{field} must be > 0, got {getattr(self, field)}")

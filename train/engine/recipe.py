@@ -8,6 +8,7 @@ import json
 import os
 
 from train.data.cache import load_data
+from train.engine.checkpoint import read_info
 from train.engine.config import ABLATIONS, TrainConfig, config_diff
 from train.engine.device import init_distributed, pick_device
 from train.engine.run import Run
@@ -86,6 +87,29 @@ def ensure_pretrained(cfg: TrainConfig, progress: bool = True) -> str:
         resume = os.path.exists(os.path.join(run_dir(pre), "last.safetensors"))
         run_pretraining(pre, resume=resume, progress=progress)
     return path
+
+
+#: fields that fix the networks' structure and the data they read: a fine-tuning started
+#: from a checkpoint takes them from it unless the command line sets them
+INIT_FIELDS = ("arch", "n_shape", "n_expr", "width", "renderer_channels", "image_size", "flame")
+
+
+def adopt_init_structure(cfg: TrainConfig, init_path: str, explicit: set[str]) -> TrainConfig:
+    """``cfg`` with :data:`INIT_FIELDS` taken from the checkpoint ``init_path``'s config,
+    except those in ``explicit`` (set on the command line), which must then agree with
+    it for the structural ones (all but ``image_size`` and ``flame``)."""
+    init = TrainConfig.from_dict(read_info(init_path)["config"])
+    changes = {}
+    for field in INIT_FIELDS:
+        theirs = getattr(init, field)
+        if field not in explicit:
+            changes[field] = theirs
+        elif field not in ("image_size", "flame") and getattr(cfg, field) != theirs:
+            raise ValueError(
+                f"--{field.replace('_', '-')} {getattr(cfg, field)} does not match the "
+                f"checkpoint {init_path} ({theirs}); leave it out to take the checkpoint's"
+            )
+    return dataclasses.replace(cfg, **changes).validate()
 
 
 def finetune_runs(cfg: TrainConfig, baselines: str, ablations: str = "none") -> list[TrainConfig]:

@@ -105,7 +105,7 @@ class Run:
         switching its camera to this run's mode with the configured rho init."""
         tensors, info = ckpt.read_checkpoint(path)
         src = TrainConfig.from_dict(info["config"])
-        for field in ("n_shape", "n_expr", "width", "renderer_channels", "image_size"):
+        for field in ("arch", "n_shape", "n_expr", "width", "renderer_channels", "image_size"):
             if getattr(src, field) != getattr(self.cfg, field):
                 raise ValueError(
                     f"cannot initialise from {path}: its {field} is "

@@ -15,6 +15,7 @@ from train.engine.config import TrainConfig
 from train.models.masking import mask_face
 from train.models.regressor import FaceRegressor
 from train.models.render import camera_vertices, project_landmarks, render_mesh
+from train.models.smirk_regressor import SmirkRegressor, SmirkRenderer
 from train.models.unet import NeuralRenderer
 from train.units import JAW, LANDMARK_UNIT, OTHER
 
@@ -26,21 +27,29 @@ CYCLE_EDITED_MODES = 10
 CYCLE_JAW_OPEN_MAX = 0.25
 
 
+def make_networks(cfg: TrainConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The regressor and the neural renderer of ``cfg.arch``, freshly initialised.
+
+    ``"small"``: :class:`FaceRegressor` (``width``) and :class:`NeuralRenderer`
+    (``renderer_channels``); ``"smirk"``: SMIRK's encoder behind
+    :class:`SmirkRegressor` and its generator behind :class:`SmirkRenderer`
+    (``renderer_channels`` = the generator's first-level channels, 32 in SMIRK).
+    """
+    camera = {"camera": cfg.camera, "rho_max": cfg.rho_max, "rho_init": cfg.rho_init}
+    if cfg.arch == "smirk":
+        model = SmirkRegressor(n_shape=cfg.n_shape, n_expr=cfg.n_expr, **camera)
+        return model, SmirkRenderer(init_features=cfg.renderer_channels)
+    model = FaceRegressor(n_shape=cfg.n_shape, n_expr=cfg.n_expr, width=cfg.width, **camera)
+    return model, NeuralRenderer(base_channels=cfg.renderer_channels)
+
+
 class TrainingSystem(torch.nn.Module):
     """The trainable parts (regressor and neural renderer) and the loss computation."""
 
     def __init__(self, cfg: TrainConfig, flame_layer: flame.FLAME) -> None:
         super().__init__()
         self.cfg = cfg
-        self.model = FaceRegressor(
-            n_shape=cfg.n_shape,
-            n_expr=cfg.n_expr,
-            camera=cfg.camera,
-            rho_max=cfg.rho_max,
-            rho_init=cfg.rho_init,
-            width=cfg.width,
-        )
-        self.renderer = NeuralRenderer(base_channels=cfg.renderer_channels)
+        self.model, self.renderer = make_networks(cfg)
         # FLAME is fixed: kept out of the module tree so DDP neither syncs nor saves it.
         object.__setattr__(self, "flame_layer", flame_layer)
         #: seconds spent rendering (rasterize, interpolate, shade, antialias) in the last

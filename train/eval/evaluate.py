@@ -20,7 +20,7 @@ from train.engine.run_log import read_metrics
 from train.eval import figures, report
 from train.eval.metrics import finite_or_none
 from train.eval.predict import predict
-from train.eval.runs import EvalRun, held_out_samples, load_runs, title
+from train.eval.runs import EvalRun, data_config, held_out_samples, load_runs, title
 from train.eval.tables import (
     Numbers,
     landmark_table,
@@ -117,7 +117,7 @@ def evaluate(
             "date": datetime.datetime.now().isoformat(timespec="seconds"),
             "machine": machine(),
             "eval_device": str(dev),
-            "data": data_info(samples, runs[0].cfg),
+            "data": data_info(samples, data_config(runs)),
             "bootstrap": {"resamples": n_boot, "level": num.level, "seed": seed},
             "report_pixels": REFERENCE_PIXELS,
         },

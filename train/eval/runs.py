@@ -11,6 +11,7 @@ import torch
 
 from train.data.batches import Samples, concat_regimes
 from train.data.cache import load_data
+from train.engine.checkpoint import read_info
 from train.engine.config import ABLATIONS, REGIMES, TrainConfig
 from train.engine.system import TrainingSystem, load_system
 
@@ -26,6 +27,9 @@ ROLE_TITLES = {
 }
 #: config fields that decide the test data: runs compared must agree on them
 DATA_FIELDS = ("flame", "image_size", "seed", "n_shape", "n_expr", "n_test")
+#: the data fields that matter for an imported model (train.import_smirk), which was
+#: trained on no data of ours: it is evaluated on the other runs' test split
+IMPORTED_DATA_FIELDS = ("flame", "image_size", "n_shape", "n_expr")
 #: the role the other runs are compared against
 BASELINE = "ortho-retrained"
 
@@ -56,12 +60,16 @@ class EvalRun:
     checkpoint: str
     cfg: TrainConfig
     system: TrainingSystem
+    imported: bool = False  # converted from another project (train.import_smirk)
 
 
 def find_checkpoint(run_dir: str) -> str:
-    """``final.safetensors`` of a run directory (``last`` with a warning if unfinished)."""
+    """``final.safetensors`` of a run directory (``last`` with a warning if unfinished),
+    or ``run_dir`` itself when it is a checkpoint file (e.g. from train.import_smirk)."""
+    if os.path.isfile(run_dir) and run_dir.endswith(".safetensors"):
+        return run_dir
     if not os.path.isdir(run_dir):
-        raise FileNotFoundError(f"{run_dir}: not a run directory")
+        raise FileNotFoundError(f"{run_dir}: not a run directory or a .safetensors checkpoint")
     for name in ("final.safetensors", "last.safetensors"):
         path = os.path.join(run_dir, name)
         if os.path.exists(path):
@@ -74,11 +82,14 @@ def find_checkpoint(run_dir: str) -> str:
     )
 
 
-def check_same_data(runs: list[tuple[str, TrainConfig]]) -> None:
-    """Raise ``ValueError`` unless every ``(dir, config)`` shares the test data."""
-    ref_dir, ref = runs[0]
-    for run_dir, cfg in runs[1:]:
-        diff = {f: (getattr(ref, f), getattr(cfg, f)) for f in DATA_FIELDS}
+def check_same_data(runs: list[tuple[str, TrainConfig]], imported: set[str] = frozenset()) -> None:
+    """Raise ``ValueError`` unless every ``(dir, config)`` shares the test data; the
+    runs named in ``imported`` need only agree on :data:`IMPORTED_DATA_FIELDS`."""
+    trained = [r for r in runs if r[0] not in imported] or runs[:1]
+    ref_dir, ref = trained[0]
+    for run_dir, cfg in runs:
+        fields = IMPORTED_DATA_FIELDS if run_dir in imported else DATA_FIELDS
+        diff = {f: (getattr(ref, f), getattr(cfg, f)) for f in fields}
         diff = {f: v for f, v in diff.items() if v[0] != v[1]}
         if diff:
             raise ValueError(
@@ -93,11 +104,12 @@ def load_runs(run_dirs: list[str], device: torch.device) -> list[EvalRun]:
     for run_dir in run_dirs:
         path = find_checkpoint(run_dir)
         system = load_system(path, device)
+        imported = "imported_from" in read_info(path)["extra"]
         cfg = system.cfg
-        runs.append(EvalRun("", run_role(cfg), run_dir, path, cfg, system))
+        runs.append(EvalRun("", run_role(cfg), run_dir, path, cfg, system, imported))
     if not runs:
         raise ValueError("no runs given")
-    check_same_data([(r.dir, r.cfg) for r in runs])
+    check_same_data([(r.dir, r.cfg) for r in runs], {r.dir for r in runs if r.imported})
     order = list(ROLE_TITLES)
     runs.sort(key=lambda r: (order.index(r.role) if r.role in order else len(order), r.dir))
     for run in runs:
@@ -107,10 +119,16 @@ def load_runs(run_dirs: list[str], device: torch.device) -> list[EvalRun]:
     return runs
 
 
+def data_config(runs: list[EvalRun]) -> TrainConfig:
+    """The config whose data fields made the test data: the first run trained here
+    (an imported model's config holds no data of ours)."""
+    return next((r for r in runs if not r.imported), runs[0]).cfg
+
+
 def held_out_samples(runs: list[EvalRun], progress: bool = True) -> Samples:
     """The test split of every regime, plus the folder's held-out part if a run used one."""
     folder = next((r.cfg.folder for r in runs if r.cfg.folder), "")
-    cfg = dataclasses.replace(runs[0].cfg, regimes=REGIMES, folder=folder)
+    cfg = dataclasses.replace(data_config(runs), regimes=REGIMES, folder=folder)
     data = load_data(cfg, splits=("test",), progress=progress)
     return concat_regimes(data, cfg.sources(), "test")
 

@@ -1,4 +1,5 @@
-"""Input checking for :func:`train.models.masking.mask_face`: one place, one wording."""
+"""Input checking for :func:`train.models.masking.mask_face` and the neural renderers:
+one place, one wording."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import NamedTuple
 
 import torch
 
-from _common.checks import check_same_size, check_tensor
+from _common.checks import check_same_device_dtype, check_same_size, check_tensor
 
 MODES = ("paper", "smirk")
 
@@ -109,3 +110,23 @@ def mask_face_inputs(
     return MaskInputs(
         image, face_mask, landmarks, keep_fraction, noise, dropout_rate, dilate, erode_radius, patch
     )
+
+
+def renderer_inputs(masked: object, rendered: object, multiple: int, why: str) -> None:
+    """Check a neural renderer's ``(masked [B,3,H,W], rendered [B,3,H,W])``: same batch,
+    size, device and dtype, H and W positive multiples of ``multiple`` (``why`` names the
+    network's downsampling in the error)."""
+    check_tensor("masked", masked, ("B", 3, "H", "W"))
+    check_tensor("rendered", rendered, ("B", 3, "H", "W"))
+    check_same_size({"masked": masked.shape[0], "rendered": rendered.shape[0]}, "batch size")
+    if masked.shape[-2:] != rendered.shape[-2:]:
+        raise ValueError(
+            f"masked and rendered must have the same image size, got "
+            f"{list(masked.shape[-2:])} and {list(rendered.shape[-2:])}"
+        )
+    check_same_device_dtype({"masked": masked, "rendered": rendered})
+    h, w = masked.shape[-2:]
+    if h % multiple or w % multiple or h == 0 or w == 0:
+        raise ValueError(
+            f"image height and width must be positive multiples of {multiple} ({why}), got {h}x{w}"
+        )

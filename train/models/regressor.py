@@ -189,6 +189,60 @@ class CameraOutput(NamedTuple):
     tz: torch.Tensor | None
 
 
+def attach_camera_head(
+    owner: nn.Module, camera: str, rho_init: str | None, in_features: int, like: torch.Tensor
+) -> None:
+    """Give ``owner`` the camera head of mode ``camera`` on ``in_features`` features.
+
+    ``owner`` holds ``camera`` and ``rho_init`` attributes and, depending on the
+    mode, a ``rho_head`` (:func:`make_rho_head`) or a ``perspective_head``
+    (:func:`make_perspective_head`) sub-module (the names the state dict uses).
+    The new mode's head is created freshly initialized (``rho_init``, default:
+    the current one), on the device and dtype of ``like``; the old mode's head is
+    removed. Calling it with the current mode changes no weight, except
+    "pseudo" with a different ``rho_init``, which re-initializes the rho head.
+    """
+    _check_choice("camera", camera, CAMERA_MODES)
+    rho_init = owner.rho_init if rho_init is None else rho_init
+    _check_choice("rho_init", rho_init, RHO_INITS)
+    if camera == owner.camera and (camera != "pseudo" or rho_init == owner.rho_init):
+        owner.rho_init = rho_init  # only the "pseudo" head depends on it
+        return
+    for name in ("rho_head", "perspective_head"):
+        if hasattr(owner, name):
+            delattr(owner, name)
+    if camera == "pseudo":
+        owner.rho_head = make_rho_head(in_features, rho_init).to(like.device, like.dtype)
+    elif camera == "perspective":
+        owner.perspective_head = make_perspective_head(in_features).to(like.device, like.dtype)
+    owner.camera = camera
+    owner.rho_init = rho_init
+
+
+def camera_output(
+    owner: nn.Module,
+    features: torch.Tensor,
+    global_pose: torch.Tensor,
+    raw_scale: torch.Tensor,
+    trans: torch.Tensor,
+) -> CameraOutput:
+    """The camera of ``owner``'s mode (see :func:`attach_camera_head`) from the pose
+    features ``[B, C]`` and the pose layer's outputs (``global_pose [B,3]``, the raw
+    scale ``[B]``, ``trans [B,2]``, already in the project's conventions)."""
+    focal = tz = None
+    if owner.camera == "pseudo":
+        rho = torch.sigmoid(owner.rho_head(features)[:, 0]) * owner.rho_max
+        scale = positive_scale(raw_scale)
+    elif owner.camera == "perspective":
+        log_f, log_tz = owner.perspective_head(features).unbind(dim=1)
+        focal, tz = torch.exp(log_f), torch.exp(log_tz)
+        scale, rho = torch.exp(log_f - log_tz), torch.exp(-log_tz)
+    else:
+        scale = positive_scale(raw_scale)
+        rho = torch.zeros_like(raw_scale)
+    return CameraOutput(global_pose, scale, trans, rho, focal, tz)
+
+
 class PoseCameraEncoder(nn.Module):
     """Backbone -> global rotation (3), scale, tx, ty, and the camera head.
 
@@ -229,48 +283,16 @@ class PoseCameraEncoder(nn.Module):
         self.set_camera(camera, rho_init)
 
     def set_camera(self, camera: str, rho_init: str | None = None) -> None:
-        """Switch the camera mode, keeping the backbone and the 6-output layer.
-
-        The new mode's head (if any) is created freshly initialized (``rho_init``,
-        default: the current one, for "pseudo"), on the device and dtype of the
-        existing weights; the old mode's head is removed. Calling it with the
-        current mode changes no weight, except "pseudo" with a different
-        ``rho_init``, which re-initializes the rho head.
-        """
-        _check_choice("camera", camera, CAMERA_MODES)
-        rho_init = self.rho_init if rho_init is None else rho_init
-        _check_choice("rho_init", rho_init, RHO_INITS)
-        if camera == self.camera and (camera != "pseudo" or rho_init == self.rho_init):
-            self.rho_init = rho_init  # only the "pseudo" head depends on it
-            return
-        for name in ("rho_head", "perspective_head"):
-            if hasattr(self, name):
-                delattr(self, name)
-        like = self.pose_head.weight
-        features = self.backbone.out_features
-        if camera == "pseudo":
-            self.rho_head = make_rho_head(features, rho_init).to(like.device, like.dtype)
-        elif camera == "perspective":
-            self.perspective_head = make_perspective_head(features).to(like.device, like.dtype)
-        self.camera = camera
-        self.rho_init = rho_init
+        """Switch the camera mode, keeping the backbone and the 6-output layer
+        (:func:`attach_camera_head`)."""
+        attach_camera_head(
+            self, camera, rho_init, self.backbone.out_features, self.pose_head.weight
+        )
 
     def forward(self, images: torch.Tensor) -> CameraOutput:
         features = self.backbone(check_images(images))
         out = self.pose_head(features)
-        global_pose, raw_scale, trans = out[:, :3], out[:, 3], out[:, 4:6]
-        focal = tz = None
-        if self.camera == "pseudo":
-            rho = torch.sigmoid(self.rho_head(features)[:, 0]) * self.rho_max
-            scale = positive_scale(raw_scale)
-        elif self.camera == "perspective":
-            log_f, log_tz = self.perspective_head(features).unbind(dim=1)
-            focal, tz = torch.exp(log_f), torch.exp(log_tz)
-            scale, rho = torch.exp(log_f - log_tz), torch.exp(-log_tz)
-        else:
-            scale = positive_scale(raw_scale)
-            rho = torch.zeros_like(raw_scale)
-        return CameraOutput(global_pose, scale, trans, rho, focal, tz)
+        return camera_output(self, features, out[:, :3], out[:, 3], out[:, 4:6])
 
     def extra_repr(self) -> str:
         return f"camera={self.camera!r}, rho_max={self.rho_max}, rho_init={self.rho_init!r}"

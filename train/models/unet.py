@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from _common.checks import check_same_device_dtype, check_same_size, check_tensor
+from train.models._validate import renderer_inputs
 
 
 class DoubleConv(nn.Sequential):
@@ -55,22 +55,7 @@ class NeuralRenderer(nn.Module):
         self.out = nn.Conv2d(channels[0], 3, 1)
 
     def forward(self, masked: torch.Tensor, rendered: torch.Tensor) -> torch.Tensor:
-        check_tensor("masked", masked, ("B", 3, "H", "W"))
-        check_tensor("rendered", rendered, ("B", 3, "H", "W"))
-        check_same_size({"masked": masked.shape[0], "rendered": rendered.shape[0]}, "batch size")
-        if masked.shape[-2:] != rendered.shape[-2:]:
-            raise ValueError(
-                f"masked and rendered must have the same image size, got "
-                f"{list(masked.shape[-2:])} and {list(rendered.shape[-2:])}"
-            )
-        check_same_device_dtype({"masked": masked, "rendered": rendered})
-        h, w = masked.shape[-2:]
-        step = 2**self.levels
-        if h % step or w % step or h == 0 or w == 0:
-            raise ValueError(
-                f"image height and width must be positive multiples of 2**levels = {step} "
-                f"(levels={self.levels}), got {h}x{w}"
-            )
+        renderer_inputs(masked, rendered, 2**self.levels, f"2**levels, levels={self.levels}")
         x = self.inc(torch.cat([masked, rendered], dim=1))
         skips = []
         for block in self.down:
