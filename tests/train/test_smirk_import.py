@@ -255,3 +255,26 @@ def test_finetune_from_smirk(converted, tmp_path, single_thread, capsys):
         finetune.main([*args, "--n-shape", "20"])
     assert "does not match the checkpoint" in capsys.readouterr().err
     assert os.path.exists(out / "finetune" / "report" / "report.md")
+
+
+def test_full_size_checkpoint_round_trips(tmp_path, single_thread):
+    """SMIRK's released sizes exactly (300 shape, 50 expression, generator 32 channels, 5
+    residual blocks): 762 + 178 entries, through save, load_smirk and import_smirk."""
+    torch.manual_seed(1)
+    encoder, generator = SmirkEncoder(), SmirkGenerator(6, 3, 32, 5)
+    path = tmp_path / "SMIRK_em1.pt"
+    save_smirk(path, encoder.eval(), generator.eval())
+    state = torch.load(path, weights_only=True)
+    assert sum(k.startswith("smirk_encoder.") for k in state) == 762
+    assert sum(k.startswith("smirk_generator.") for k in state) == 178
+    assert sum(v.numel() for k, v in state.items() if k.endswith(("weight", "bias"))) == (
+        3_599_921 + 31_367_171
+    )
+    out = tmp_path / "smirk.safetensors"
+    assert import_smirk.main([str(path), "-o", str(out), "--image-size", "64"]) == 0
+    system = load_system(str(out), torch.device("cpu"))
+    assert (system.cfg.n_shape, system.cfg.n_expr, system.cfg.renderer_channels) == (300, 50, 32)
+    x = images(2, 64)
+    smirk, pred = encoder(x), system.encode(x)
+    assert torch.equal(pred.shape, smirk["shape_params"])
+    assert torch.equal(pred.global_pose, smirk["pose_params"])
