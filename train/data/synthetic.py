@@ -35,6 +35,10 @@ from train.units import JAW, REFERENCE_PIXELS, ndc_per_pixel
 SPLITS = ("train", "val", "test")
 #: Detectors struggle most on the jaw line: its landmark noise is this much larger.
 JAW_NOISE_FACTOR = 1.8
+#: Shape coefficients are drawn from N(0, SHAPE_STD^2).
+SHAPE_STD = 0.8
+#: Expression coefficient k has std ``regime.expression_std * exp(-k / EXPRESSION_DECAY)``.
+EXPRESSION_DECAY = 20.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,9 +93,9 @@ def sample_parameters(
     def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand(shape, generator=g)
 
-    shape = torch.randn(n_shape, generator=g) * 0.8
+    shape = torch.randn(n_shape, generator=g) * SHAPE_STD
     expression = torch.randn(n_expr, generator=g) * regime.expression_std
-    expression *= torch.exp(-torch.arange(n_expr) / 20.0)  # leading modes dominate
+    expression *= torch.exp(-torch.arange(n_expr) / EXPRESSION_DECAY)  # leading modes dominate
     jaw = torch.zeros(3)
     jaw[0] = float(uniform(0.0, regime.jaw_open_max)) * float(torch.rand(1, generator=g) < 0.7)
     eyelids = uniform(0.0, 1.0, 2) * (torch.rand(1, generator=g) < 0.3)
@@ -120,6 +124,20 @@ def sample_parameters(
         "background_seed": torch.randint(0, 2**31 - 1, (1,), generator=g),
         "noise_seed": torch.randint(0, 2**31 - 1, (1,), generator=g),
     }
+
+
+def capture_parameters(
+    regime: Regime, seed: int, split: str, sequence: int, frame: int, n_shape: int, n_expr: int
+) -> dict[str, torch.Tensor]:
+    """One frame of a capture (a pure function of its identity): the frame's own draw
+    (expression, jaw, eyelids, head pose, framing jitter, lighting, noise) with the
+    capture's subject and camera (shape, distance, face span) drawn once per sequence.
+    The streams are disjoint from the single images' of the same split."""
+    own = sample_parameters(regime, seed, f"{split}/capture/{sequence}", frame, n_shape, n_expr)
+    subject = sample_parameters(regime, seed, f"{split}/capture", sequence, n_shape, n_expr)
+    for key in ("shape", "distance", "span"):
+        own[key] = subject[key]
+    return own
 
 
 def textured_background(seeds: torch.Tensor, size: int) -> torch.Tensor:
@@ -195,6 +213,31 @@ class FaceGenerator:
         params = [
             sample_parameters(spec, self.seed, split, i, self.n_shape, self.n_expr) for i in indices
         ]
+        return self._make(spec, params, indices, render=True)
+
+    @torch.no_grad()
+    def generate_capture(
+        self, regime: str, split: str, sequence: int, frames: list[int], render: bool = True
+    ) -> dict[str, torch.Tensor]:
+        """Frames ``frames`` of capture ``sequence`` of ``(regime, split)``: one subject
+        (shape) at one camera distance and framing, the rest drawn per frame
+        (:func:`capture_parameters`). As :meth:`generate`, plus ``"sequence" [F]``;
+        ``render=False`` leaves out ``image`` and ``mask`` (landmarks and truth only)."""
+        if regime not in REGIME_SPECS:
+            raise ValueError(f"regime must be one of {sorted(REGIME_SPECS)}, got {regime!r}")
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        spec = REGIME_SPECS[regime]
+        params = [
+            capture_parameters(spec, self.seed, split, sequence, f, self.n_shape, self.n_expr)
+            for f in frames
+        ]
+        out = self._make(spec, params, frames, render=render)
+        out["sequence"] = torch.full((len(frames),), sequence)
+        return out
+
+    def _make(self, spec: Regime, params: list[dict], indices: list[int], render: bool) -> dict:
+        """Pose the head, place the camera and (``render``) draw the samples ``params``."""
         p = {k: torch.stack([q[k] for q in params]) for k in params[0]}
         out = self.layer(
             shape=p["shape"],
@@ -213,6 +256,27 @@ class FaceGenerator:
         scale = 2.0 * p["span"] / self.face_width * w_face
         trans = -centre[:, :2] + p["jitter"] * 2.0 * w_face[:, None] / scale[:, None]
         p.update(scale=scale, trans=trans, rho=rho)
+        landmarks = project_landmarks(out.landmarks, p["scale"], p["trans"], p["rho"])
+        noisy = landmarks + self._landmark_noise(spec, p["noise_seed"][:, 0])
+        sample = {
+            "landmarks": landmarks,
+            "landmarks_noisy": noisy,
+            "shape": p["shape"],
+            "expression": p["expression"],
+            "jaw_pose": p["jaw_pose"],
+            "eyelids": p["eyelids"],
+            "global_pose": p["global_pose"],
+            "scale": p["scale"],
+            "trans": p["trans"],
+            "rho": p["rho"],
+            "focal": p["scale"] / p["rho"],
+            "tz": tz,
+            "distance": p["distance"],
+            "regime": torch.full((len(indices),), list(REGIME_SPECS).index(spec.name)),
+            "index": torch.tensor(indices),
+        }
+        if not render:
+            return sample
         verts = camera_vertices(out.vertices)
         albedo = vertex_albedo(out.vertices, p["skin"], p["albedo_phase"])
         background = textured_background(p["background_seed"][:, 0], self.size)
@@ -228,28 +292,8 @@ class FaceGenerator:
             ambient=p["ambient"],
             background=background,
         )
-        landmarks = project_landmarks(out.landmarks, p["scale"], p["trans"], p["rho"])
-        noisy = landmarks + self._landmark_noise(spec, p["noise_seed"][:, 0])
-        focal = p["scale"] / p["rho"]
-        return {
-            "image": (rendered.image * 255).round().to(torch.uint8),
-            "mask": rendered.mask.to(torch.uint8),
-            "landmarks": landmarks,
-            "landmarks_noisy": noisy,
-            "shape": p["shape"],
-            "expression": p["expression"],
-            "jaw_pose": p["jaw_pose"],
-            "eyelids": p["eyelids"],
-            "global_pose": p["global_pose"],
-            "scale": p["scale"],
-            "trans": p["trans"],
-            "rho": p["rho"],
-            "focal": focal,
-            "tz": tz,
-            "distance": p["distance"],
-            "regime": torch.full((len(indices),), list(REGIME_SPECS).index(regime)),
-            "index": torch.tensor(indices),
-        }
+        image = (rendered.image * 255).round().to(torch.uint8)
+        return {"image": image, "mask": rendered.mask.to(torch.uint8), **sample}
 
     def _landmark_noise(self, spec: Regime, seeds: torch.Tensor) -> torch.Tensor:
         """Detector-like noise in NDC: isotropic, larger on the jaw line (detectors

@@ -1,0 +1,482 @@
+"""Fitting FLAME and the rho camera to 68 landmarks: MAP estimation, batched.
+
+For each image (or each capture: frames that share a subject and a camera
+distance) :func:`fit_landmarks` minimises
+
+    1/2 sum_l |P(L_l(theta); S, t, rho) - x_l|^2 / sigma_l^2        landmarks
+  + 1/2 |shape / shape_std|^2 + 1/2 |expression_k / expression_std_k|^2
+  + 1/2 |jaw / jaw_std|^2 + 1/2 |global_pose / pose_std|^2          priors
+  + 1/2 ((rho - rho_prior) / rho_prior_std)^2                       if a prior is given
+
+over FLAME shape, expression, jaw and head rotation and the camera (S, t, rho),
+with ``P`` the project's camera (``ppcam.project`` after ``flame_to_camera``) and
+``L`` the landmarks of :class:`train.fit.landmark_model.LandmarkModel`. In a
+capture, shape and rho are one per capture and the rest per frame. All problems
+run together through the batched L-BFGS of :mod:`train.fit.lbfgs`, in normalised
+variables (every coordinate moves the objective about equally), from the mean
+face at several rho starts (the best is kept) or from a regressor's prediction.
+
+The default priors are those of the synthetic data (:mod:`train.data.synthetic`):
+shape N(0, 0.8^2), expression k N(0, (1.2 exp(-k / 20))^2), jaw opening about
+0.2 rad, landmark noise 2 px at 224 px, 1.8 times more on the jaw line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import NamedTuple
+
+import torch
+
+import flame
+from train.data.synthetic import EXPRESSION_DECAY, JAW_NOISE_FACTOR, SHAPE_STD
+from train.fit.landmark_model import LandmarkModel
+from train.fit.lbfgs import minimize
+from train.models.render import project_landmarks
+from train.units import JAW, REFERENCE_PIXELS, ndc_per_pixel
+
+CAMERAS = ("pseudo", "ortho")
+#: rho starts (1 / model unit) of a fit from the mean face: 2 m, 67 cm, 25 cm
+RHO_STARTS = (0.5, 1.5, 4.0)
+#: normalised-variable steps: a unit change of the optimiser's variable moves the
+#: quantity by this much (model units, radians, log units)
+TRANS_STEP, POSE_STEP, LOG_SCALE_STEP, LOG_RHO_STEP = 0.01, 0.1, 0.05, 0.3
+DEFAULT_ITERATIONS = 120
+#: a problem stops when a step gains less than this fraction of its objective: the
+#: float32 objective's rounding level
+RELATIVE_GAIN = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class FitPrior:
+    """The fit's priors and noise model (see the module docstring); units: FLAME
+    coefficients, radians, 1 / model unit, pixels at 224 px."""
+
+    shape_std: float = SHAPE_STD
+    expression_std: float = 1.2
+    expression_decay: float = EXPRESSION_DECAY
+    jaw_std: tuple[float, float, float] = (0.2, 0.05, 0.05)
+    pose_std: float = 1.0
+    rho_prior_std: float = 1.0
+    landmark_sigma_px: float = 2.0
+    jaw_noise_factor: float = JAW_NOISE_FACTOR
+
+    def sigma(self) -> torch.Tensor:
+        """Per-landmark noise std ``[68]`` in NDC."""
+        sigma = torch.full((68,), self.landmark_sigma_px * ndc_per_pixel(REFERENCE_PIXELS))
+        sigma[JAW] *= self.jaw_noise_factor
+        return sigma
+
+    def expression_stds(self, n: int) -> torch.Tensor:
+        return self.expression_std * torch.exp(-torch.arange(n) / self.expression_decay)
+
+
+class FitResult(NamedTuple):
+    """Per image (B images): the fitted camera and FLAME parameters.
+
+    ``rho [B]`` (0 for ``camera="ortho"``), ``scale [B]``, ``trans [B,2]`` (model
+    units, the project's camera), ``global_pose [B,3]``, ``shape [B,n_shape]``,
+    ``expression [B,n_expr]``, ``jaw_pose [B,3]``; ``landmarks [B,68,2]`` the fitted
+    landmarks (NDC); ``residual_px [B]`` their mean distance to the targets in pixels
+    of a 224 px image; the pinhole equivalent ``focal [B] = S / rho`` (NDC per unit
+    of x/z) and ``distance [B] = 1 / rho`` (model units; inf at rho = 0);
+    ``objective [B]`` the final objective of the image's problem (shared by a
+    capture's frames).
+    """
+
+    rho: torch.Tensor
+    scale: torch.Tensor
+    trans: torch.Tensor
+    global_pose: torch.Tensor
+    shape: torch.Tensor
+    expression: torch.Tensor
+    jaw_pose: torch.Tensor
+    landmarks: torch.Tensor
+    residual_px: torch.Tensor
+    focal: torch.Tensor
+    distance: torch.Tensor
+    objective: torch.Tensor
+
+
+class _Layout(NamedTuple):
+    """Where a problem's variables sit in the optimiser's vector."""
+
+    n_shape: int
+    n_expr: int
+    fit_rho: bool
+    frames: int  # frame slots per problem (the largest group)
+
+    @property
+    def shared(self) -> int:
+        return self.n_shape + int(self.fit_rho)
+
+    @property
+    def local(self) -> int:
+        return self.n_expr + 9  # expression, jaw 3, pose 3, log S, t 2
+
+    @property
+    def size(self) -> int:
+        return self.shared + self.frames * self.local
+
+
+def _check_inputs(landmarks, layer, groups, sigma, rho_prior, iterations, camera):
+    if not isinstance(layer, flame.FLAME):
+        raise TypeError(f"layer must be a flame.FLAME, got {type(layer).__name__}")
+    if not layer.has_landmarks:
+        raise ValueError("layer has no landmark embedding: nothing to fit")
+    if not isinstance(landmarks, torch.Tensor) or not landmarks.is_floating_point():
+        raise TypeError("landmarks must be a floating-point tensor [B, 68, 2]")
+    if landmarks.dim() != 3 or landmarks.shape[1:] != (68, 2):
+        raise ValueError(f"landmarks must have shape [B, 68, 2], got {list(landmarks.shape)}")
+    if landmarks.shape[0] == 0:
+        raise ValueError("landmarks hold no image (batch size 0)")
+    if not bool(torch.isfinite(landmarks).all()):
+        bad = (~torch.isfinite(landmarks)).flatten(1).any(1).nonzero()[:, 0].tolist()
+        raise ValueError(f"landmarks contain NaN or inf (images {bad[:10]})")
+    b = landmarks.shape[0]
+    if groups is not None:
+        if not isinstance(groups, torch.Tensor) or groups.dtype.is_floating_point:
+            raise TypeError("groups must be an integer tensor [B] of capture ids")
+        if groups.shape != (b,):
+            raise ValueError(f"groups must have shape [{b}], got {list(groups.shape)}")
+    if sigma is not None:
+        s = torch.as_tensor(sigma)
+        if s.shape not in ((), (68,), (b, 68)) or not bool((torch.isfinite(s) & (s > 0)).all()):
+            raise ValueError("sigma must be positive and finite, a number, [68] or [B, 68] (NDC)")
+    if rho_prior is not None:
+        p = torch.as_tensor(rho_prior, dtype=torch.float64)
+        if p.shape not in ((), (b,)) or bool((p[~torch.isnan(p)] < 0).any()):
+            raise ValueError("rho_prior must be a number or [B] of values >= 0 (NaN: none)")
+    if iterations is not None and (not isinstance(iterations, int) or iterations < 1):
+        raise ValueError(f"iterations must be a positive int, got {iterations!r}")
+    if camera not in CAMERAS:
+        raise ValueError(f"camera must be one of {CAMERAS}, got {camera!r}")
+
+
+def _group_slots(groups: torch.Tensor | None, b: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(index [G, F], valid [G, F])``: the images of each group, padded with -1."""
+    if groups is None:
+        return torch.arange(b)[:, None], torch.ones(b, 1, dtype=torch.bool)
+    ids, inverse = torch.unique(groups, return_inverse=True)
+    counts = torch.bincount(inverse, minlength=len(ids))
+    index = torch.full((len(ids), int(counts.max())), -1, dtype=torch.long)
+    order = torch.argsort(inverse, stable=True)
+    slot = torch.arange(b) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    index[inverse[order], slot] = order
+    return index, index >= 0
+
+
+def fit_landmarks(
+    landmarks: torch.Tensor,
+    layer: flame.FLAME,
+    *,
+    init: dict | None = None,
+    sigma: torch.Tensor | float | None = None,
+    groups: torch.Tensor | None = None,
+    rho_prior: torch.Tensor | float | None = None,
+    iterations: int | None = None,
+    device: str | torch.device | None = None,
+    camera: str = "pseudo",
+    prior: FitPrior | None = None,
+    eyelids: torch.Tensor | None = None,
+) -> FitResult:
+    """Fit FLAME and the camera to ``landmarks [B,68,2]`` (NDC, y down; docs/design.md
+    section 2) by MAP estimation (module docstring).
+
+    Args:
+        landmarks: the targets, NDC ``[B,68,2]``, iBUG order.
+        layer: the ``flame.FLAME`` whose landmarks are fitted (its shape and
+            expression counts are the fitted ones).
+        init: a regressor's prediction (a dict, or an object with attributes,
+            holding ``scale``, ``trans``, ``rho``, ``global_pose``, ``shape``,
+            ``expression``, ``jaw_pose``), one start; default the mean face with
+            the rho starts ``RHO_STARTS``, the best kept.
+        sigma: landmark noise std in NDC (a number, ``[68]`` or ``[B,68]``), default
+            ``prior.sigma()``.
+        groups: ``[B]`` integer capture ids: frames with one id share shape and rho.
+            Ids used once are single images (a documented case, not an error).
+        rho_prior: a number or ``[B]`` (NaN: none) pulling rho towards it with std
+            ``prior.rho_prior_std``; a capture uses the mean of its frames' priors.
+        iterations: L-BFGS iterations (default ``DEFAULT_ITERATIONS``).
+        device: where to fit (default: the landmarks' device).
+        camera: ``"pseudo"`` (fit rho) or ``"ortho"`` (rho fixed at 0, the same
+            priors: the orthographic fit).
+        prior: the priors and noise model, default :class:`FitPrior`.
+        eyelids: ``[B,2]`` eyelid values to pose the model with (not fitted;
+            default the init's, else zero).
+
+    Returns a :class:`FitResult` on the landmarks' device; float32.
+    """
+    _check_inputs(landmarks, layer, groups, sigma, rho_prior, iterations, camera)
+    prior = prior or FitPrior()
+    iterations = iterations or DEFAULT_ITERATIONS
+    out_device = landmarks.device
+    dev = torch.device(device) if device is not None else out_device
+    b = landmarks.shape[0]
+    model = LandmarkModel(layer).to(dev, torch.float32)
+    target = landmarks.detach().to(dev, torch.float32)
+    sig = prior.sigma() if sigma is None else torch.as_tensor(sigma, dtype=torch.float32)
+    sig = sig.to(dev, torch.float32).expand(b, 68)
+    index, valid = _group_slots(None if groups is None else groups.cpu(), b)
+    index, valid = index.to(dev), valid.to(dev)
+    safe = index.clamp(min=0)
+    layout = _Layout(model.n_shape, model.n_expr, camera == "pseudo", index.shape[1])
+    stds = _Stds.of(prior, layout, dev)
+    fixed = _Fixed(
+        model=model,
+        target=target,
+        sigma=sig,
+        eyelids=_eyelids(eyelids, init, b, dev),
+        rho_prior=_group_rho_prior(rho_prior, index, valid, dev),
+        prior=prior,
+    )
+    if not layout.fit_rho:
+        starts = (0.0,)
+    elif init is not None:
+        starts = (None,)
+    else:
+        starts = RHO_STARTS
+    packed = [_start(init, rho0, fixed, safe, valid, layout, stds) for rho0 in starts]
+    x0 = torch.cat([p[0] for p in packed])
+    bases = {k: torch.cat([p[1][k] for p in packed]) for k in packed[0][1]}
+    n_starts = len(starts)
+    safe_all, valid_all = safe.repeat(n_starts, 1), valid.repeat(n_starts, 1)
+
+    n_groups = index.shape[0]
+
+    def objective(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        params = _unpack(x, {k: v[rows] for k, v in bases.items()}, layout, stds)
+        prior_rows = fixed.rho_prior[rows % n_groups]
+        return _objective(params, fixed, safe_all[rows], valid_all[rows], prior_rows)
+
+    result = minimize(objective, x0, iterations=iterations, relative_gain=RELATIVE_GAIN)
+    best = result.f.reshape(n_starts, n_groups).argmin(0)
+    pick = best * n_groups + torch.arange(n_groups, device=dev)
+    params = _unpack(result.x[pick], {k: v[pick] for k, v in bases.items()}, layout, stds)
+    return _result(params, result.f[pick], fixed, safe, valid, b, out_device)
+
+
+class _Stds(NamedTuple):
+    """Per-variable scales of the normalised variables."""
+
+    shape: torch.Tensor  # [n_shape]
+    expression: torch.Tensor  # [n_expr]
+    jaw: torch.Tensor  # [3]
+
+    @classmethod
+    def of(cls, prior: FitPrior, layout: _Layout, dev) -> _Stds:
+        return cls(
+            torch.full((layout.n_shape,), prior.shape_std, device=dev),
+            prior.expression_stds(layout.n_expr).to(dev),
+            torch.tensor(prior.jaw_std, device=dev),
+        )
+
+
+class _Fixed(NamedTuple):
+    """What the objective reads besides the variables."""
+
+    model: LandmarkModel
+    target: torch.Tensor  # [B, 68, 2]
+    sigma: torch.Tensor  # [B, 68]
+    eyelids: torch.Tensor  # [B, 2]
+    rho_prior: torch.Tensor  # [G], NaN: none
+    prior: FitPrior
+
+
+def _field(init, name: str):
+    if init is None:
+        return None
+    value = init.get(name) if isinstance(init, dict) else getattr(init, name, None)
+    return None if value is None else torch.as_tensor(value).detach()
+
+
+def _initial(init, name: str, b: int, width: int, dev) -> torch.Tensor:
+    """``init``'s field ``[B, width]`` (zero-padded or cut to ``width``), or zeros."""
+    value = _field(init, name)
+    out = torch.zeros(b, width, device=dev)
+    if value is not None:
+        value = value.reshape(b, -1).to(dev, torch.float32)
+        k = min(width, value.shape[1])
+        out[:, :k] = value[:, :k]
+    return out
+
+
+def _eyelids(eyelids, init, b: int, dev) -> torch.Tensor:
+    if eyelids is not None:
+        return torch.as_tensor(eyelids).to(dev, torch.float32).reshape(b, 2)
+    return _initial(init, "eyelids", b, 2, dev)
+
+
+def _group_rho_prior(rho_prior, index, valid, dev) -> torch.Tensor:
+    """The rho prior of each group: the mean of its frames' (NaN: none)."""
+    n_groups = index.shape[0]
+    if rho_prior is None:
+        return torch.full((n_groups,), float("nan"), device=dev)
+    b = int(index.max()) + 1
+    p = torch.as_tensor(rho_prior, dtype=torch.float32).to(dev).expand(b)
+    per_slot = torch.where(valid, p[index.clamp(min=0)], torch.nan)
+    return per_slot.nanmean(1)
+
+
+def _mean_over_frames(x: torch.Tensor, safe, valid) -> torch.Tensor:
+    """Per group, the mean of the per-image ``x [B, ...]`` over its frames."""
+    w = valid.float().reshape(*valid.shape, *([1] * (x.dim() - 1)))
+    return (x[safe] * w).sum(1) / w.sum(1)
+
+
+def _start(init, rho0, fixed: _Fixed, safe, valid, layout: _Layout, stds: _Stds):
+    """``(x0 [G, D], bases)`` of one start: from ``init`` (``rho0`` None) or from the
+    mean face at ``rho0``."""
+    b = fixed.target.shape[0]
+    dev = fixed.target.device
+    if init is not None:
+        shape = _initial(init, "shape", b, layout.n_shape, dev)
+        expression = _initial(init, "expression", b, layout.n_expr, dev)
+        jaw = _initial(init, "jaw_pose", b, 3, dev)
+        pose = _initial(init, "global_pose", b, 3, dev)
+        scale = _initial(init, "scale", b, 1, dev)[:, 0].clamp_min(1e-3)
+        trans = _initial(init, "trans", b, 2, dev)
+        rho = _initial(init, "rho", b, 1, dev)[:, 0]
+        rho = rho.clamp_min(0.05) if rho0 is None else torch.full_like(rho, rho0)
+    else:
+        shape = torch.zeros(b, layout.n_shape, device=dev)
+        expression = torch.zeros(b, layout.n_expr, device=dev)
+        jaw = torch.zeros(b, 3, device=dev)
+        pose = torch.zeros(b, 3, device=dev)
+        rho = torch.full((b,), float(rho0), device=dev)
+        scale, trans = _rigid_from_mean_face(fixed, rho)
+    g, f = safe.shape
+    z_shared = [_mean_over_frames(shape, safe, valid) / stds.shape]
+    if layout.fit_rho:
+        z_shared.append(torch.zeros(g, 1, device=dev))
+    z_local = torch.cat(
+        [
+            expression[safe] / stds.expression,
+            jaw[safe] / stds.jaw,
+            torch.zeros(g, f, 6, device=dev),  # pose, log S, t: offsets from the bases
+        ],
+        dim=-1,
+    )
+    x0 = torch.cat([*z_shared, z_local.reshape(g, -1)], dim=1)
+    log_rho = torch.log(_mean_over_frames(rho, safe, valid).clamp_min(1e-6))
+    bases = {
+        "log_rho": log_rho,
+        "pose": pose[safe],
+        "log_scale": torch.log(scale)[safe],
+        "trans": trans[safe],
+    }
+    return x0, bases
+
+
+def _rigid_from_mean_face(fixed: _Fixed, rho: torch.Tensor):
+    """Scale and translation that put the mean face's landmarks over the targets."""
+    with torch.no_grad():
+        zero = torch.zeros(1, 3, device=rho.device)
+        mean = fixed.model(
+            torch.zeros(1, fixed.model.n_shape, device=rho.device),
+            torch.zeros(1, fixed.model.n_expr, device=rho.device),
+            zero,
+            zero,
+        )
+    mean = mean[0] * torch.tensor([1.0, -1.0, -1.0], device=rho.device)  # camera frame
+    w = 1.0 + rho[:, None] * mean[None, :, 2]  # [B, 68]
+    centred = mean[:, :2] - mean[:, :2].mean(0)
+    target = fixed.target - fixed.target.mean(1, keepdim=True)
+    ratio = (target.square().sum((1, 2)).sqrt() / centred.square().sum().sqrt()).clamp_min(0.1)
+    scale = ratio * w.mean(1)
+    trans = fixed.target.mean(1) * w.mean(1, keepdim=True) / scale[:, None] - mean[:, :2].mean(0)
+    return scale, trans
+
+
+def _unpack(x: torch.Tensor, bases: dict, layout: _Layout, stds: _Stds) -> dict:
+    """The model quantities of the variables ``x [P, D]`` (per problem, per frame)."""
+    p = x.shape[0]
+    n_s = layout.n_shape
+    shape = x[:, :n_s] * stds.shape
+    if layout.fit_rho:
+        rho = torch.exp(bases["log_rho"] + x[:, n_s] * LOG_RHO_STEP)
+    else:
+        rho = torch.zeros(p, device=x.device)
+    local = x[:, layout.shared :].reshape(p, layout.frames, layout.local)
+    n_e = layout.n_expr
+    return {
+        "shape": shape,
+        "rho": rho,
+        "z_shape": x[:, :n_s],
+        "z_expression": local[..., :n_e],
+        "z_jaw": local[..., n_e : n_e + 3],
+        "expression": local[..., :n_e] * stds.expression,
+        "jaw_pose": local[..., n_e : n_e + 3] * stds.jaw,
+        "global_pose": bases["pose"] + local[..., n_e + 3 : n_e + 6] * POSE_STEP,
+        "scale": torch.exp(bases["log_scale"] + local[..., n_e + 6] * LOG_SCALE_STEP),
+        "trans": bases["trans"] + local[..., n_e + 7 : n_e + 9] * TRANS_STEP,
+    }
+
+
+def _project(params: dict, fixed: _Fixed, safe: torch.Tensor) -> torch.Tensor:
+    """Projected landmarks ``[P, F, 68, 2]`` of every problem's frames."""
+    p, f = safe.shape
+    flat = {k: params[k].reshape(p * f, -1) for k in ("expression", "jaw_pose", "global_pose")}
+    shape = params["shape"][:, None].expand(p, f, -1).reshape(p * f, -1)
+    lmk = fixed.model(
+        shape,
+        flat["expression"],
+        flat["global_pose"],
+        flat["jaw_pose"],
+        fixed.eyelids[safe].reshape(p * f, 2),
+    )
+    rho = params["rho"][:, None].expand(p, f).reshape(-1)
+    uv = project_landmarks(lmk, params["scale"].reshape(-1), params["trans"].reshape(p * f, 2), rho)
+    return uv.reshape(p, f, 68, 2)
+
+
+def _objective(params: dict, fixed: _Fixed, safe, valid, rho_prior) -> torch.Tensor:
+    """The negative log posterior ``[P]`` (module docstring)."""
+    uv = _project(params, fixed, safe)
+    data = (((uv - fixed.target[safe]) / fixed.sigma[safe][..., None]) ** 2).sum((-1, -2))
+    local = params["z_expression"].square().sum(-1) + params["z_jaw"].square().sum(-1)
+    local = local + (params["global_pose"] / fixed.prior.pose_std).square().sum(-1)
+    total = 0.5 * ((data + local) * valid).sum(1) + 0.5 * params["z_shape"].square().sum(-1)
+    has = ~torch.isnan(rho_prior)
+    rho_term = ((params["rho"] - torch.nan_to_num(rho_prior)) / fixed.prior.rho_prior_std) ** 2
+    return total + 0.5 * torch.where(has, rho_term, torch.zeros_like(rho_term))
+
+
+@torch.no_grad()
+def _result(params, objective, fixed: _Fixed, safe, valid, b: int, out_device) -> FitResult:
+    """Scatter the groups' fitted values back to the images."""
+    uv = _project(params, fixed, safe)
+    g, f = safe.shape
+    img = safe[valid]
+
+    def per_image(x: torch.Tensor) -> torch.Tensor:  # [G, F, ...] -> [B, ...]
+        out = x.new_zeros(b, *x.shape[2:])
+        out[img] = x[valid]
+        return out.to(out_device)
+
+    def per_group(x: torch.Tensor) -> torch.Tensor:  # [G, ...] -> [B, ...]
+        return per_image(x[:, None].expand(g, f, *x.shape[1:]))
+
+    landmarks = per_image(uv)
+    target = fixed.target.to(out_device)
+    residual = (landmarks - target).norm(dim=-1).mean(-1) / ndc_per_pixel(REFERENCE_PIXELS)
+    rho = per_group(params["rho"])
+    scale = per_image(params["scale"])
+    positive = rho > 0
+    focal = torch.where(positive, scale / rho.clamp_min(1e-12), torch.full_like(rho, math.inf))
+    distance = torch.where(positive, 1.0 / rho.clamp_min(1e-12), torch.full_like(rho, math.inf))
+    return FitResult(
+        rho=rho,
+        scale=scale,
+        trans=per_image(params["trans"]),
+        global_pose=per_image(params["global_pose"]),
+        shape=per_group(params["shape"]),
+        expression=per_image(params["expression"]),
+        jaw_pose=per_image(params["jaw_pose"]),
+        landmarks=landmarks,
+        residual_px=residual,
+        focal=focal,
+        distance=distance,
+        objective=per_group(objective),
+    )
