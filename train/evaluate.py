@@ -7,7 +7,9 @@ trained with one). Written to ``--out``:
 
 - ``results.json``: every number of the report, with bootstrap confidence intervals;
 - ``report.md``: table 1 (landmark error), table 2 (neutral-shape error in mm),
-  table 3 (rho against the truth), the rho sweep (figure 2), the full-perspective
+  table 3 (rho against the truth), the fitting rows (``train.fit`` on the test
+  landmarks: from the mean face, orthographic, rho model + fit, per capture, the
+  landmark-only bound; ``--no-fit`` leaves them out), the rho sweep (figure 2), the full-perspective
   baseline (sec. 6.2), overlays, rho scatter and histograms, the ablations, and
   the issue's targets with met / missed;
 - the figures (PNG) it shows.
@@ -38,6 +40,11 @@ def main(argv: list[str] | None = None) -> dict:
         "--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    parser.add_argument(
+        "--no-fit",
+        action="store_true",
+        help="leave out the fitting rows (FLAME and the camera fitted to the test landmarks)",
+    )
     args = parser.parse_args(argv)
     if args.bootstrap < 0:
         parser.error(f"--bootstrap must be >= 0, got {args.bootstrap}")
@@ -47,7 +54,13 @@ def main(argv: list[str] | None = None) -> dict:
     command = "python -m train.evaluate " + " ".join(argv if argv is not None else sys.argv[1:])
     try:
         results = evaluate(
-            args.runs, args.out, args.device, args.bootstrap, args.seed, command=command
+            args.runs,
+            args.out,
+            args.device,
+            args.bootstrap,
+            args.seed,
+            command=command,
+            fits=not args.no_fit,
         )
     except (FileNotFoundError, ValueError) as exc:
         parser.error(str(exc))

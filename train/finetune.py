@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--bootstrap", type=int, default=1000, help="bootstrap resamples of the report's intervals"
     )
+    parser.add_argument(
+        "--no-fit", action="store_true", help="leave the fitting rows (train.fit) out of the report"
+    )
     args = parser.parse_args(argv)
     if args.init_from is not None and not os.path.isfile(args.init_from):
         parser.error(f"--init: no such checkpoint {args.init_from}")
@@ -111,7 +114,9 @@ def main(argv: list[str] | None = None) -> dict:
         run_dirs.insert(0, args.init_from)  # e.g. SMIRK's released model: the report's (p)
     out = args.report or os.path.join(run_dir(cfg), "report")
     command = "python -m train.finetune " + " ".join(argv if argv is not None else sys.argv[1:])
-    results = evaluate(run_dirs, out, cfg.device, n_boot=args.bootstrap, command=command)
+    results = evaluate(
+        run_dirs, out, cfg.device, n_boot=args.bootstrap, command=command, fits=not args.no_fit
+    )
     print(headline(results))
     print(f"\nreport: {os.path.join(out, 'report.md')}", file=sys.stderr)
     return results

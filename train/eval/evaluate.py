@@ -18,6 +18,7 @@ from train.engine.config import TrainConfig
 from train.engine.device import pick_device
 from train.engine.run_log import read_metrics
 from train.eval import figures, report
+from train.eval.fits import fit_results
 from train.eval.metrics import finite_or_none
 from train.eval.predict import predict
 from train.eval.runs import EvalRun, data_config, held_out_samples, load_runs, title
@@ -96,10 +97,13 @@ def evaluate(
     seed: int = 0,
     progress: bool = True,
     command: str | None = None,
+    fits: bool = True,
 ) -> dict:
     """Evaluate the runs and write ``out/report.md``, ``out/results.json`` and figures.
 
-    Returns the results (as written to ``results.json``, NaN as None).
+    With ``fits`` the report also fits FLAME and the camera to the test landmarks
+    (:mod:`train.eval.fits`). Returns the results (as written to ``results.json``, NaN
+    as None).
     """
     if n_boot < 0:
         raise ValueError(f"n_boot must be >= 0, got {n_boot}")
@@ -141,6 +145,8 @@ def evaluate(
         "neutral_shape": neutral_table(runs, preds, samples, num, progress),
         "rho": rho_table(runs, preds, samples, num),
     }
+    if fits:
+        results["fit"] = fit_results(runs, preds, samples, num, progress)
     labels = {r.role: r.label for r in runs}
     results["targets"] = targets(results, labels)
     results["paper_reference"] = {**PAPER_REFERENCE, "changes_pct": paper_changes()}

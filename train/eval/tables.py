@@ -69,14 +69,17 @@ def sources_present(samples: Samples) -> list[tuple[str, torch.Tensor]]:
     ]
 
 
-def landmark_table(runs, preds, samples, num: Numbers) -> tuple[dict, dict]:
-    """Table 1 numbers and each run's change against the orthographic retrained model."""
+def landmark_table(
+    runs, preds, samples, num: Numbers, baseline: str = BASELINE
+) -> tuple[dict, dict]:
+    """Table 1 numbers and each run's change against the run of role ``baseline``
+    (default the orthographic retrained model)."""
     errors = {
         r.label: per_image_landmarks(preds[r.label]["landmarks"], samples["landmarks"])
         for r in runs
     }
     table, versus = {}, {}
-    base = next((r.label for r in runs if r.role == BASELINE), None)
+    base = next((r.label for r in runs if r.role == baseline), None)
     for run in runs:
         table[run.label], versus[run.label] = {}, {}
         for source, sel in sources_present(samples):
@@ -93,8 +96,11 @@ def landmark_table(runs, preds, samples, num: Numbers) -> tuple[dict, dict]:
     return table, versus
 
 
-def neutral_table(runs, preds, samples, num: Numbers, progress: bool) -> dict:
-    """Table 2: neutral-shape error in mm per run and regime (images with a true shape)."""
+def neutral_table(
+    runs, preds, samples, num: Numbers, progress: bool, baseline: str = BASELINE
+) -> dict:
+    """Table 2: neutral-shape error in mm per run and regime (images with a true shape),
+    and each run's difference to the run of role ``baseline``."""
     ref = runs[0].cfg
     n_shape = max(ref.n_shape, *(p["shape"].shape[1] for p in preds.values()))
     layer = flame.FLAME(ref.flame, n_shape=n_shape, n_expr=0)
@@ -110,7 +116,7 @@ def neutral_table(runs, preds, samples, num: Numbers, progress: bool) -> dict:
         mm = torch.full((len(true_shape),), float("nan"))
         mm[known] = measure(shape[known], true_shape[known])
         per_image[label] = mm
-    base = next((r.label for r in runs if r.role == BASELINE), None)
+    base = next((r.label for r in runs if r.role == baseline), None)
     out = {}
     for label, mm in per_image.items():
         out[label] = {}

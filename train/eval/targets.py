@@ -98,21 +98,21 @@ def targets(results: dict, labels: dict[str, str]) -> list[dict]:
             "lo": None,
             "hi": None,
         }
-    out = []
-    for key, what, op, limit in TARGETS:
-        cell = cells[key]
-        value = cell["value"]
-        measurable = value is not None and value == value
-        out.append(
-            {
-                "key": key,
-                "target": what,
-                "compare": op,
-                "limit": limit,
-                "value": value if measurable else None,
-                "lo": cell.get("lo") if measurable else None,
-                "hi": cell.get("hi") if measurable else None,
-                "met": bool(_COMPARE[op](value, limit)) if measurable else None,
-            }
-        )
-    return out
+    return [judge(key, what, op, limit, cells[key]) for key, what, op, limit in TARGETS]
+
+
+def judge(key: str, what: str, op: str, limit: float, cell: dict) -> dict:
+    """One target: its measured ``cell`` (``value``, optional ``lo``/``hi``) against
+    ``limit`` by ``op`` (``met`` None where nothing was measured)."""
+    value = cell.get("value")
+    measurable = value is not None and value == value
+    return {
+        "key": key,
+        "target": what,
+        "compare": op,
+        "limit": limit,
+        "value": value if measurable else None,
+        "lo": cell.get("lo") if measurable else None,
+        "hi": cell.get("hi") if measurable else None,
+        "met": bool(_COMPARE[op](value, limit)) if measurable else None,
+    }

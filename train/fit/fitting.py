@@ -5,10 +5,11 @@ distance) :func:`fit_landmarks` minimises
 
     1/2 sum_l |P(L_l(theta); S, t, rho) - x_l|^2 / sigma_l^2        landmarks
   + 1/2 |shape / shape_std|^2 + 1/2 |expression_k / expression_std_k|^2
-  + 1/2 |jaw / jaw_std|^2 + 1/2 |global_pose / pose_std|^2          priors
+  + 1/2 |jaw / jaw_std|^2 + 1/2 |eyelids / eyelid_std|^2
+  + 1/2 |global_pose / pose_std|^2                                  priors
   + 1/2 ((rho - rho_prior) / rho_prior_std)^2                       if a prior is given
 
-over FLAME shape, expression, jaw and head rotation and the camera (S, t, rho),
+over FLAME shape, expression, jaw, eyelids and head rotation and the camera (S, t, rho),
 with ``P`` the project's camera (``ppcam.project`` after ``flame_to_camera``) and
 ``L`` the landmarks of :class:`train.fit.landmark_model.LandmarkModel`. In a
 capture, shape and rho are one per capture and the rest per frame. All problems
@@ -18,7 +19,8 @@ face at several rho starts (the best is kept) or from a regressor's prediction.
 
 The default priors are those of the synthetic data (:mod:`train.data.synthetic`):
 shape N(0, 0.8^2), expression k N(0, (1.2 exp(-k / 20))^2), jaw opening about
-0.2 rad, landmark noise 2 px at 224 px, 1.8 times more on the jaw line.
+0.2 rad, eyelids 0.5 (they move the eye landmarks: a capture, whose shape is shared,
+cannot absorb them into its shape), landmark noise 2 px at 224 px, 1.8 times more on the jaw line.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class FitPrior:
     expression_std: float = 1.2
     expression_decay: float = EXPRESSION_DECAY
     jaw_std: tuple[float, float, float] = (0.2, 0.05, 0.05)
+    eyelid_std: float = 0.5
     pose_std: float = 1.0
     rho_prior_std: float = 1.0
     landmark_sigma_px: float = 2.0
@@ -77,7 +80,8 @@ class FitResult(NamedTuple):
 
     ``rho [B]`` (0 for ``camera="ortho"``), ``scale [B]``, ``trans [B,2]`` (model
     units, the project's camera), ``global_pose [B,3]``, ``shape [B,n_shape]``,
-    ``expression [B,n_expr]``, ``jaw_pose [B,3]``; ``landmarks [B,68,2]`` the fitted
+    ``expression [B,n_expr]``, ``jaw_pose [B,3]``, ``eyelids [B,2]``; ``landmarks [B,68,2]``
+    the fitted
     landmarks (NDC); ``residual_px [B]`` their mean distance to the targets in pixels
     of a 224 px image; the pinhole equivalent ``focal [B] = S / rho`` (NDC per unit
     of x/z) and ``distance [B] = 1 / rho`` (model units; inf at rho = 0);
@@ -92,6 +96,7 @@ class FitResult(NamedTuple):
     shape: torch.Tensor
     expression: torch.Tensor
     jaw_pose: torch.Tensor
+    eyelids: torch.Tensor
     landmarks: torch.Tensor
     residual_px: torch.Tensor
     focal: torch.Tensor
@@ -113,7 +118,7 @@ class _Layout(NamedTuple):
 
     @property
     def local(self) -> int:
-        return self.n_expr + 9  # expression, jaw 3, pose 3, log S, t 2
+        return self.n_expr + 11  # expression, jaw 3, eyelids 2, pose 3, log S, t 2
 
     @property
     def size(self) -> int:
@@ -179,7 +184,6 @@ def fit_landmarks(
     device: str | torch.device | None = None,
     camera: str = "pseudo",
     prior: FitPrior | None = None,
-    eyelids: torch.Tensor | None = None,
 ) -> FitResult:
     """Fit FLAME and the camera to ``landmarks [B,68,2]`` (NDC, y down; docs/design.md
     section 2) by MAP estimation (module docstring).
@@ -203,8 +207,6 @@ def fit_landmarks(
         camera: ``"pseudo"`` (fit rho) or ``"ortho"`` (rho fixed at 0, the same
             priors: the orthographic fit).
         prior: the priors and noise model, default :class:`FitPrior`.
-        eyelids: ``[B,2]`` eyelid values to pose the model with (not fitted;
-            default the init's, else zero).
 
     Returns a :class:`FitResult` on the landmarks' device; float32.
     """
@@ -227,7 +229,6 @@ def fit_landmarks(
         model=model,
         target=target,
         sigma=sig,
-        eyelids=_eyelids(eyelids, init, b, dev),
         rho_prior=_group_rho_prior(rho_prior, index, valid, dev),
         prior=prior,
     )
@@ -263,6 +264,7 @@ class _Stds(NamedTuple):
     shape: torch.Tensor  # [n_shape]
     expression: torch.Tensor  # [n_expr]
     jaw: torch.Tensor  # [3]
+    eyelids: float
 
     @classmethod
     def of(cls, prior: FitPrior, layout: _Layout, dev) -> _Stds:
@@ -270,6 +272,7 @@ class _Stds(NamedTuple):
             torch.full((layout.n_shape,), prior.shape_std, device=dev),
             prior.expression_stds(layout.n_expr).to(dev),
             torch.tensor(prior.jaw_std, device=dev),
+            prior.eyelid_std,
         )
 
 
@@ -279,7 +282,6 @@ class _Fixed(NamedTuple):
     model: LandmarkModel
     target: torch.Tensor  # [B, 68, 2]
     sigma: torch.Tensor  # [B, 68]
-    eyelids: torch.Tensor  # [B, 2]
     rho_prior: torch.Tensor  # [G], NaN: none
     prior: FitPrior
 
@@ -300,12 +302,6 @@ def _initial(init, name: str, b: int, width: int, dev) -> torch.Tensor:
         k = min(width, value.shape[1])
         out[:, :k] = value[:, :k]
     return out
-
-
-def _eyelids(eyelids, init, b: int, dev) -> torch.Tensor:
-    if eyelids is not None:
-        return torch.as_tensor(eyelids).to(dev, torch.float32).reshape(b, 2)
-    return _initial(init, "eyelids", b, 2, dev)
 
 
 def _group_rho_prior(rho_prior, index, valid, dev) -> torch.Tensor:
@@ -334,6 +330,7 @@ def _start(init, rho0, fixed: _Fixed, safe, valid, layout: _Layout, stds: _Stds)
         shape = _initial(init, "shape", b, layout.n_shape, dev)
         expression = _initial(init, "expression", b, layout.n_expr, dev)
         jaw = _initial(init, "jaw_pose", b, 3, dev)
+        eyelids = _initial(init, "eyelids", b, 2, dev)
         pose = _initial(init, "global_pose", b, 3, dev)
         scale = _initial(init, "scale", b, 1, dev)[:, 0].clamp_min(1e-3)
         trans = _initial(init, "trans", b, 2, dev)
@@ -343,6 +340,7 @@ def _start(init, rho0, fixed: _Fixed, safe, valid, layout: _Layout, stds: _Stds)
         shape = torch.zeros(b, layout.n_shape, device=dev)
         expression = torch.zeros(b, layout.n_expr, device=dev)
         jaw = torch.zeros(b, 3, device=dev)
+        eyelids = torch.zeros(b, 2, device=dev)
         pose = torch.zeros(b, 3, device=dev)
         rho = torch.full((b,), float(rho0), device=dev)
         scale, trans = _rigid_from_mean_face(fixed, rho)
@@ -354,6 +352,7 @@ def _start(init, rho0, fixed: _Fixed, safe, valid, layout: _Layout, stds: _Stds)
         [
             expression[safe] / stds.expression,
             jaw[safe] / stds.jaw,
+            eyelids[safe] / stds.eyelids,
             torch.zeros(g, f, 6, device=dev),  # pose, log S, t: offsets from the bases
         ],
         dim=-1,
@@ -408,9 +407,11 @@ def _unpack(x: torch.Tensor, bases: dict, layout: _Layout, stds: _Stds) -> dict:
         "z_jaw": local[..., n_e : n_e + 3],
         "expression": local[..., :n_e] * stds.expression,
         "jaw_pose": local[..., n_e : n_e + 3] * stds.jaw,
-        "global_pose": bases["pose"] + local[..., n_e + 3 : n_e + 6] * POSE_STEP,
-        "scale": torch.exp(bases["log_scale"] + local[..., n_e + 6] * LOG_SCALE_STEP),
-        "trans": bases["trans"] + local[..., n_e + 7 : n_e + 9] * TRANS_STEP,
+        "z_eyelids": local[..., n_e + 3 : n_e + 5],
+        "eyelids": local[..., n_e + 3 : n_e + 5] * stds.eyelids,
+        "global_pose": bases["pose"] + local[..., n_e + 5 : n_e + 8] * POSE_STEP,
+        "scale": torch.exp(bases["log_scale"] + local[..., n_e + 8] * LOG_SCALE_STEP),
+        "trans": bases["trans"] + local[..., n_e + 9 : n_e + 11] * TRANS_STEP,
     }
 
 
@@ -424,7 +425,7 @@ def _project(params: dict, fixed: _Fixed, safe: torch.Tensor) -> torch.Tensor:
         flat["expression"],
         flat["global_pose"],
         flat["jaw_pose"],
-        fixed.eyelids[safe].reshape(p * f, 2),
+        params["eyelids"].reshape(p * f, 2),
     )
     rho = params["rho"][:, None].expand(p, f).reshape(-1)
     uv = project_landmarks(lmk, params["scale"].reshape(-1), params["trans"].reshape(p * f, 2), rho)
@@ -436,6 +437,7 @@ def _objective(params: dict, fixed: _Fixed, safe, valid, rho_prior) -> torch.Ten
     uv = _project(params, fixed, safe)
     data = (((uv - fixed.target[safe]) / fixed.sigma[safe][..., None]) ** 2).sum((-1, -2))
     local = params["z_expression"].square().sum(-1) + params["z_jaw"].square().sum(-1)
+    local = local + params["z_eyelids"].square().sum(-1)
     local = local + (params["global_pose"] / fixed.prior.pose_std).square().sum(-1)
     total = 0.5 * ((data + local) * valid).sum(1) + 0.5 * params["z_shape"].square().sum(-1)
     has = ~torch.isnan(rho_prior)
@@ -474,6 +476,7 @@ def _result(params, objective, fixed: _Fixed, safe, valid, b: int, out_device) -
         shape=per_group(params["shape"]),
         expression=per_image(params["expression"]),
         jaw_pose=per_image(params["jaw_pose"]),
+        eyelids=per_image(params["eyelids"]),
         landmarks=landmarks,
         residual_px=residual,
         focal=focal,

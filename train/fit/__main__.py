@@ -1,0 +1,234 @@
+"""``python -m train.fit IMAGES_OR_FOLDERS --out DIR``: fit FLAME and the rho camera
+to the 68 landmarks of each image (:func:`train.fit.fit_landmarks`).
+
+Every image needs a landmark file beside it (``.pts``, ``.npy`` or ``.json``; see
+:mod:`train.fit.inputs`). Writes per image ``<stem>.json`` (FLAME parameters, the
+camera ``(S, t, rho)`` in the NDC of the image's centred square, its pinhole
+equivalent, the fitted landmarks in pixels and their residual), an overlay
+``<stem>_overlay.png`` and the posed mesh ``<stem>.obj``; ``fit.json`` with the
+per-image (or per-capture) rho; ``skipped.txt`` naming the images left out and why.
+
+``--per-capture`` fits each folder (or each of its sub-folders) as one capture:
+one head shape and one rho for all its frames (a head-mounted camera at a fixed
+distance), everything else per frame; ``fit.json`` then gives each capture's rho
+with a bootstrap interval over its frames (``--bootstrap`` resamples, fitted
+together in one batch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+from PIL import Image
+
+import flame
+from _common.atomic import write_json, write_text
+from train.data.folder import read_rho_prior
+from train.engine.device import pick_device
+from train.eval.inference import overlay, write_obj
+from train.fit import CAMERAS, fit_landmarks
+from train.fit.fitting import DEFAULT_ITERATIONS
+from train.fit.inputs import collect, ndc_to_pixels
+from train.models.render import camera_vertices, render_mesh
+
+#: largest overlay side in pixels (the render is the image's centred square)
+OVERLAY_PIXELS = 512
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m train.fit", description=__doc__)
+    parser.add_argument("inputs", nargs="+", help="image files and/or folders of images")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--flame", default="bundled", help="FLAME model file or 'bundled' (default: bundled)"
+    )
+    parser.add_argument("--n-shape", type=int, default=50, help="shape coefficients fitted")
+    parser.add_argument("--n-expr", type=int, default=50, help="expression coefficients fitted")
+    parser.add_argument(
+        "--per-capture",
+        action="store_true",
+        help="each folder (or sub-folder) is one capture: one shape and one rho for its frames",
+    )
+    parser.add_argument("--camera", choices=CAMERAS, default="pseudo", help="default: pseudo")
+    parser.add_argument(
+        "--rho-prior",
+        type=float,
+        default=None,
+        help="pull rho towards this value (1 / model unit; default: the folder's "
+        "rho_prior.json if any, else none)",
+    )
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        help=f"L-BFGS iterations (default {DEFAULT_ITERATIONS})",
+    )
+    parser.add_argument(
+        "--bootstrap", type=int, default=100, help="resamples of a capture's rho interval"
+    )
+    parser.add_argument("--no-overlay", action="store_true", help="skip the overlay images")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    for name in ("n_shape", "n_expr", "bootstrap"):
+        if getattr(args, name) < (0 if name == "bootstrap" else 1):
+            parser.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if args.iterations is not None and args.iterations < 1:
+        parser.error(f"--iterations must be >= 1, got {args.iterations}")
+    if args.rho_prior is not None and not args.rho_prior >= 0:
+        parser.error(f"--rho-prior must be >= 0, got {args.rho_prior}")
+    items, skipped = collect(args.inputs, args.per_capture)
+    os.makedirs(args.out, exist_ok=True)
+    write_text(os.path.join(args.out, "skipped.txt"), "".join(f"{p}\t{r}\n" for p, r in skipped))
+    if not items:
+        parser.error(f"no image with a landmark file in {args.inputs} (see {args.out}/skipped.txt)")
+    try:
+        layer = flame.FLAME(args.flame, n_shape=args.n_shape, n_expr=args.n_expr)
+    except (OSError, ValueError) as exc:
+        parser.error(f"--flame: {exc}")
+    device = pick_device(args.device)
+    landmarks = torch.stack([i.landmarks for i in items])
+    groups = torch.tensor([i.capture for i in items]) if args.per_capture else None
+    prior = args.rho_prior
+    if prior is None:
+        folders = {os.path.dirname(i.path) for i in items}
+        found = {read_rho_prior(f) for f in folders} - {None}
+        prior = found.pop() if len(found) == 1 else None
+    print(f"fitting {len(items)} image(s) on {device}", file=sys.stderr)
+    fit = fit_landmarks(
+        landmarks,
+        layer,
+        groups=groups,
+        rho_prior=prior,
+        iterations=args.iterations,
+        device=device,
+        camera=args.camera,
+    )
+    layer = layer.to(device)
+    records = [_write_image(args, item, fit, i, layer) for i, item in enumerate(items)]
+    summary = {"images": records, "skipped": [list(s) for s in skipped], "rho_prior": prior}
+    if args.per_capture:
+        summary["captures"] = _capture_summary(args, items, landmarks, layer, prior, fit)
+    write_json(os.path.join(args.out, "fit.json"), summary)
+    print(f"wrote {len(records)} result(s) to {args.out}; skipped {len(skipped)}", file=sys.stderr)
+    return summary
+
+
+def _write_image(args, item, fit, i: int, layer: flame.FLAME) -> dict:
+    stem = os.path.splitext(os.path.basename(item.path))[0]
+    width, height = item.size
+    rho = float(fit.rho[i])
+    record = {
+        "image": item.path,
+        "capture": item.capture,
+        "camera_mode": args.camera,
+        "rho": rho,
+        "scale": float(fit.scale[i]),
+        "trans": fit.trans[i].tolist(),
+        "focal_ndc": float(fit.focal[i]) if rho > 0 else None,
+        "distance_m": float(fit.distance[i]) if rho > 0 else None,
+        "global_pose": fit.global_pose[i].tolist(),
+        "shape": fit.shape[i].tolist(),
+        "expression": fit.expression[i].tolist(),
+        "jaw_pose": fit.jaw_pose[i].tolist(),
+        "eyelids": fit.eyelids[i].tolist(),
+        "landmarks_px": ndc_to_pixels(fit.landmarks[i].numpy(), width, height).tolist(),
+        "residual_px224": float(fit.residual_px[i]),
+    }
+    write_text(os.path.join(args.out, f"{stem}.json"), json.dumps(record, indent=1))
+    params = {k: getattr(fit, k)[i : i + 1].to(layer.v_template.device) for k in _POSE_KEYS}
+    with torch.no_grad():
+        lids = fit.eyelids[i : i + 1].to(layer.v_template.device) if layer.has_eyelids else None
+        out = layer(**params, eyelids=lids)
+    write_obj(
+        os.path.join(args.out, f"{stem}.obj"),
+        out.vertices[0].cpu().numpy(),
+        layer.faces.cpu().numpy(),
+    )
+    if not args.no_overlay:
+        _overlay(item, fit, i, out.vertices, layer, os.path.join(args.out, f"{stem}_overlay.png"))
+    return record
+
+
+_POSE_KEYS = ("shape", "expression", "global_pose", "jaw_pose")
+
+
+def _overlay(item, fit, i: int, vertices: torch.Tensor, layer: flame.FLAME, path: str) -> None:
+    """The fitted mesh over the image's centred square, downscaled to ``OVERLAY_PIXELS``."""
+    width, height = item.size
+    side = max(width, height)
+    size = min(side, OVERLAY_PIXELS)
+    with Image.open(item.path) as img:
+        square = Image.new("RGB", (side, side))
+        square.paste(img.convert("RGB"), ((side - width) // 2, (side - height) // 2))
+    image = torch.from_numpy(np.asarray(square.resize((size, size), Image.BILINEAR)).copy())
+    image = image.permute(2, 0, 1).float() / 255.0
+    dev = vertices.device
+    with torch.no_grad():
+        shaded = render_mesh(
+            camera_vertices(vertices),
+            layer.faces,
+            fit.scale[i : i + 1].to(dev),
+            fit.trans[i : i + 1].to(dev),
+            fit.rho[i : i + 1].to(dev),
+            size,
+        )
+    overlay(image, shaded.image[0].cpu(), shaded.mask[0].cpu(), fit.landmarks[i], path)
+
+
+def _capture_summary(args, items, landmarks, layer, prior, fit) -> list[dict]:
+    """Each capture's rho with a percentile bootstrap interval over its frames."""
+    captures = sorted({i.capture for i in items})
+    out = []
+    gen = torch.Generator().manual_seed(0)
+    resampled, groups, owner = [], [], []
+    for k, capture in enumerate(captures):
+        frames = torch.tensor([j for j, it in enumerate(items) if it.capture == capture])
+        for _ in range(args.bootstrap if len(frames) > 1 else 0):
+            pick = frames[torch.randint(len(frames), (len(frames),), generator=gen)]
+            resampled.append(landmarks[pick])
+            groups.append(torch.full((len(frames),), len(owner)))
+            owner.append(k)
+    boot_rho = {k: [] for k in range(len(captures))}
+    if resampled:
+        boot = fit_landmarks(
+            torch.cat(resampled),
+            layer,
+            groups=torch.cat(groups),
+            rho_prior=prior,
+            iterations=args.iterations,
+            camera=args.camera,
+            device=layer.v_template.device,
+        )
+        starts = torch.cumsum(torch.tensor([0] + [len(g) for g in groups[:-1]]), 0)
+        for k, s in zip(owner, starts.tolist()):
+            boot_rho[k].append(float(boot.rho[s]))
+    for k, capture in enumerate(captures):
+        first = next(j for j, it in enumerate(items) if it.capture == capture)
+        rhos = np.array(boot_rho[k])
+        lo, hi = np.percentile(rhos, [2.5, 97.5]).tolist() if len(rhos) > 1 else (None, None)
+        folder = os.path.dirname(items[first].path)
+        frames = sum(it.capture == capture for it in items)
+        out.append(
+            {
+                "capture": folder,
+                "frames": frames,
+                "rho": float(fit.rho[first]),
+                "rho_lo": lo,
+                "rho_hi": hi,
+            }
+        )
+    return out
+
+
+if __name__ == "__main__":
+    main()
