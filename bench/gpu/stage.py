@@ -104,7 +104,7 @@ def projection(out_root: str, dry_run: bool, seconds: float) -> dict:
     from bench import projection as bench_projection
 
     if dry_run:
-        p = bench_projection.run([1, 2], 200, False, 0.05, out_root, 2, resources=False)
+        p = bench_projection.run([1], 200, False, 0.05, out_root, 1, resources=False)
     else:
         # 24 timed cases and 8 copies, plus torch.compile's compilations: half a second
         # each at the default budget. The sm_90 resource table is left to the tests.
