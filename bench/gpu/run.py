@@ -24,7 +24,7 @@ import tempfile
 import time
 
 from _common.atomic import write_json, write_text
-from bench.gpu import targets
+from bench.gpu import plots, targets
 from bench.gpu.stage import stage_path
 from bench.pytest_run import ROOT, repo_env
 
@@ -253,6 +253,7 @@ def run(
         "stages": results,
         "targets": rows,
     }
+    payload["summary_png"] = plots.plot(payload, os.path.join(out_dir, "summary.png"))
     write_json(os.path.join(out_dir, "gpu.json"), payload)
     write_text(os.path.join(out_dir, "summary.md"), summary_markdown(payload))
     payload["out_dir"] = out_dir
@@ -320,6 +321,9 @@ def summary_markdown(p: dict) -> str:
         lines += ["", "## Failing tests", ""]
         lines += [f"- `{f['test']}`: {f['message']}" for f in failures]
     files = [f for s in p["stages"].values() for f in s["record"].get("files", [])]
+    if p.get("summary_png"):
+        lines += ["", "![raster and training figures beside their targets](summary.png)"]
+        files.append("summary.png")
     lines += [
         "",
         "Files: `gpu.json` (every record), "

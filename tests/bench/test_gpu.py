@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from bench.gpu import ncu, nvdiffrast_peer, targets
+from bench.gpu import ncu, nvdiffrast_peer, plots, targets
 from bench.gpu import run as gpu_run
 
 
@@ -31,6 +31,7 @@ def test_dry_run_runs_every_stage(tmp_path, capsys):
     for name in ("projection", "raster"):
         for ext in ("json", "md", "png"):
             assert (folder / f"{name}.{ext}").stat().st_size > 0
+    assert (folder / "summary.png").stat().st_size > 1000
     summary = (folder / "summary.md").read_text()
     assert "## Targets" in summary and "not judged (no GPU)" in summary
     assert all(r["verdict"] not in (targets.MET, targets.MISSED) for r in payload["targets"])
@@ -47,7 +48,7 @@ def _stage(record, status="ok"):
     return {"status": status, "seconds": 1.0, "timeout": 10.0, "record": record}
 
 
-def test_targets_are_judged_from_gpu_records():
+def test_targets_are_judged_from_gpu_records(tmp_path):
     proj = [
         {
             "batch": b,
@@ -111,6 +112,9 @@ def test_targets_are_judged_from_gpu_records():
     verdicts = [r["verdict"] for r in targets.judge(stages, on_gpu=True)]
     M, X = targets.MET, targets.MISSED
     assert verdicts == [M, M, M, M, X, M, X, M, X, M]
+    png = tmp_path / "summary.png"
+    assert plots.plot({"stages": stages, "device": "gpu", "dry_run": False}, str(png))
+    assert png.stat().st_size > 1000
     stages["nvdiffrast"] = _stage(
         {"skip_reason": "no --nvdiffrast PATH given", "rows": []}, "skipped"
     )
