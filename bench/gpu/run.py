@@ -50,8 +50,9 @@ BUILD_WAIT_SHARE = 0.6
 def stage_env(dry_run: bool, extra: dict | None = None) -> dict:
     """The environment of every child: the repository on PYTHONPATH; a dry run hides
     the GPUs and switches the Triton interpreter on, a real run switches it off."""
+    extra = {"PYTHONIOENCODING": "utf-8", **(extra or {})}
     if dry_run:
-        return repo_env({"CUDA_VISIBLE_DEVICES": "", **(extra or {})}, interpret=True)
+        return repo_env({"CUDA_VISIBLE_DEVICES": "", **extra}, interpret=True)
     return repo_env(extra, interpret=False)
 
 
@@ -162,6 +163,9 @@ def start_build(out_dir: str, nvd: str) -> subprocess.Popen:
     """The background nvdiffrast build (half the cores; its output in logs/)."""
     env = stage_env(False, {"MAX_JOBS": str(max(1, (os.cpu_count() or 2) // 2))})
     cmd = _stage_command("nvdiffrast-build", out_dir, False, 0, nvd)
+    stale = stage_path(out_dir, "nvdiffrast-build")
+    if os.path.exists(stale):
+        os.remove(stale)
     with open(os.path.join(out_dir, "logs", "nvdiffrast-build.log"), "w", encoding="utf-8") as log:
         return subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -238,8 +242,14 @@ def run(
         progress(i, len(stages), name, f"{result['status']} in {result['seconds']:.1f} s: {detail}")
         if name == "env" and nvd and cuda and not dry_run and result["status"] == "ok":
             build = start_build(out_dir, nvd)
-    if build is not None and build.poll() is None:
-        _kill(build)
+    build_record = None
+    if build is not None:
+        if build.poll() is None:
+            _kill(build)
+        path = stage_path(out_dir, "nvdiffrast-build")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                build_record = json.load(f)
     total = time.monotonic() - t0
     rows = targets.judge(results, on_gpu=cuda and not dry_run)
     payload = {
@@ -249,6 +259,7 @@ def run(
         "budget_s": budget,
         "total_s": total,
         "nvdiffrast_path": nvd,
+        "nvdiffrast_build": build_record,
         "command": command,
         "stages": results,
         "targets": rows,
@@ -334,6 +345,8 @@ def summary_markdown(p: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if hasattr(sys.stdout, "reconfigure"):  # a progress line must never fail on a "²"
+        sys.stdout.reconfigure(errors="replace")
     parser = argparse.ArgumentParser(prog="python -m bench.gpu", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--budget",

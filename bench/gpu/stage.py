@@ -2,8 +2,10 @@
 
 The scheduler (:mod:`bench.gpu.run`) starts every stage as a child process with
 this entry point and a time-out; the stage writes its record to
-``DIR/stages/NAME.json`` (the figures, a one-line ``headline``, or ``skipped``
-with the reason) and whatever files it makes under ``DIR``.
+``DIR/stages/NAME.json`` (the figures and a one-line ``headline``, or a
+``skip_reason``) and whatever files it makes under ``DIR``. Stages that run
+children of their own (the tests, ncu) stop them a little before the scheduler's
+time-out, so that what they finished is still written.
 """
 
 from __future__ import annotations
@@ -161,7 +163,7 @@ def raster(out_root: str, dry_run: bool, seconds: float) -> dict:
 
 def run_stage(name: str, out_dir: str, dry_run: bool, seconds: float, nvdiffrast: str | None):
     """Run stage ``name`` within about ``seconds``; returns its record."""
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + 0.95 * seconds - 2.0
     out_root = os.path.dirname(os.path.abspath(out_dir))
     if name == "cuda-tests":
         return cuda_tests(deadline)

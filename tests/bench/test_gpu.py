@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -42,6 +44,21 @@ def test_a_hanging_stage_is_stopped_at_its_time_out(tmp_path):
         (tmp_path / sub).mkdir()
     result = gpu_run.run_stage("env", str(tmp_path), True, 0.05, None)
     assert result["status"] == "timed out"
+
+
+def test_the_background_build_is_waited_for_and_stopped(tmp_path):
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "nvdiffrast-build.log").write_text("nvcc: error\n")
+
+    def child(code):
+        return subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+
+    assert gpu_run.wait_build(child("pass"), str(tmp_path), 30) is None
+    why = gpu_run.wait_build(child("raise SystemExit(3)"), str(tmp_path), 30)
+    assert "failed (exit 3)" in why and "nvcc: error" in why
+    sleeper = child("import time; time.sleep(60)")
+    assert "stopped" in gpu_run.wait_build(sleeper, str(tmp_path), 0.5)
+    assert sleeper.poll() is not None
 
 
 def _stage(record, status="ok"):
