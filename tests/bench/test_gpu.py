@@ -132,6 +132,17 @@ def test_targets_are_judged_from_gpu_records(tmp_path):
     png = tmp_path / "summary.png"
     assert plots.plot({"stages": stages, "device": "gpu", "dry_run": False}, str(png))
     assert png.stat().st_size > 1000
+    env = {"gpu_name": "NVIDIA H200", "sm_count": 132, "memory_GiB": 139.8, "capability": "9.0",
+           "driver": "580.1", "torch": "2.11", "torch_cuda": "13.0", "triton": "3.6.0",
+           "numpy": "2", "python": "3.12", "nvcc": "13.0", "ncu": None,
+           "copy": {"GBps": 4300.0, "bytes_per_side": 2**30}}  # fmt: skip
+    payload = {"stages": {"env": _stage(env), **stages}, "dry_run": False, "cuda": True,
+               "device": "nvidia-h200", "command": "python -m bench.gpu", "budget_s": 480,
+               "total_s": 470, "summary_png": True,
+               "targets": targets.judge(stages, on_gpu=True)}  # fmt: skip
+    text = gpu_run.summary_markdown(payload)
+    assert "NVIDIA H200 (132 SMs, 140 GiB" in text and "4300 GB/s" in text
+    assert text.count("**met**") == 7 and text.count("**missed**") == 3
     stages["nvdiffrast"] = _stage(
         {"skip_reason": "no --nvdiffrast PATH given", "rows": []}, "skipped"
     )
