@@ -18,6 +18,7 @@ stage; :mod:`bench.gpu.run` schedules them, :mod:`bench.gpu.stage` runs one):
 - ``suite``: the rest of the test suite on the GPU.
 
 Everything lands in ``<out>/<device-name>/`` with a ``summary.md`` that puts each
-measured figure beside its target (:mod:`bench.gpu.targets`). ``--dry-run`` runs
+measured figure beside its target (:mod:`bench.gpu.targets`) and a ``summary.png``
+(:mod:`bench.gpu.plots`). ``--dry-run`` runs
 every stage at tiny sizes on the CPU (Triton in its interpreter). See bench/GPU.md.
 """
