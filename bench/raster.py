@@ -265,9 +265,12 @@ def kernel_resource_rows():
     return [r.__dict__ for r in rows], format_table(rows)
 
 
-def run(resolutions, batches, budget_s, out_root, with_peers, with_resources, cpu_max_pixels):
+def run(
+    resolutions, batches, budget_s, out_root, with_peers, with_resources, cpu_max_pixels, mesh=None
+):
+    """Every case; ``mesh``: ``(verts, faces, name)`` instead of :func:`load_mesh`'s."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    verts, faces, mesh_name = load_mesh()
+    verts, faces, mesh_name = mesh if mesh is not None else load_mesh()
     colors = minirast.normals_to_rgb(minirast.vertex_normals(verts, faces))
     backends = ["torch"] + (["triton"] if device.type == "cuda" else [])
     peers, notes = load_peers(faces, len(verts)) if with_peers else ([], ["peers skipped"])

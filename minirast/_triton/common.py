@@ -85,6 +85,14 @@ ARG_TYPES = {
 
 # --------------------------------------------------------------------------- jit helpers
 
+# Runtime loop bounds. Every loop whose trip count is a runtime value (a kernel argument
+# or a loaded count) is a ``while`` loop, never ``for ... in range(...)``: Triton 3.6's
+# interpreter turns ``range``'s bound into a Python int with ``int(array)`` on a
+# one-element array, which NumPy >= 2.4 refuses ("only 0-dimensional arrays can be
+# converted to Python scalars"; Triton 3.9 squeezes first). ``while`` only needs the
+# truth value of the comparison, which both accept. The compiled path is the same either
+# way (none of these loops is software-pipelined: their loads are gathers).
+
 
 @triton.jit
 def _edge(ax, ay, bx, by, px, py):
@@ -202,12 +210,15 @@ def _entry_to_tri_kernel(
     start = tl.load(tri_start_ptr + rows, mask=rm, other=0)
     cnt = tl.load(tri_count_ptr + rows, mask=rm, other=0)
     acc = tl.zeros([BLOCK_R, BLOCK_K], tl.float32)
-    for i in range(0, tl.max(cnt, axis=0)):
+    n_max = tl.max(cnt, axis=0)
+    i = 0
+    while i < n_max:  # a while loop: see the note on runtime loop bounds above
         m = rm & (i < cnt)
         e = tl.load(tri_entries_ptr + start + i, mask=m, other=0).to(tl.int64)
         acc += tl.load(
             part_ptr + e[:, None] * K + cols[None, :], mask=m[:, None] & cm[None, :], other=0.0
         )
+        i += 1
     tl.store(
         out_ptr + rows.to(tl.int64)[:, None] * K + cols[None, :],
         acc,
@@ -237,11 +248,14 @@ def _tri_to_vertex_kernel(
     start = tl.load(vstart_ptr + v, mask=vm, other=0)
     cnt = tl.load(vcount_ptr + v, mask=vm, other=0)
     acc = tl.zeros([BLOCK_V, BLOCK_D], tl.float32)
-    for i in range(0, tl.max(cnt, axis=0)):
+    n_max = tl.max(cnt, axis=0)
+    i = 0
+    while i < n_max:
         m = vm & (i < cnt)
         corner = tl.load(corners_ptr + start + i, mask=m, other=0).to(tl.int64)
         src = tri_ptr + (b * F * 3 + corner)[:, None] * D + d[None, :]
         acc += tl.load(src, mask=m[:, None] & dm[None, :], other=0.0)
+        i += 1
     tl.store(out_ptr + (b * V + v)[:, None] * D + d[None, :], acc, mask=vm[:, None] & dm[None, :])
 
 

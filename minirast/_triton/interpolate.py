@@ -85,7 +85,8 @@ def _interp_grad_bary(
     gb1 = tl.zeros([BLOCK, 1], tl.float32)
     gb2 = tl.zeros([BLOCK, 1], tl.float32)
     ab = attr_ptr + b * V * C
-    for c0 in range(0, C, BLOCK_C):
+    c0 = 0
+    while c0 < C:  # a while loop: runtime bound (minirast/_triton/common.py)
         cc = c0 + tl.arange(0, BLOCK_C)[None, :]
         m2 = cov & (cc < C)
         g = tl.load(go_ptr + pix * C + cc, mask=m2, other=0.0)
@@ -95,6 +96,7 @@ def _interp_grad_bary(
         gb0 += tl.sum(g * a0, axis=1, keep_dims=True)
         gb1 += tl.sum(g * a1, axis=1, keep_dims=True)
         gb2 += tl.sum(g * a2, axis=1, keep_dims=True)
+        c0 += BLOCK_C
     return gb0, gb1, gb2
 
 
@@ -147,7 +149,8 @@ def _interp_bwd_tile_kernel(
     gb2 = tl.zeros([TILE_H * TILE_W, 1], tl.float32)
     start = tl.load(tile_start_ptr + bi * ntiles + tile)
     n = tl.load(tile_count_ptr + bi * ntiles + tile)
-    for c0 in range(0, C, BLOCK_C):
+    c0 = 0
+    while c0 < C:  # while loops: runtime bounds (minirast/_triton/common.py)
         cm = (k < 3) & (c0 + ch_of_j < C)
         v = tl.zeros([TILE_H * TILE_W, 16], tl.float32)
         for cq in tl.static_range(BLOCK_C):
@@ -160,7 +163,8 @@ def _interp_bwd_tile_kernel(
             v = tl.where(j == BLOCK_C + cq, b1 * g, v)
             v = tl.where(j == 2 * BLOCK_C + cq, b2 * g, v)
         ch = c0 + ch_of_j
-        for i in range(0, n):
+        i = 0
+        while i < n:
             tt = tl.load(bin_tri_ptr + start + i)
             hit = t == tt
             # Entries of triangles hidden in this tile (about half of them) skip the sum.
@@ -169,6 +173,8 @@ def _interp_bwd_tile_kernel(
             else:
                 row = tl.zeros([1, 16], tl.float32)
             tl.store(part_ptr + (start + i).to(tl.int64) * (3 * C) + k * C + ch, row, mask=cm)
+            i += 1
+        c0 += BLOCK_C
     tl.store(gbary_ptr + pix * 3 + 0, gb0, mask=pm)
     tl.store(gbary_ptr + pix * 3 + 1, gb1, mask=pm)
     tl.store(gbary_ptr + pix * 3 + 2, gb2, mask=pm)
@@ -206,13 +212,15 @@ def _interp_bwd_atomic_kernel(
     tl.store(gbary_ptr + pix * 3 + 1, gb1, mask=pm)
     tl.store(gbary_ptr + pix * 3 + 2, gb2, mask=pm)
     gb = gattr_ptr + b * V * C
-    for c0 in range(0, C, BLOCK_C):
+    c0 = 0
+    while c0 < C:  # a while loop: runtime bound (minirast/_triton/common.py)
         cc = c0 + tl.arange(0, BLOCK_C)[None, :]
         m2 = cov & (cc < C)
         g = tl.load(go_ptr + pix * C + cc, mask=m2, other=0.0)
         tl.atomic_add(gb + i0.to(tl.int64) * C + cc, b0 * g, mask=m2)
         tl.atomic_add(gb + i1.to(tl.int64) * C + cc, b1 * g, mask=m2)
         tl.atomic_add(gb + i2.to(tl.int64) * C + cc, b2 * g, mask=m2)
+        c0 += BLOCK_C
 
 
 # --------------------------------------------------------------------------- host

@@ -233,7 +233,8 @@ def _raster_kernel(
     # equal) so that the loop-carried values share the layout of the chunk tensors.
     best_d = tl.full([TILE_H * TILE_W, TB], float("inf"), tl.float32)
     best_t = tl.full([TILE_H * TILE_W, TB], -1, tl.int32)
-    for s in range(0, n, TB):
+    s = 0
+    while s < n:  # a while loop: runtime bound (minirast/_triton/common.py)
         e = s + tl.arange(0, TB)[None, :]
         em = e < n
         t = tl.load(bin_tri_ptr + start + e, mask=em, other=0)
@@ -253,6 +254,7 @@ def _raster_kernel(
         upd = dmin < best_d
         best_d = tl.where(upd, dmin, best_d)
         best_t = tl.where(upd, tmin, best_t)
+        s += TB
     best_d = tl.min(best_d, axis=1, keep_dims=True)
     best_t = tl.max(best_t, axis=1, keep_dims=True)
 
@@ -407,7 +409,8 @@ def _bary_bwd_tile_kernel(
     contrib = tl.where(j == 11, gw2, contrib)
     start = tl.load(tile_start_ptr + bi * ntiles + tile)
     n = tl.load(tile_count_ptr + bi * ntiles + tile)
-    for i in range(0, n):
+    i = 0
+    while i < n:  # a while loop: runtime bound (minirast/_triton/common.py)
         tt = tl.load(bin_tri_ptr + start + i)
         hit = t == tt
         # Entries of triangles hidden in this tile (about half of them) skip the sums.
@@ -416,6 +419,7 @@ def _bary_bwd_tile_kernel(
         else:
             row = tl.zeros([1, 16], tl.float32)
         tl.store(part_ptr + (start + i).to(tl.int64) * 12 + j, row, mask=j < 12)
+        i += 1
 
 
 @triton.jit

@@ -1,0 +1,7 @@
+"""``python -m bench.gpu``: see :mod:`bench.gpu` and bench/GPU.md."""
+
+import sys
+
+from bench.gpu.run import main
+
+sys.exit(main())
