@@ -37,6 +37,8 @@ STAGES = (
     ("raster", 70),
     ("nvdiffrast", 60),
     ("train", 60),
+    ("regressor", 30),
+    ("fit", 30),
     ("ncu", 50),
     ("suite", 50),
 )

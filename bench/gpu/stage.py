@@ -161,6 +161,39 @@ def raster(out_root: str, dry_run: bool, seconds: float) -> dict:
     }
 
 
+def regressor(out_root: str, dry_run: bool) -> dict:
+    """SMIRK's encoder and our regressor, forward + backward (bench.regressor)."""
+    from bench import regressor as bench_regressor
+
+    argv = ["--out", out_root] + (["--quick", "--device", "cpu"] if dry_run else ["--budget", "3"])
+    payload = bench_regressor.main(argv)
+    rows = payload["rows"]
+    smirk = [r for r in rows if r["model"] == "smirk"]
+    return {
+        "rows": rows,
+        "files": ["regressor.json", "regressor.md", "regressor.png"],
+        "headline": ", ".join(
+            f"smirk {r['precision']} {r['images_per_s']:.0f} images/s" for r in smirk
+        ),
+    }
+
+
+def fitting(out_root: str, dry_run: bool) -> dict:
+    """Landmark fitting of 4,096 images (bench.fit)."""
+    from bench import fit as bench_fit
+
+    argv = ["--out", out_root] + (
+        ["--quick", "--device", "cpu"] if dry_run else ["--images", "4096"]
+    )
+    payload = bench_fit.main(argv)
+    rows = payload["rows"]
+    return {
+        "rows": rows,
+        "files": ["fit.json", "fit.md", "fit.png"],
+        "headline": ", ".join(f"{r['case']}: {r['seconds']:.2f} s" for r in rows),
+    }
+
+
 def run_stage(name: str, out_dir: str, dry_run: bool, seconds: float, nvdiffrast: str | None):
     """Run stage ``name`` within about ``seconds``; returns its record."""
     deadline = time.monotonic() + 0.95 * seconds - 2.0
@@ -194,6 +227,10 @@ def run_stage(name: str, out_dir: str, dry_run: bool, seconds: float, nvdiffrast
         from bench.gpu import throughput
 
         return throughput.run(dry_run)
+    if name == "regressor":
+        return regressor(out_root, dry_run)
+    if name == "fit":
+        return fitting(out_root, dry_run)
     if name == "ncu":
         from bench.gpu import ncu
 

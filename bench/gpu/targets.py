@@ -19,6 +19,8 @@ COPY_FRACTION = 0.80
 #: Raster targets (ms for rasterize + interpolate + antialias, forward + backward, B = 64).
 RASTER_MS = {224: 1.0, 512: 4.0}
 RENDER_SHARE = 0.15
+#: Fitting: 4,096 images (per image, from the mean face) in under this many seconds.
+FIT_SECONDS = 2.0
 
 
 def _row(target: str, measured: str, verdict: str, note: str = "") -> dict:
@@ -170,11 +172,24 @@ def determinism_rows(stages: dict) -> list[dict]:
     return [_row(name, data["headline"], MET if data["all_bitwise_equal"] else MISSED)]
 
 
+def fit_rows(stages: dict) -> list[dict]:
+    name = f"train.fit: 4,096 images fitted per image in < {FIT_SECONDS:g} s"
+    data, why = _data(stages, "fit")
+    row = None if data is None else next(iter(data["rows"]), None)
+    if row is None:
+        return [_row(name, "", NOT_MEASURED, why or "no row")]
+    measured = f"{row['seconds']:.2f} s for {row['images']} images"
+    if row["images"] != 4096:
+        return [_row(name, measured, NOT_MEASURED, "not 4,096 images")]
+    return [_row(name, measured, MET if row["seconds"] < FIT_SECONDS else MISSED)]
+
+
 #: Every group of rows, in the order of the summary.
 GROUPS: tuple[Callable[[dict], list[dict]], ...] = (
     projection_rows,
     raster_rows,
     train_rows,
+    fit_rows,
     suite_rows,
     determinism_rows,
 )

@@ -165,6 +165,6 @@ def run(dry_run: bool) -> dict:
         "preset": cfg["preset"],
         "config": cfg,
         "rows": rows,
-        "fitting_benchmark": "none yet (no fitting benchmark in this repository)",
+        "fitting_benchmark": "see the fit stage (bench.fit)",
         "headline": headline,
     }

@@ -30,7 +30,9 @@ def test_dry_run_runs_every_stage(tmp_path, capsys):
     assert records["suite"]["failed"] == 0 and records["suite"]["passed"] > 0
     assert {r["amp"] for r in records["train"]["rows"]} == {True, False}
     assert "--nvdiffrast" in records["nvdiffrast"]["skip_reason"]
-    for name in ("projection", "raster"):
+    assert {r["model"] for r in records["regressor"]["rows"]} >= {"smirk", "small-w0.5"}
+    assert records["fit"]["rows"][0]["images"] == 48
+    for name in ("projection", "raster", "regressor", "fit"):
         for ext in ("json", "md", "png"):
             assert (folder / f"{name}.{ext}").stat().st_size > 0
     assert (folder / "summary.png").stat().st_size > 1000
@@ -125,10 +127,11 @@ def test_targets_are_judged_from_gpu_records(tmp_path):
         "cuda-tests": _stage(tests),
         "suite": _stage({**tests, "failed": 1}),
         "determinism": _stage({"all_bitwise_equal": True, "headline": "all repeatable"}),
+        "fit": _stage({"rows": [{"case": "per image", "images": 4096, "seconds": 1.5}]}),
     }
     verdicts = [r["verdict"] for r in targets.judge(stages, on_gpu=True)]
     M, X = targets.MET, targets.MISSED
-    assert verdicts == [M, M, M, M, X, M, X, M, X, M]
+    assert verdicts == [M, M, M, M, X, M, X, M, M, X, M]
     png = tmp_path / "summary.png"
     assert plots.plot({"stages": stages, "device": "gpu", "dry_run": False}, str(png))
     assert png.stat().st_size > 1000
@@ -142,7 +145,7 @@ def test_targets_are_judged_from_gpu_records(tmp_path):
                "targets": targets.judge(stages, on_gpu=True)}  # fmt: skip
     text = gpu_run.summary_markdown(payload)
     assert "NVIDIA H200 (132 SMs, 140 GiB" in text and "4300 GB/s" in text
-    assert text.count("**met**") == 7 and text.count("**missed**") == 3
+    assert text.count("**met**") == 8 and text.count("**missed**") == 3
     stages["nvdiffrast"] = _stage(
         {"skip_reason": "no --nvdiffrast PATH given", "rows": []}, "skipped"
     )

@@ -87,6 +87,8 @@ class TrainingSystem(torch.nn.Module):
         cam = [pred.scale, pred.trans, pred.rho]
         if detach_camera:
             cam = [c.detach() for c in cam]
+        if out.vertices.is_cuda:  # the queued encoder work is not rendering
+            torch.cuda.synchronize(out.vertices.device)
         start = time.perf_counter()
         rendered = render_mesh(camera_vertices(out.vertices), self.flame_layer.faces, *cam, size)
         if rendered.image.is_cuda:
