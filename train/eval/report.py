@@ -189,10 +189,10 @@ def landmark_section(results: dict) -> list[str]:
     return lines
 
 
-def _neutral_cell(cell: dict) -> str:
+def _neutral_cell(cell: dict, versus: str = "(r)") -> str:
     text = f"{_ci(cell['mm'])} (median {_f(cell['median_mm'])})"
     if "vs_retrained_mm" in cell:
-        text += f"; vs (r) {_ci(cell['vs_retrained_mm'], signed=True)}"
+        text += f"; vs {versus} {_ci(cell['vs_retrained_mm'], signed=True)}"
     return text
 
 
@@ -445,13 +445,13 @@ def fit_section(results: dict) -> list[str]:
                 ]
             )
     lines += _table(["fit", "regime", "rho fitted", "rho true", "mean off %", "Pearson r"], rows)
-    lines += ["**Neutral-shape error** (mm)", ""]
+    lines += ["**Neutral-shape error** (mm; vs: against the orthographic fit, paired)", ""]
     regimes = [r for r in REGIMES if any(r in per for per in fit["neutral_shape"].values())]
     lines += _table(
         ["fit", *(f"{r} mm" for r in regimes)],
         [
             [fit["titles"].get(label, label)]
-            + [_neutral_cell(per[r]) if r in per else DASH for r in regimes]
+            + [_neutral_cell(per[r], "ortho fit") if r in per else DASH for r in regimes]
             for label, per in fit["neutral_shape"].items()
         ],
     )

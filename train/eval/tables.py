@@ -97,10 +97,17 @@ def landmark_table(
 
 
 def neutral_table(
-    runs, preds, samples, num: Numbers, progress: bool, baseline: str = BASELINE
+    runs,
+    preds,
+    samples,
+    num: Numbers,
+    progress: bool,
+    baseline: str = BASELINE,
+    mean_head: bool = True,
 ) -> dict:
     """Table 2: neutral-shape error in mm per run and regime (images with a true shape),
-    and each run's difference to the run of role ``baseline``."""
+    and each run's difference to the run of role ``baseline``; ``mean_head``: the
+    reference row of the mean head first."""
     ref = runs[0].cfg
     n_shape = max(ref.n_shape, *(p["shape"].shape[1] for p in preds.values()))
     layer = flame.FLAME(ref.flame, n_shape=n_shape, n_expr=0)
@@ -109,7 +116,7 @@ def neutral_table(
     known = torch.isfinite(true_shape).all(1)
     # reference row: the mean head (every shape coefficient zero), what a regressor
     # that learned no shape at all would score
-    shapes = {MEAN_HEAD: torch.zeros(len(true_shape), 1)}
+    shapes = {MEAN_HEAD: torch.zeros(len(true_shape), 1)} if mean_head else {}
     shapes.update({run.label: preds[run.label]["shape"] for run in runs})
     per_image = {}
     for label, shape in tqdm(shapes.items(), desc="neutral-shape error", disable=not progress):
