@@ -71,3 +71,42 @@ def time_call(
     return statistics.median(times)
 
 
+def bench_device(name: str) -> torch.device:
+    """``"auto"`` (CUDA when available, else CPU) or an explicit torch device string."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def machine_fields(device: torch.device) -> dict:
+    """The fields every bench payload starts with: device name and model, torch, threads."""
+    return {
+        "device": device_name(device),
+        "device_model": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else cpu_model(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def write_results(
+    out_root: str,
+    name: str,
+    payload: dict,
+    markdown: Callable[[dict], str],
+    plot: Callable[[dict, str], None],
+) -> str:
+    """Write ``<name>.json``, ``.md`` and ``.png`` under ``<out_root>/<device>/`` (sets
+    ``payload["out_dir"]``), print the markdown, and return it."""
+    from _common.atomic import write_json, write_text
+
+    out_dir = os.path.join(out_root, payload["device"])
+    payload["out_dir"] = out_dir
+    write_json(os.path.join(out_dir, f"{name}.json"), payload)
+    text = markdown(payload)
+    write_text(os.path.join(out_dir, f"{name}.md"), text)
+    plot(payload, os.path.join(out_dir, f"{name}.png"))
+    print(text)
+    print(f"wrote {out_dir}/{name}.{{json,md,png}}")
+    return text

@@ -20,8 +20,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/raster.py
 
 import torch  # noqa: E402
 
-from _common.atomic import atomic_path, write_json, write_text  # noqa: E402
-from bench.common import cpu_model, device_name, synchronize  # noqa: E402
+from _common.atomic import atomic_path  # noqa: E402
+from bench.common import bench_device, machine_fields, synchronize, write_results  # noqa: E402
 from train.data.synthetic import FaceGenerator  # noqa: E402
 from train.engine.config import REGIMES  # noqa: E402
 from train.fit import fit_landmarks  # noqa: E402
@@ -116,10 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default=os.path.join("bench", "results"), help="output root")
     parser.add_argument("--quick", action="store_true", help="smoke run: 48 images, 5 iterations")
     args = parser.parse_args(argv)
-    if args.device == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(args.device)
+    device = bench_device(args.device)
     n = args.images or (4096 if device.type == "cuda" else 384)
     iterations = args.iterations
     if args.quick:
@@ -141,23 +138,11 @@ def main(argv: list[str] | None = None) -> dict:
         ),
     ]
     payload = {
-        "device": device_name(device),
-        "device_model": torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else cpu_model(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        **machine_fields(device),
         "iterations": iterations,
         "rows": rows,
     }
-    out_dir = os.path.join(args.out, payload["device"])
-    payload["out_dir"] = out_dir
-    write_json(os.path.join(out_dir, "fit.json"), payload)
-    text = markdown(payload)
-    write_text(os.path.join(out_dir, "fit.md"), text)
-    plot(payload, os.path.join(out_dir, "fit.png"))
-    print(text)
-    print(f"wrote {out_dir}/fit.{{json,md,png}}")
+    write_results(args.out, "fit", payload, markdown, plot)
     return payload
 
 

@@ -24,8 +24,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/raster.py
 
 import torch  # noqa: E402
 
-from _common.atomic import atomic_path, write_json, write_text  # noqa: E402
-from bench.common import cpu_model, device_name, time_call  # noqa: E402
+from _common.atomic import atomic_path  # noqa: E402
+from bench.common import bench_device, machine_fields, time_call, write_results  # noqa: E402
 from train.models.regressor import FaceRegressor  # noqa: E402
 from train.models.smirk_regressor import SmirkRegressor  # noqa: E402
 
@@ -133,30 +133,15 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--batch must be >= 2 (BatchNorm in train mode), got {args.batch}")
     if not args.budget > 0:
         parser.error(f"--budget must be > 0, got {args.budget}")
-    if args.device == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(args.device)
+    device = bench_device(args.device)
     rows = measure(args.size, args.batch, device, args.budget)
     payload = {
-        "device": device_name(device),
-        "device_model": torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else cpu_model(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        **machine_fields(device),
         "size": args.size,
         "batch": args.batch,
         "rows": rows,
     }
-    out_dir = os.path.join(args.out, payload["device"])
-    payload["out_dir"] = out_dir
-    write_json(os.path.join(out_dir, "regressor.json"), payload)
-    text = markdown(payload)
-    write_text(os.path.join(out_dir, "regressor.md"), text)
-    plot(payload, os.path.join(out_dir, "regressor.png"))
-    print(text)
-    print(f"wrote {out_dir}/regressor.{{json,md,png}}")
+    write_results(args.out, "regressor", payload, markdown, plot)
     return payload
 
 

@@ -243,6 +243,29 @@ def camera_output(
     return CameraOutput(global_pose, scale, trans, rho, focal, tz)
 
 
+def named_param_groups(
+    pose_backbone: nn.Module,
+    pose_head: nn.Module,
+    camera_owner: nn.Module,
+    shape: nn.Module,
+    expression: nn.Module,
+) -> list[dict]:
+    """The regressor's optimizer groups: ``pose_backbone``, ``pose_head``,
+    ``camera_head`` (the ``rho_head`` or ``perspective_head`` of ``camera_owner``;
+    absent in "ortho" mode), ``shape``, ``expression``."""
+    groups = [
+        {"name": "pose_backbone", "params": list(pose_backbone.parameters())},
+        {"name": "pose_head", "params": list(pose_head.parameters())},
+    ]
+    for name in ("rho_head", "perspective_head"):
+        if hasattr(camera_owner, name):
+            head = getattr(camera_owner, name)
+            groups.append({"name": "camera_head", "params": list(head.parameters())})
+    groups.append({"name": "shape", "params": list(shape.parameters())})
+    groups.append({"name": "expression", "params": list(expression.parameters())})
+    return groups
+
+
 class PoseCameraEncoder(nn.Module):
     """Backbone -> global rotation (3), scale, tx, ty, and the camera head.
 
@@ -441,18 +464,9 @@ class FaceRegressor(nn.Module):
         ``torch.optim.Adam(model.param_groups(), lr=...)`` works, and a group's
         ``lr`` can be set per name.
         """
-        groups = [
-            {"name": "pose_backbone", "params": list(self.pose.backbone.parameters())},
-            {"name": "pose_head", "params": list(self.pose.pose_head.parameters())},
-        ]
-        for name in ("rho_head", "perspective_head"):
-            if hasattr(self.pose, name):
-                groups.append(
-                    {"name": "camera_head", "params": list(getattr(self.pose, name).parameters())}
-                )
-        groups.append({"name": "shape", "params": list(self.shape.parameters())})
-        groups.append({"name": "expression", "params": list(self.expression.parameters())})
-        return groups
+        return named_param_groups(
+            self.pose.backbone, self.pose.pose_head, self.pose, self.shape, self.expression
+        )
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.config().items())

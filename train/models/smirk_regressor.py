@@ -36,6 +36,7 @@ from train.models.regressor import (
     attach_camera_head,
     camera_output,
     check_images,
+    named_param_groups,
 )
 from train.models.smirk_nets import SmirkEncoder, SmirkGenerator
 
@@ -138,20 +139,13 @@ class SmirkRegressor(nn.Module):
     def param_groups(self) -> list[dict]:
         """Parameter groups named as :meth:`FaceRegressor.param_groups` does."""
         pose = self.encoder.pose_encoder
-        groups = [
-            {"name": "pose_backbone", "params": list(pose.encoder.parameters())},
-            {"name": "pose_head", "params": list(pose.pose_cam_layers.parameters())},
-        ]
-        for name in ("rho_head", "perspective_head"):
-            if hasattr(self, name):
-                groups.append(
-                    {"name": "camera_head", "params": list(getattr(self, name).parameters())}
-                )
-        groups.append({"name": "shape", "params": list(self.encoder.shape_encoder.parameters())})
-        groups.append(
-            {"name": "expression", "params": list(self.encoder.expression_encoder.parameters())}
+        return named_param_groups(
+            pose.encoder,
+            pose.pose_cam_layers,
+            self,
+            self.encoder.shape_encoder,
+            self.encoder.expression_encoder,
         )
-        return groups
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.config().items())
