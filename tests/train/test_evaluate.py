@@ -153,11 +153,13 @@ def test_evaluate_cli_on_a_subset_says_what_is_missing(all_runs, tmp_path, capsy
     out, _ = all_runs
     dest = tmp_path / "rep"
     results = evaluate.main(
-        ["--runs", os.path.join(out, "finetune"), "--out", str(dest), "--bootstrap", "20"]
-    )
+        ["--runs", os.path.join(out, "finetune"), "--out", str(dest), "--bootstrap", "20",
+         "--no-fit"]
+    )  # fmt: skip
     assert list(results["runs"]) == ["rho"]
     text = (dest / "report.md").read_text()
     assert "Not among the runs" in text and "No ablation runs" in text
+    assert "fit" not in results and "## Fitting" not in text
     assert "| hmc |" in capsys.readouterr().out
     not_measured = [t for t in results["targets"] if t["met"] is None]
     assert {t["key"] for t in not_measured} >= {"hmc_jaw", "neutral_hmc"}
@@ -267,3 +269,20 @@ def test_ablations_need_the_rho_model(tmp_path):
     assert names == ["finetune", "finetune-noprior", "finetune-smirkmask", "finetune-paperinit"]
     roles = [run_role(r) for r in recipe.finetune_runs(cfg, "all", "all")]
     assert roles == ["rho", "ortho-retrained", "perspective", *ABLATIONS]
+
+
+def test_the_report_has_the_fitting_rows(all_runs):
+    """train.finetune fits the test landmarks by default: the four fit rows in tables
+    1-3, the comparison with the orthographic fit, the captures and the targets."""
+    out, results = all_runs
+    fit = results["fit"]
+    rows = {"fit-clean", "fit-mean", "fit-ortho", "fit-regressor"}
+    assert set(fit["landmarks"]) == rows and set(fit["rho"]) == rows
+    assert {k for k, v in fit["vs_ortho_fit"].items() if v} == rows - {"fit-ortho"}
+    assert set(fit["neutral_shape"]) == {"fit-mean", "fit-ortho", "fit-regressor"}
+    assert set(fit["captures"]) >= {"hmc", "studio", "wild"}
+    assert fit["captures"]["frames"] == 16 and all(s > 0 for s in fit["seconds"].values())
+    assert len(fit["targets"]) == 8 and all("met" in t for t in fit["targets"])
+    assert fit["rho"]["fit-ortho"]["hmc"]["pred_mean"] == 0.0  # rho fixed at 0
+    text = open(os.path.join(report_dir(out), "report.md")).read()
+    assert "## Fitting to the landmarks (train.fit)" in text and "**Per capture**" in text

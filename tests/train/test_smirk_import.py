@@ -244,7 +244,7 @@ def test_finetune_from_smirk(converted, tmp_path, single_thread, capsys):
     args = [
         "--init", str(converted), "--preset", "smoke", "--out-dir", str(out),
         "--n-train", "8", "--n-val", "4", "--n-test", "4", "--steps", "2",
-        "--batch-size", "4", "--baselines", "none", "--bootstrap", "0",
+        "--batch-size", "4", "--baselines", "none", "--bootstrap", "0", "--no-fit",
     ]  # fmt: skip
     results = finetune.main(args)
     system = load_system(str(out / "finetune" / "final.safetensors"), torch.device("cpu"))

@@ -135,6 +135,7 @@ def test_finetune_entry_point_smoke(data_root, capsys):
     results = finetune.main(
         [
             *tiny_cli_args(out),
+            "--no-fit",  # the fit section is covered by tests/train/test_evaluate.py
             "--baselines",
             "all",
         ]
@@ -187,6 +188,7 @@ def test_finetune_with_a_real_data_folder(data_root, tmp_path):
     results = finetune.main(
         [
             *tiny_cli_args(out),
+            "--no-fit",
             "--baselines",
             "none",
             "--folder",
