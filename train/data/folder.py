@@ -1,7 +1,8 @@
 """Real data from a folder: images plus 68-point landmark files, for fine-tuning and
 evaluation on footage without ground truth.
 
-Layout: ``<root>/<name>.<png|jpg|jpeg>`` with a landmark file of the same stem:
+Layout: ``<root>/<name>.<png|jpg|ppm|...>`` (every format PIL reads,
+``train.faces.IMAGE_SUFFIXES``) with a landmark file of the same stem:
 
 - ``<name>.npy``: a float array ``[68, 2]`` of (x, y) pixel coordinates, 0-based,
   pixel centres at integers (loaded with ``allow_pickle=False``);
@@ -31,9 +32,10 @@ import torch
 from PIL import Image
 
 import ppcam
+from _common.atomic import write_text
+from train.faces.images import IMAGE_SUFFIXES, read_image
 from train.units import REFERENCE_PIXELS
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 LANDMARK_SUFFIXES = (".npy", ".json", ".pts")
 
 
@@ -59,6 +61,18 @@ def read_pts(path: str) -> np.ndarray:
         raise ValueError("not a .pts file: no '{' ... '}' block") from None
     points = np.array([[float(v) for v in line.split()] for line in lines[start + 1 : end]])
     return points - 1.0
+
+
+def write_pts(path: str, points: np.ndarray) -> None:
+    """Write ``[68,2]`` 0-based pixel landmarks as a 300W ``.pts`` file (1-based), atomically.
+
+    ``read_pts`` reads it back to the same values (to the 6 decimals written).
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.shape != (68, 2) or not np.isfinite(pts).all():
+        raise ValueError(f"expected 68 finite (x, y) landmarks, got shape {list(pts.shape)}")
+    body = "".join(f"{x + 1.0:.6f} {y + 1.0:.6f}\n" for x, y in pts)
+    write_text(path, f"version: 1\nn_points: 68\n{{\n{body}}}\n")
 
 
 def read_landmarks(path: str) -> np.ndarray:
@@ -150,9 +164,8 @@ def load_folder(
             skipped.append((lmk_files[0], str(exc)))
             continue
         try:
-            with Image.open(os.path.join(root, name)) as raw:
-                img = raw.convert("RGB")
-        except (OSError, ValueError) as exc:
+            img = Image.fromarray(read_image(os.path.join(root, name)))
+        except ValueError as exc:
             skipped.append((name, f"unreadable image: {exc}"))
             continue
         img, points = _square_crop(img, points)
