@@ -61,10 +61,15 @@ class KnownFaces:
 
     name = "known"
 
-    def __init__(self, faces: list[np.ndarray]):
+    def __init__(self, faces: list[np.ndarray], shape: tuple[int, int] | None = None):
+        """``faces``: landmark sets ``[68,2]``; ``shape``: ``(H, W)`` of the only image
+        they are in (None: every image)."""
         self.faces = [np.asarray(f, dtype=np.float64) for f in faces]
+        self.shape = shape
 
     def detect_faces(self, image):
+        if self.shape is not None and tuple(image.shape[:2]) != tuple(self.shape):
+            return []
         boxes = [Box(*f.min(0), *(f.max(0) + 1), score=1.0) for f in self.faces]
         return sorted(boxes, key=lambda b: -b.area)
 
