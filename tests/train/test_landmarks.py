@@ -30,7 +30,12 @@ def test_known_landmarks_are_written_exactly_and_read_back_by_folder(tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
     Image.fromarray(photo).save(folder / "two.ppm")
-    result = annotate([str(folder)], detector=KnownFaces([moved_a, moved_b]), progress=False)
+    report = tmp_path / "report"
+    result = annotate(
+        [str(folder)], report=str(report), detector=KnownFaces([moved_a, moved_b]), progress=False
+    )
+    assert sorted(p.name for p in folder.iterdir()) == ["two.ppm", "two.pts"]
+    assert (report / "skipped.txt").read_text() == ""
     assert result.written == [str(folder / "two.pts")] and result.skipped == []
     np.testing.assert_allclose(read_pts(str(folder / "two.pts")), moved_a, atol=1e-6)
     data = load_folder(str(folder), size=64)  # the .pts is exactly what --folder reads
