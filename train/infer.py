@@ -15,6 +15,11 @@ largest) and ``<stem>_faces.png``, the predicted landmarks on the photograph. ``
 one ``<stem>.*``. Landmarks are reported in NDC of the crop and in pixels of the original
 image; the JSON holds the crop box. The dlib 68-point model used by ``detect`` was
 trained on iBUG 300-W, whose licence excludes commercial use (docs/faces.md).
+
+Video files (``.mp4``, ``.mov``, ...; the ``video`` extra) and, with ``--sequence``,
+folders of frames are sequences: one face is tracked with a smoothed crop box, each
+frame gets ``<stem>_<frame>.json/_overlay.png``, and ``<stem>_summary.json`` the
+sequence's median rho with its spread (quartiles, IQR, MAD).
 """
 
 from __future__ import annotations
@@ -42,6 +47,11 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="detect: one crop per detected face (default with the faces extra); centre: the "
         "central square (default without it); none: the images are ready square crops",
+    )
+    parser.add_argument(
+        "--sequence",
+        action="store_true",
+        help="read each folder as the frames of one video (video files always are)",
     )
     parser.add_argument(
         "--scale", type=float, default=SCALE_INFER, help="--crop detect: box enlargement (1.4)"
@@ -76,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         crop=args.crop,
         detector=detector,
         scale=args.scale,
+        sequence=args.sequence,
     )
     print(f"wrote {len(written)} result(s) to {args.out}; skipped {len(skipped)}", file=sys.stderr)
 

@@ -172,3 +172,66 @@ def test_default_crop_detects_with_the_extra_else_centre(checkpoint, tmp_path, c
                 "detect",
             ]
         )
+
+
+def test_a_folder_of_frames_is_one_tracked_sequence(checkpoint, tmp_path):
+    from tests.train.faces_helpers import KnownFaces, paste, photo_canvas, standin_face
+    from train.eval.inference import infer as run_infer
+
+    face, points = standin_face(96)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    tracks = []
+    for t in range(5):
+        photo, moved = paste(photo_canvas(240, 160), face, points, 20 + 10 * t, 30)
+        Image.fromarray(photo).save(frames / f"frame{t:02d}.png")
+        tracks.append(moved)
+
+    class Moving(KnownFaces):
+        def detect_faces(self, image):
+            # the t-th call is frame t: its face is where it was pasted
+            t = self.calls = getattr(self, "calls", -1) + 1
+            self.faces = [tracks[t]] if t != 2 else []  # frame 2: no face found
+            return super().detect_faces(image)
+
+    out = tmp_path / "out"
+    written, skipped = run_infer(
+        [str(frames)], checkpoint, str(out), batch=2, detector=Moving([]), sequence=True
+    )
+    assert skipped == [] and written == [f"frames_frame{t:02d}" for t in range(5)]
+    summary = json.loads((out / "frames_summary.json").read_text())
+    assert summary["frames"] == 5 and summary["frames_held"] == 1 and summary["frames_lost"] == []
+    rho = summary["rho_per_frame"]
+    assert len(rho) == 5 and summary["rho"]["median"] == pytest.approx(np.median(rho))
+    assert summary["rho"]["iqr"] >= 0 and summary["rho"]["mad"] >= 0
+    held = json.loads((out / "frames_frame02.json").read_text())
+    assert held["held"] is True and "detector_box_px" not in held
+    first = json.loads((out / "frames_frame00.json").read_text())
+    assert (
+        first["frame"] == 0 and first["held"] is False and not (out / "frames_frame00.obj").exists()
+    )
+
+
+def test_a_video_file_is_tracked(checkpoint, tmp_path):
+    pytest.importorskip("av", reason="the video extra (PyAV) is not installed")
+    pytest.importorskip("dlib", reason="the faces extra is not installed")
+    from tests.train.faces_helpers import grace_hopper_path, photo_canvas
+    from tests.train.test_faces_video import write_video
+
+    hopper = np.asarray(Image.open(grace_hopper_path()).convert("RGB").resize((256, 300)))
+    frames = []
+    for t in range(6):
+        canvas = photo_canvas(352, 320)
+        canvas[10:310, 8 + 12 * t : 264 + 12 * t] = hopper
+        frames.append(canvas)
+    write_video(tmp_path / "walk.mp4", frames)
+    out = tmp_path / "out"
+    infer.main([str(tmp_path / "walk.mp4"), "--checkpoint", checkpoint, "--out", str(out)])
+    summary = json.loads((out / "walk_summary.json").read_text())
+    assert summary["frames"] == 6 and summary["frames_with_result"] == 6
+    assert summary["frames_held"] == 0 and summary["rho"]["n"] == 6
+    xs = [
+        json.loads((out / f"walk_{t:06d}.json").read_text())["crop"]["center_px"][0]
+        for t in range(6)
+    ]
+    assert all(b > a for a, b in zip(xs, xs[1:]))  # the crop follows the face to the right

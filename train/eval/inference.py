@@ -7,6 +7,11 @@ one SMIRK crop per detected face, written as ``<stem>_<k>.*`` (k = 0 the largest
 plus ``<stem>_faces.png`` with every face's predicted landmarks on the photograph;
 ``centre`` and ``none`` give one input, written as ``<stem>.*``. Landmarks are reported
 in NDC of the crop and in pixels of the original image; the JSON holds the crop box.
+
+A video file (or, with ``sequence=True``, a folder of frames) is one sequence: one face
+is tracked through it (train.faces.video), each frame gets ``<stem>_<frame>.json`` and
+``_overlay.png`` (no OBJ), and ``<stem>_summary.json`` holds the sequence's median rho
+and its spread (quartiles, IQR, MAD).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import ppcam
 from _common.atomic import atomic_path, write_text
 from train.engine.device import pick_device
 from train.engine.system import load_system
-from train.faces.crop import SCALE_INFER
+from train.faces.crop import SCALE_INFER, warp
 from train.faces.crops import FaceCrop, face_crops
 from train.faces.detect import FaceDetector
 from train.faces.images import ImageError, is_video, list_inputs, read_image
@@ -70,6 +75,7 @@ class Job:
     name: str
     face: FaceCrop
     image_key: str  # the source image (or video frame) this crop belongs to
+    extra: dict = dataclasses.field(default_factory=dict)  # more fields for the JSON
 
 
 @dataclasses.dataclass
@@ -91,9 +97,11 @@ class Predictor:
         self.checkpoint = checkpoint
 
     @torch.no_grad()
-    def run(self, jobs: list[Job], out: str, crop_mode: str) -> list[Prediction]:
+    def run(
+        self, jobs: list[Job], out: str, crop_mode: str, meshes: bool = True
+    ) -> list[Prediction]:
         """Predict a batch of jobs and write ``<name>.json``, ``<name>_overlay.png`` and
-        ``<name>.obj`` for each into ``out``; returns their records in order."""
+        (``meshes``) ``<name>.obj`` for each into ``out``; returns their records in order."""
         x = torch.stack(
             [torch.from_numpy(j.face.pixels).permute(2, 0, 1).float() / 255.0 for j in jobs]
         ).to(self.device)
@@ -139,6 +147,7 @@ class Predictor:
                 record["detector_box_px"] = list(job.face.box.as_tuple())
                 record["detector_score"] = job.face.box.score
                 record["detector_landmarks_px"] = job.face.landmarks.tolist()
+            record.update(job.extra)
             write_text(os.path.join(out, f"{job.name}.json"), json.dumps(record, indent=1))
             overlay(
                 x[i].cpu(),
@@ -147,11 +156,12 @@ class Predictor:
                 lmk[i].cpu(),
                 os.path.join(out, f"{job.name}_overlay.png"),
             )
-            write_obj(
-                os.path.join(out, f"{job.name}.obj"),
-                geo.vertices[i].cpu().numpy(),
-                self.faces.cpu().numpy(),
-            )
+            if meshes:
+                write_obj(
+                    os.path.join(out, f"{job.name}.obj"),
+                    geo.vertices[i].cpu().numpy(),
+                    self.faces.cpu().numpy(),
+                )
             results.append(Prediction(record, px))
         return results
 
@@ -180,16 +190,21 @@ def infer(
     crop: str = "centre",
     detector: FaceDetector | None = None,
     scale: float = SCALE_INFER,
+    sequence: bool = False,
 ):
     """Run the model on every image; returns ``(written_names, skipped)``.
 
     ``crop``: ``detect`` (one result per face, needs a detector: ``detector`` or the
     ``faces`` extra's dlib), ``centre`` or ``none`` (train.faces.crops). An unreadable
     file, a decompression bomb, an image without a face and a video (see
-    :func:`train.faces.video.infer_video`) are skipped with the reason; the batch goes on.
+    :func:`infer_sequence`) are skipped with the reason; the batch goes on. Video files,
+    and with ``sequence`` every folder, are run as sequences (:func:`infer_sequence`).
     """
     predictor = Predictor(checkpoint, device)
-    paths, skipped = list_images(inputs)
+    folders = [i for i in inputs if sequence and os.path.isdir(i)]
+    paths, skipped = list_images([i for i in inputs if i not in folders])
+    videos = folders + [p for p in paths if is_video(p)]
+    paths = [p for p in paths if not is_video(p)]
     os.makedirs(out, exist_ok=True)
     written: list[str] = []
     pending: list[Job] = []
@@ -210,10 +225,7 @@ def infer(
         pending.clear()
         images.clear()
 
-    for path in tqdm(paths, desc="infer", unit="image"):
-        if is_video(path):
-            skipped.append((path, "a video: run train.infer on it alone (docs/faces.md)"))
-            continue
+    for path in tqdm(paths, desc="infer", unit="image", disable=not paths):
         try:
             image, jobs = image_jobs(path, crop, predictor.size, detector, scale)
         except (ImageError, ValueError, OSError) as exc:
@@ -224,7 +236,84 @@ def infer(
         if len(pending) >= batch:
             flush()
     flush()
+    for source in videos:
+        try:
+            names, _ = infer_sequence(source, predictor, out, batch, detector, scale)
+        except (ValueError, ImportError) as exc:
+            skipped.append((source, str(exc)))
+            continue
+        written.extend(names)
     for path, why in skipped:
         warnings.warn(f"{path}: skipped ({why})", stacklevel=2)
     write_text(os.path.join(out, "skipped.txt"), "".join(f"{p}\t{why}\n" for p, why in skipped))
     return written, skipped
+
+
+def infer_sequence(
+    source: str,
+    predictor: Predictor,
+    out: str,
+    batch: int = 16,
+    detector: FaceDetector | None = None,
+    scale: float = SCALE_INFER,
+    step: int = 1,
+    smoothing: float = 0.5,
+) -> tuple[list[str], dict]:
+    """Track one face through a video file or a folder of frames and run the model on
+    each frame's smoothed crop; writes per frame ``<stem>_<frame>.json`` and
+    ``_overlay.png`` and ``<stem>_summary.json`` (median rho and spread, frames with a
+    face, held and lost). Returns the written names and the summary. ``ValueError`` /
+    ``ImportError`` (PyAV missing) name the source when it cannot be read at all."""
+    from train.faces.video import FaceTracker, folder_frames, rho_summary, video_frames
+
+    stem = os.path.basename(os.path.normpath(source))
+    stem = os.path.splitext(stem)[0] if os.path.isfile(source) else stem
+    frames = folder_frames(source, step) if os.path.isdir(source) else video_frames(source, step)
+    tracker = FaceTracker(predictor.size, detector, scale, smoothing=smoothing)
+    written, rho, lost, held, n_frames = [], [], [], 0, 0
+    pending: list[Job] = []
+
+    def flush():
+        if pending:
+            for res in predictor.run(pending, out, "track", meshes=False):
+                rho.append(res.record["rho"])
+            written.extend(j.name for j in pending)
+            pending.clear()
+
+    for frame in tqdm(frames, desc=f"track {stem}", unit="frame"):
+        n_frames += 1
+        step_ = tracker.update(frame.pixels)
+        if step_.crop is None:
+            lost.append(frame.name)
+            continue
+        held += step_.held
+        face = FaceCrop(
+            warp(frame.pixels, step_.crop),
+            step_.crop,
+            0,
+            step_.face.box if step_.face else None,
+            step_.face.landmarks if step_.face else None,
+        )
+        extra = {"frame": frame.index, "frame_name": frame.name, "time_s": frame.time_s}
+        extra["held"] = step_.held
+        pending.append(Job(source, f"{stem}_{frame.name}", face, source, extra))
+        if len(pending) >= batch:
+            flush()
+    flush()
+    if n_frames == 0:
+        raise ValueError(f"{source}: no frames")
+    summary = {
+        "source": source,
+        "frames": n_frames,
+        "frames_with_result": len(written),
+        "frames_held": held,
+        "frames_lost": lost,
+        "rho": rho_summary(rho),
+        "rho_per_frame": rho,
+        "smoothing": smoothing,
+        "scale": scale,
+        "checkpoint": predictor.checkpoint,
+        "camera_mode": predictor.system.cfg.camera,
+    }
+    write_text(os.path.join(out, f"{stem}_summary.json"), json.dumps(summary, indent=1))
+    return written, summary
