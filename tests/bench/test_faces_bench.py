@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("dlib", reason="the faces extra (dlib-bin) is not installed")
 
 from bench import faces  # noqa: E402
-from train.data.folder import write_pts  # noqa: E402
+from train.data.pts import write_pts  # noqa: E402
 from train.faces import find_faces, read_image  # noqa: E402
 
 

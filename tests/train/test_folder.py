@@ -100,7 +100,7 @@ def test_npy_pickles_are_refused(tmp_path):
 
 
 def test_every_pil_format_is_read_and_pts_round_trip(tmp_path):
-    from train.data.folder import read_pts, write_pts
+    from train.data.pts import read_pts, write_pts
 
     pts = _points(3)
     Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(tmp_path / "p.ppm")

@@ -19,8 +19,9 @@ from tests.train.faces_helpers import (
     photo_canvas,
     standin_face,
 )
-from train.data.folder import load_folder, read_pts
+from train.data.folder import load_folder
 from train.data.folder_annotate import annotation_cache_dir
+from train.data.pts import read_pts
 from train.faces.crop import SCALE_TEST, landmark_crop
 
 

@@ -17,7 +17,8 @@ from tests.train.faces_helpers import (
     standin_face,
 )
 from tests.train.test_faces_images import bomb_png
-from train.data.folder import load_folder, read_pts
+from train.data.folder import load_folder
+from train.data.pts import read_pts
 from train.faces.annotate import annotate
 
 

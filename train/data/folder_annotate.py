@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from _common.atomic import write_text
-from train.data.folder import read_pts, write_pts
+from train.data.pts import read_pts, write_pts
 from train.faces.detect import FaceDetector, find_faces
 
 

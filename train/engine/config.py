@@ -10,14 +10,14 @@ import os
 import typing
 from collections.abc import Sequence
 
+from train.faces.crop import FOLDER_CROPS
+
 CAMERA_MODES = ("ortho", "pseudo", "perspective")
 REGIMES = ("hmc", "studio", "wild")
 #: Real data from ``--folder``: the fourth source, with no ground-truth camera.
 FOLDER = "folder"
 SOURCES = (*REGIMES, FOLDER)
 MASKINGS = ("paper", "smirk")
-#: How --folder images are cropped (train.data.folder.load_folder's ``crop``)
-FOLDER_CROPS = ("auto", "centre", "landmarks")
 #: Regressor and neural-renderer architectures: "small" (this project's compact
 #: MobileNet-like encoders and UNet, for CPUs) or "smirk" (SMIRK's released encoder and
 #: generator, train.models.smirk_nets; its checkpoint converts with train.import_smirk)

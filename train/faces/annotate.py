@@ -11,7 +11,7 @@ import warnings
 from tqdm import tqdm
 
 from _common.atomic import write_text
-from train.data.folder import write_pts
+from train.data.pts import write_pts
 from train.faces.detect import FaceDetector, find_faces, load_detector
 from train.faces.images import ImageError, is_video, list_inputs, read_image
 from train.faces.overlay import draw_faces

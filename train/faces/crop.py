@@ -21,6 +21,10 @@ from PIL import Image
 SCALE_INFER = 1.4
 SCALE_TEST = 1.6
 SCALE_TRAIN = (1.2, 1.8)
+#: How ``--folder`` images are cropped (train.data.folder.load_folder's ``crop``): the
+#: landmark crop for images annotated on the fly and the centre square for the others,
+#: the centre square for all, or the landmark crop for all
+FOLDER_CROPS = ("auto", "centre", "landmarks")
 
 
 @dataclasses.dataclass(frozen=True)
