@@ -141,3 +141,15 @@ def test_bad_inputs():
         detect.load_detector("nope")
     with pytest.raises(ValueError, match="upsample"):
         detect.DlibDetector(upsample=-1)
+
+
+def test_consistent_under_mirror_scale_rotation_greyscale_and_jpeg(hopper):
+    """The benchmark's transforms (bench.faces): each copy's landmarks, mapped back to the
+    original pixels (and mirrored indices swapped), land within 8 % of the eye distance."""
+    from bench.faces import normalised_error, transforms
+
+    image, face = hopper
+    for label, img, back, order in transforms(image):
+        faces = detect.find_faces(img)
+        assert len(faces) == 1, label
+        assert normalised_error(back(faces[0].landmarks)[order], face.landmarks) < 0.08, label
