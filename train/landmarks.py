@@ -6,7 +6,8 @@ for the largest face, or ``<stem>_<k>.pts`` for every face with ``--all-faces`` 
 largest). Without ``--out`` they go beside each image, which is what
 ``python -m train.finetune --folder`` reads. ``--overlay`` draws the boxes and landmarks
 (``<stem>_landmarks.png``); those and ``skipped.txt`` (every file not used, with why) go
-to ``--report`` (default: ``--out``, or ``./landmarks-report``).
+to ``--report`` (default: ``--out``, or ``./landmarks-report``). An image that has a
+landmark file already (perhaps made by hand) is skipped unless ``--overwrite``.
 
 Needs the ``faces`` extra (``pip install -e ".[faces]"``). The 68-point model it uses was
 trained on iBUG 300-W, whose licence excludes commercial use (docs/faces.md).
@@ -30,6 +31,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--report", default=None, help="folder for overlays and skipped.txt")
     parser.add_argument("--all-faces", action="store_true", help="one <stem>_<k>.pts per face")
     parser.add_argument("--overlay", action="store_true", help="write <stem>_landmarks.png")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace existing landmark files (default: skip)"
+    )
     parser.add_argument("--detector", choices=sorted(DETECTORS), default="dlib")
     args = parser.parse_args(argv)
     try:

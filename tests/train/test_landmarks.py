@@ -39,6 +39,24 @@ def test_known_landmarks_are_written_exactly_and_read_back_by_folder(tmp_path):
     assert (report / "skipped.txt").read_text() == ""
     assert result.written == [str(folder / "two.pts")] and result.skipped == []
     np.testing.assert_allclose(read_pts(str(folder / "two.pts")), moved_a, atol=1e-6)
+    # a second run keeps the (perhaps hand-made) file unless told to overwrite it
+    (folder / "two.pts").write_text(
+        (folder / "two.pts").read_text().replace("version: 1", "version: 1\n")
+    )
+    mine = (folder / "two.pts").read_text()
+    with pytest.warns(UserWarning, match="has a landmark file already"):
+        again = annotate(
+            [str(folder)], report=str(report), detector=KnownFaces([moved_a]), progress=False
+        )
+    assert again.written == [] and (folder / "two.pts").read_text() == mine
+    annotate(
+        [str(folder)],
+        report=str(report),
+        detector=KnownFaces([moved_b]),
+        progress=False,
+        overwrite=True,
+    )
+    np.testing.assert_allclose(read_pts(str(folder / "two.pts")), moved_b, atol=1e-6)
     data = load_folder(str(folder), size=64)  # the .pts is exactly what --folder reads
     assert data.names == ["two.ppm"]
     out = tmp_path / "all"

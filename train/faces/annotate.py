@@ -11,6 +11,7 @@ import warnings
 from tqdm import tqdm
 
 from _common.atomic import write_text
+from train.data.folder import LANDMARK_SUFFIXES
 from train.data.pts import write_pts
 from train.faces.detect import FaceDetector, find_faces, load_detector
 from train.faces.images import ImageError, is_video, list_inputs, read_image
@@ -34,6 +35,7 @@ def annotate(
     overlay: bool = False,
     detector: FaceDetector | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> AnnotateResult:
     """Detect faces and write their 68 landmarks as 300-W ``.pts`` files.
 
@@ -42,7 +44,9 @@ def annotate(
     is what ``train.finetune --folder`` reads). ``report``: where ``skipped.txt`` and the
     overlays (``<stem>_landmarks.png``) go (default: ``out``, or ``./landmarks-report``
     when ``out`` is None, so no new image lands in a data folder). An image with no face,
-    an unreadable file and a decompression bomb are skipped with the reason.
+    an unreadable file and a decompression bomb are skipped with the reason, and so is an
+    image whose landmark file exists already (``.pts``, ``.npy`` or ``.json``, perhaps
+    made by hand) unless ``overwrite``.
     """
     det = detector or load_detector()
     paths, skipped = list_inputs(inputs)
@@ -51,6 +55,15 @@ def annotate(
     for path in tqdm(paths, desc="landmarks", unit="image", disable=not progress):
         if is_video(path):
             skipped.append((path, "a video: train.landmarks reads still images"))
+            continue
+        stem = os.path.splitext(os.path.basename(path))[0]
+        folder = out if out is not None else os.path.dirname(path)
+        first = f"{stem}_0" if all_faces else stem
+        existing = [
+            first + s for s in LANDMARK_SUFFIXES if os.path.exists(os.path.join(folder, first + s))
+        ]
+        if existing and not overwrite:
+            skipped.append((path, f"has a landmark file already ({existing[0]}; --overwrite)"))
             continue
         try:
             image = read_image(path)
@@ -62,8 +75,6 @@ def annotate(
             h, w = image.shape[:2]
             skipped.append((path, f"no face found by the {det.name} detector ({w}x{h} px)"))
             continue
-        stem = os.path.splitext(os.path.basename(path))[0]
-        folder = out if out is not None else os.path.dirname(path)
         chosen = faces if all_faces else faces[:1]
         for k, face in enumerate(chosen):
             name = f"{stem}_{k}.pts" if all_faces else f"{stem}.pts"
