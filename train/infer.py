@@ -4,11 +4,22 @@ For each image: the FLAME parameters, the camera (scale, translation, rho) with
 its exact pinhole equivalent (focal length and distance, ``f = S/rho``,
 ``t_z = 1/rho``; none for rho = 0) as JSON, an overlay PNG (the predicted mesh
 and landmarks over the input) and the posed mesh as OBJ (model frame, metres).
-Folders are processed in batches with a progress bar; unreadable images are
-listed, skipped, and written to ``skipped.txt``.
+Folders are processed with a progress bar; unreadable images, decompression bombs
+and images without a face are listed, skipped, and written to ``skipped.txt``.
 
-Images are centre-cropped to a square and resized to the checkpoint's input size;
-landmarks are reported in NDC of that crop and in pixels of the original image.
+``--crop detect`` (the default when the ``faces`` extra is installed) finds every face
+and crops each the way SMIRK does (landmark box x ``--scale`` 1.4, similarity warp to the
+checkpoint's input size): one ``<stem>_<k>.json/_overlay.png/.obj`` per face (k = 0 the
+largest) and ``<stem>_faces.png``, the predicted landmarks on the photograph. ``centre``
+(the default without the extra) takes the central square, ``none`` a ready square crop:
+one ``<stem>.*``. Landmarks are reported in NDC of the crop and in pixels of the original
+image; the JSON holds the crop box. The dlib 68-point model used by ``detect`` was
+trained on iBUG 300-W, whose licence excludes commercial use (docs/faces.md).
+
+Video files (``.mp4``, ``.mov``, ...; the ``video`` extra) and, with ``--sequence``,
+folders of frames are sequences: one face is tracked with a smoothed crop box, each
+frame gets ``<stem>_<frame>.json/_overlay.png``, and ``<stem>_summary.json`` the
+sequence's median rho with its spread (quartiles, IQR, MAD).
 """
 
 from __future__ import annotations
@@ -18,6 +29,9 @@ import os
 import sys
 
 from train.eval.inference import infer
+from train.faces.crop import SCALE_INFER
+from train.faces.crops import CROP_MODES
+from train.faces.detect import LICENCE_NOTE, DetectorUnavailable, load_detector
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,12 +41,53 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--crop",
+        choices=CROP_MODES,
+        default=None,
+        help="detect: one crop per detected face (default with the faces extra); centre: the "
+        "central square (default without it); none: the images are ready square crops",
+    )
+    parser.add_argument(
+        "--sequence",
+        action="store_true",
+        help="read each folder as the frames of one video (video files always are)",
+    )
+    parser.add_argument(
+        "--scale", type=float, default=SCALE_INFER, help="--crop detect: box enlargement (1.4)"
+    )
     args = parser.parse_args(argv)
     if args.batch <= 0:
         parser.error(f"--batch must be > 0, got {args.batch}")
+    if not args.scale > 0:
+        parser.error(f"--scale must be > 0, got {args.scale}")
     if not os.path.isfile(args.checkpoint):
         parser.error(f"--checkpoint: no such file {args.checkpoint}")
-    written, skipped = infer(args.inputs, args.checkpoint, args.out, args.batch, args.device)
+    detector = None
+    if args.crop in (None, "detect"):
+        try:
+            detector = load_detector()
+            args.crop = "detect"
+            print(f"note: {LICENCE_NOTE}", file=sys.stderr)
+        except DetectorUnavailable as exc:
+            if args.crop == "detect":
+                parser.error(f"--crop detect: {exc}")
+            args.crop = "centre"
+            print(
+                'note: no face detector (pip install -e ".[faces]"), so --crop centre',
+                file=sys.stderr,
+            )
+    written, skipped = infer(
+        args.inputs,
+        args.checkpoint,
+        args.out,
+        args.batch,
+        args.device,
+        crop=args.crop,
+        detector=detector,
+        scale=args.scale,
+        sequence=args.sequence,
+    )
     print(f"wrote {len(written)} result(s) to {args.out}; skipped {len(skipped)}", file=sys.stderr)
 
 

@@ -97,3 +97,20 @@ def test_npy_pickles_are_refused(tmp_path):
     np.save(tmp_path / "evil.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match="allow_pickle"):
         read_landmarks(str(tmp_path / "evil.npy"))
+
+
+def test_every_pil_format_is_read_and_pts_round_trip(tmp_path):
+    from train.data.pts import read_pts, write_pts
+
+    pts = _points(3)
+    Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(tmp_path / "p.ppm")
+    write_pts(str(tmp_path / "p.pts"), pts)
+    text = (tmp_path / "p.pts").read_text().splitlines()
+    assert text[:3] == ["version: 1", "n_points: 68", "{"] and text[-1] == "}"
+    assert [float(v) for v in text[3].split()] == pytest.approx(pts[0] + 1, abs=1e-6)  # 1-based
+    np.testing.assert_allclose(read_pts(str(tmp_path / "p.pts")), pts, atol=1e-6)
+    data = load_folder(str(tmp_path), size=32)
+    assert data.names == ["p.ppm"]
+    torch.testing.assert_close(data.landmarks[0], torch.from_numpy((2 * pts + 1) / 40 - 1).float())
+    with pytest.raises(ValueError, match="expected 68 finite"):
+        write_pts(str(tmp_path / "bad.pts"), pts[:3])

@@ -33,7 +33,7 @@ def test_folder_of_images(checkpoint, tmp_path):
     out = tmp_path / "out"
     argv = [str(folder), str(tmp_path / "missing.png"), "--checkpoint", checkpoint]
     with pytest.warns(UserWarning) as warned:
-        infer.main([*argv, "--out", str(out), "--batch", "2"])
+        infer.main([*argv, "--out", str(out), "--batch", "2", "--crop", "centre"])
     messages = " ".join(str(w.message) for w in warned)
     assert "broken.png: skipped" in messages and "missing.png: skipped" in messages
     for stem in ("a", "b"):
@@ -78,3 +78,160 @@ def test_bad_arguments(checkpoint, tmp_path, capsys):
                 "0",
             ]
         )
+
+
+def test_detect_crops_one_result_per_face_in_original_pixels(checkpoint, tmp_path):
+    from tests.train.faces_helpers import KnownFaces, paste, photo_canvas, standin_face
+    from tests.train.test_faces_images import bomb_png
+    from train.eval.inference import infer as run_infer
+    from train.faces.crop import CropBox
+
+    face_a, pts_a = standin_face(128, 0)
+    face_b, pts_b = standin_face(64, 1)
+    photo, moved_a = paste(photo_canvas(400, 240), face_a, pts_a, 30, 50)
+    photo, moved_b = paste(photo, face_b, pts_b, 300, 20)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(photo).save(folder / "pair.ppm")
+    bomb_png(folder / "bomb.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    Image.fromarray(np.full((50, 70, 3), 90, np.uint8)).save(folder / "nobody.png")
+    known = KnownFaces([moved_a, moved_b], shape=photo.shape[:2])
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match="skipped"):
+        written, skipped = run_infer(
+            [str(folder)], checkpoint, str(out), batch=1, crop="detect", detector=known
+        )
+    assert written == ["pair_0", "pair_1"]
+    reasons = {p.rsplit("/", 1)[1]: why for p, why in skipped}
+    assert set(reasons) == {"bomb.png", "broken.jpg", "nobody.png"}
+    assert "over the limit" in reasons["bomb.png"] and "no face found" in reasons["nobody.png"]
+    for k, truth in enumerate((moved_a, moved_b)):
+        record = json.loads((out / f"pair_{k}.json").read_text())
+        assert record["face_index"] == k and record["crop_mode"] == "detect"
+        c = record["crop"]
+        crop = CropBox(*c["center_px"], c["side_px"], c["size"], c["angle_rad"])
+        assert c["size"] == 32 and c["side_px"] == pytest.approx(1.4 * np.ptp(truth, 0).max())
+        np.testing.assert_allclose(record["detector_landmarks_px"], truth)
+        ndc, px = np.array(record["landmarks_ndc"]), np.array(record["landmarks_px"])
+        np.testing.assert_allclose(px, crop.to_image((ndc + 1) * 32 / 2 - 0.5), atol=1e-3)
+        assert (out / f"pair_{k}_overlay.png").exists() and (out / f"pair_{k}.obj").exists()
+    assert Image.open(out / "pair_faces.png").size == (400, 240)
+    assert "bomb.png" in (out / "skipped.txt").read_text()
+
+
+def test_crop_none_needs_square_images(checkpoint, tmp_path):
+    from train.eval.inference import infer as run_infer
+
+    Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(tmp_path / "sq.png")
+    Image.fromarray(np.full((40, 60, 3), 90, np.uint8)).save(tmp_path / "wide.png")
+    with pytest.warns(UserWarning, match="needs a square image"):
+        written, _ = run_infer(
+            [str(tmp_path / "sq.png"), str(tmp_path / "wide.png")],
+            checkpoint,
+            str(tmp_path / "o"),
+            crop="none",
+        )
+    assert written == ["sq"]
+
+
+def test_default_crop_detects_with_the_extra_else_centre(checkpoint, tmp_path, capsys, monkeypatch):
+    from tests.train.faces_helpers import grace_hopper_path
+
+    photo = tmp_path / "hopper.jpg"
+    photo.write_bytes(open(grace_hopper_path(), "rb").read())
+    try:
+        import dlib  # noqa: F401
+
+        infer.main([str(photo), "--checkpoint", checkpoint, "--out", str(tmp_path / "d")])
+        record = json.loads((tmp_path / "d" / "hopper_0.json").read_text())
+        assert record["crop_mode"] == "detect" and "excludes commercial" in capsys.readouterr().err
+        box = record["detector_box_px"]
+        px = np.array(record["landmarks_px"])
+        assert (px.mean(0) > box[:2]).all() and (px.mean(0) < box[2:]).all()
+    except ImportError:
+        pass
+    from train.faces import detect
+
+    def unavailable(name="dlib"):
+        raise detect.DetectorUnavailable("dlib is not installed")
+
+    monkeypatch.setattr(infer, "load_detector", unavailable)
+    infer.main([str(photo), "--checkpoint", checkpoint, "--out", str(tmp_path / "c")])
+    assert "--crop centre" in capsys.readouterr().err
+    assert json.loads((tmp_path / "c" / "hopper.json").read_text())["crop_mode"] == "centre"
+    with pytest.raises(SystemExit):
+        infer.main(
+            [
+                str(photo),
+                "--checkpoint",
+                checkpoint,
+                "--out",
+                str(tmp_path / "e"),
+                "--crop",
+                "detect",
+            ]
+        )
+
+
+def test_a_folder_of_frames_is_one_tracked_sequence(checkpoint, tmp_path):
+    from tests.train.faces_helpers import KnownFaces, paste, photo_canvas, standin_face
+    from train.eval.inference import infer as run_infer
+
+    face, points = standin_face(96)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    tracks = []
+    for t in range(5):
+        photo, moved = paste(photo_canvas(240, 160), face, points, 20 + 10 * t, 30)
+        Image.fromarray(photo).save(frames / f"frame{t:02d}.png")
+        tracks.append(moved)
+
+    class Moving(KnownFaces):
+        def detect_faces(self, image):
+            # the t-th call is frame t: its face is where it was pasted
+            t = self.calls = getattr(self, "calls", -1) + 1
+            self.faces = [tracks[t]] if t != 2 else []  # frame 2: no face found
+            return super().detect_faces(image)
+
+    out = tmp_path / "out"
+    written, skipped = run_infer(
+        [str(frames)], checkpoint, str(out), batch=2, detector=Moving([]), sequence=True
+    )
+    assert skipped == [] and written == [f"frames_frame{t:02d}" for t in range(5)]
+    summary = json.loads((out / "frames_summary.json").read_text())
+    assert summary["frames"] == 5 and summary["frames_held"] == 1 and summary["frames_lost"] == []
+    rho = summary["rho_per_frame"]
+    assert len(rho) == 5 and summary["rho"]["median"] == pytest.approx(np.median(rho))
+    assert summary["rho"]["iqr"] >= 0 and summary["rho"]["mad"] >= 0
+    held = json.loads((out / "frames_frame02.json").read_text())
+    assert held["held"] is True and "detector_box_px" not in held
+    first = json.loads((out / "frames_frame00.json").read_text())
+    assert (
+        first["frame"] == 0 and first["held"] is False and not (out / "frames_frame00.obj").exists()
+    )
+
+
+def test_a_video_file_is_tracked(checkpoint, tmp_path):
+    pytest.importorskip("av", reason="the video extra (PyAV) is not installed")
+    pytest.importorskip("dlib", reason="the faces extra is not installed")
+    from tests.train.faces_helpers import grace_hopper_path, photo_canvas
+    from tests.train.test_faces_video import write_video
+
+    hopper = np.asarray(Image.open(grace_hopper_path()).convert("RGB").resize((256, 300)))
+    frames = []
+    for t in range(6):
+        canvas = photo_canvas(352, 320)
+        canvas[10:310, 8 + 12 * t : 264 + 12 * t] = hopper
+        frames.append(canvas)
+    write_video(tmp_path / "walk.mp4", frames)
+    out = tmp_path / "out"
+    infer.main([str(tmp_path / "walk.mp4"), "--checkpoint", checkpoint, "--out", str(out)])
+    summary = json.loads((out / "walk_summary.json").read_text())
+    assert summary["frames"] == 6 and summary["frames_with_result"] == 6
+    assert summary["frames_held"] == 0 and summary["rho"]["n"] == 6
+    xs = [
+        json.loads((out / f"walk_{t:06d}.json").read_text())["crop"]["center_px"][0]
+        for t in range(6)
+    ]
+    assert all(b > a for a, b in zip(xs, xs[1:]))  # the crop follows the face to the right

@@ -11,6 +11,7 @@ import torch.distributed as dist
 
 from train.data.batches import Samples
 from train.data.folder import load_folder
+from train.data.folder_annotate import annotation_cache_dir
 from train.data.seeding import seeded
 from train.data.shards import load_shards, save_shards
 from train.data.synthetic import SPLITS, FaceGenerator, generate_split
@@ -70,7 +71,8 @@ def folder_splits(cfg: TrainConfig, template: Samples | None) -> dict:
     """The ``--folder`` data as samples of source ``"folder"``: a seeded hold-out of
     ``folder_test_fraction`` for val/test, the rest for training. Quantities a real
     image does not have (camera, parameters, mask) are NaN / zero."""
-    data = load_folder(cfg.folder, cfg.image_size)
+    annotate = annotation_cache_dir(cfg.out_dir, cfg.folder) if cfg.folder_annotate else None
+    data = load_folder(cfg.folder, cfg.image_size, crop=cfg.folder_crop, annotate_cache=annotate)
     n = len(data.names)
     n_test = min(n - 1, max(1, round(cfg.folder_test_fraction * n))) if n > 1 else 0
     order = torch.randperm(n, generator=seeded(cfg.seed, "folder", n))

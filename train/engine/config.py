@@ -10,6 +10,8 @@ import os
 import typing
 from collections.abc import Sequence
 
+from train.faces.crop import FOLDER_CROPS
+
 CAMERA_MODES = ("ortho", "pseudo", "perspective")
 REGIMES = ("hmc", "studio", "wild")
 #: Real data from ``--folder``: the fourth source, with no ground-truth camera.
@@ -53,6 +55,12 @@ class TrainConfig:
     folder: str = ""
     folder_test_fraction: float = 0.2  # share of the folder held out for evaluation
     folder_rho_prior: float = -1.0  # >= 0 overrides the folder's rho_prior.json
+    # images of the folder without a landmark file: annotated by the face detector (the
+    # faces extra) and cached under <out_dir>/.data/folder-landmarks/, else skipped
+    folder_annotate: bool = True
+    # folder crops: "auto" (SMIRK's landmark crop for annotated images, the centre
+    # square for images with their own landmark file), "centre" or "landmarks"
+    folder_crop: str = "auto"
     # model
     arch: str = "small"
     camera: str = "pseudo"
@@ -98,6 +106,7 @@ class TrainConfig:
             "camera": CAMERA_MODES,
             "masking": MASKINGS,
             "rho_init": RHO_INITS,
+            "folder_crop": FOLDER_CROPS,
         }
         for field, allowed in choices.items():
             if getattr(self, field) not in allowed:

@@ -1,0 +1,64 @@
+"""Real photographs and footage: robust image reading (``images``), face detection and
+68 landmarks behind one interface (``detect``, dlib backend in the ``faces`` extra),
+SMIRK-style similarity crops (``crop``), writing overlays (``overlay``) and video frames
+(``video``, ``video`` extra). See docs/faces.md."""
+
+from train.faces.crop import (
+    SCALE_INFER,
+    SCALE_TEST,
+    SCALE_TRAIN,
+    CropBox,
+    box_crop,
+    landmark_crop,
+    random_scale,
+    warp,
+)
+from train.faces.detect import (
+    DETECTORS,
+    LICENCE_NOTE,
+    Box,
+    DetectorUnavailable,
+    Face,
+    FaceDetector,
+    available,
+    detect_faces,
+    find_faces,
+    landmarks68,
+    load_detector,
+)
+from train.faces.images import (
+    IMAGE_SUFFIXES,
+    MAX_PIXELS,
+    VIDEO_SUFFIXES,
+    ImageError,
+    list_inputs,
+    read_image,
+)
+
+__all__ = [
+    "DETECTORS",
+    "IMAGE_SUFFIXES",
+    "LICENCE_NOTE",
+    "MAX_PIXELS",
+    "SCALE_INFER",
+    "SCALE_TEST",
+    "SCALE_TRAIN",
+    "VIDEO_SUFFIXES",
+    "Box",
+    "CropBox",
+    "DetectorUnavailable",
+    "Face",
+    "FaceDetector",
+    "ImageError",
+    "available",
+    "box_crop",
+    "detect_faces",
+    "find_faces",
+    "landmark_crop",
+    "landmarks68",
+    "list_inputs",
+    "load_detector",
+    "random_scale",
+    "read_image",
+    "warp",
+]
