@@ -31,6 +31,7 @@ from _common.atomic import write_json, write_text
 from train.data.folder import read_rho_prior
 from train.engine.device import pick_device
 from train.eval.inference import overlay, write_obj
+from train.faces.images import read_image
 from train.fit import CAMERAS, fit_landmarks
 from train.fit.fitting import DEFAULT_ITERATIONS
 from train.fit.inputs import collect, ndc_to_pixels
@@ -167,9 +168,10 @@ def _overlay(item, fit, i: int, vertices: torch.Tensor, layer: flame.FLAME, path
     width, height = item.size
     side = max(width, height)
     size = min(side, OVERLAY_PIXELS)
-    with Image.open(item.path) as img:
-        square = Image.new("RGB", (side, side))
-        square.paste(img.convert("RGB"), ((side - width) // 2, (side - height) // 2))
+    square = Image.new("RGB", (side, side))
+    square.paste(
+        Image.fromarray(read_image(item.path)), ((side - width) // 2, (side - height) // 2)
+    )
     image = torch.from_numpy(np.asarray(square.resize((size, size), Image.BILINEAR)).copy())
     image = image.permute(2, 0, 1).float() / 255.0
     dev = vertices.device

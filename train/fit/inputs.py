@@ -6,7 +6,8 @@ An image ``photo.jpg`` needs ``photo.pts`` (300-W, 1-based), ``photo.npy`` or
 Landmarks go to the NDC of the whole image with the principal point at its centre:
 ``x = (2 c + 1 - W) / s``, ``y = (2 r + 1 - H) / s`` with ``s = max(W, H)``, the
 project's pixel-centre convention (docs/design.md section 2) on the square of side
-``s`` centred on the image. Cropping would move the principal point, which the
+``s`` centred on the upright image (EXIF orientation applied, as ``train.landmarks``
+reads it). Cropping would move the principal point, which the
 camera's perspective depends on, so the fit sees the whole frame.
 """
 
@@ -17,9 +18,9 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from PIL import Image
 
-from train.data.folder import IMAGE_SUFFIXES, LANDMARK_SUFFIXES, read_landmarks
+from train.data.folder import LANDMARK_SUFFIXES, read_landmarks
+from train.faces.images import IMAGE_SUFFIXES, read_image
 
 
 class FitInput(NamedTuple):
@@ -79,8 +80,7 @@ def collect(inputs: list[str], per_capture: bool) -> tuple[list[FitInput], list[
                 skipped.append((path, f"no landmark file ({', '.join(LANDMARK_SUFFIXES)})"))
                 continue
             try:
-                with Image.open(path) as img:
-                    width, height = img.size
+                height, width = read_image(path).shape[:2]  # upright: EXIF applied
                 points = read_landmarks(lmk)
             except (OSError, ValueError) as exc:
                 skipped.append((path, f"unreadable: {exc}"))
