@@ -52,14 +52,14 @@ def save_checkpoint(
         save_file(tensors, tmp, metadata=meta)
 
 
-def read_checkpoint(path: str) -> tuple[dict[str, torch.Tensor], dict]:
-    """All tensors and the decoded metadata (config, step, optimizer, extra)."""
+def _open(path: str, with_tensors: bool) -> tuple[dict[str, torch.Tensor], dict]:
+    """The tensors (if ``with_tensors``) and the decoded metadata of a checkpoint."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         with safe_open(path, framework="pt") as f:
             meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()} if with_tensors else {}
     except Exception as exc:
         raise ValueError(f"{path} is not a readable safetensors checkpoint: {exc}") from exc
     if "config" not in meta or "step" not in meta:
@@ -73,23 +73,16 @@ def read_checkpoint(path: str) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, info
 
 
+def read_checkpoint(path: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """All tensors and the decoded metadata (config, step, optimizer, extra)."""
+    return _open(path, with_tensors=True)
+
+
 def read_info(path: str) -> dict:
-    """A checkpoint's decoded metadata (``config``, ``step``, ``extra``), without its
-    tensors (``extra["imported_from"]`` marks a converted model, train.import_smirk)."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        with safe_open(path, framework="pt") as f:
-            meta = f.metadata() or {}
-    except Exception as exc:
-        raise ValueError(f"{path} is not a readable safetensors checkpoint: {exc}") from exc
-    if "config" not in meta or "step" not in meta:
-        raise ValueError(f"{path} is not a minirast training checkpoint (no config/step metadata)")
-    return {
-        "config": json.loads(meta["config"]),
-        "step": int(meta["step"]),
-        "extra": json.loads(meta.get("extra", "{}")),
-    }
+    """A checkpoint's decoded metadata (``config``, ``step``, ``optimizer``, ``extra``),
+    without its tensors (``extra["imported_from"]`` marks a converted model,
+    train.import_smirk)."""
+    return _open(path, with_tensors=False)[1]
 
 
 def load_model_state(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
