@@ -126,6 +126,15 @@ def sample_parameters(
     }
 
 
+def regime_spec(regime: str, split: str) -> Regime:
+    """The :class:`Regime` named ``regime``, after checking ``regime`` and ``split``."""
+    if regime not in REGIME_SPECS:
+        raise ValueError(f"regime must be one of {sorted(REGIME_SPECS)}, got {regime!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    return REGIME_SPECS[regime]
+
+
 def capture_parameters(
     regime: Regime, seed: int, split: str, sequence: int, frame: int, n_shape: int, n_expr: int
 ) -> dict[str, torch.Tensor]:
@@ -205,11 +214,7 @@ class FaceGenerator:
     @torch.no_grad()
     def generate(self, regime: str, split: str, indices: list[int]) -> dict[str, torch.Tensor]:
         """Render the samples ``indices`` of ``(regime, split)``; a dict of batched tensors."""
-        if regime not in REGIME_SPECS:
-            raise ValueError(f"regime must be one of {sorted(REGIME_SPECS)}, got {regime!r}")
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        spec = REGIME_SPECS[regime]
+        spec = regime_spec(regime, split)
         params = [
             sample_parameters(spec, self.seed, split, i, self.n_shape, self.n_expr) for i in indices
         ]
@@ -223,11 +228,7 @@ class FaceGenerator:
         (shape) at one camera distance and framing, the rest drawn per frame
         (:func:`capture_parameters`). As :meth:`generate`, plus ``"sequence" [F]``;
         ``render=False`` leaves out ``image`` and ``mask`` (landmarks and truth only)."""
-        if regime not in REGIME_SPECS:
-            raise ValueError(f"regime must be one of {sorted(REGIME_SPECS)}, got {regime!r}")
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        spec = REGIME_SPECS[regime]
+        spec = regime_spec(regime, split)
         params = [
             capture_parameters(spec, self.seed, split, sequence, f, self.n_shape, self.n_expr)
             for f in frames
