@@ -25,6 +25,7 @@ from bench.common import bench_device, machine_fields, synchronize, write_result
 from train.data.synthetic import FaceGenerator  # noqa: E402
 from train.engine.config import REGIMES  # noqa: E402
 from train.fit import fit_landmarks  # noqa: E402
+from train.fit.fitting import DEFAULT_ITERATIONS  # noqa: E402
 
 FRAMES = 16
 
@@ -73,7 +74,7 @@ def markdown(payload: dict) -> str:
         "",
         f"Device: {payload['device']} ({payload['device_model']}), torch {payload['torch']}, "
         f"{payload['threads']} CPU threads; FLAME 50 shape + 50 expression, noisy synthetic "
-        f"landmarks, {payload['iterations']} L-BFGS iterations (default when None).",
+        f"landmarks, {payload['iterations']} L-BFGS iterations at most.",
         "",
         "| case | images | s | images/s | residual px | Pearson r | hmc off % | studio off % "
         "| wild off % |",
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
     ]
     payload = {
         **machine_fields(device),
-        "iterations": iterations,
+        "iterations": iterations or DEFAULT_ITERATIONS,
         "rows": rows,
     }
     write_results(args.out, "fit", payload, markdown, plot)
