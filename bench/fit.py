@@ -35,13 +35,7 @@ def landmarks(n: int, seed: int = 0) -> dict[str, torch.Tensor]:
     ``FRAMES`` frames (``"capture"`` ids) so that both fits read the same images."""
     gen = FaceGenerator("bundled", size=32, n_shape=50, n_expr=50, seed=seed)
     per_regime = max(1, n // (len(REGIMES) * FRAMES))
-    parts = [
-        gen.generate_capture(regime, "test", seq, list(range(FRAMES)), render=False)
-        for regime in REGIMES
-        for seq in range(per_regime)
-    ]
-    data = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-    data["capture"] = torch.arange(len(parts)).repeat_interleave(FRAMES)
+    data = gen.generate_captures(REGIMES, "test", per_regime, FRAMES)
     data["layer"] = gen.layer
     return data
 

@@ -229,17 +229,12 @@ class FLAME(nn.Module):
         contour_rotation: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """68 landmarks [B, 68, 3] of posed vertices; the contour by head yaw."""
-        bsz = vertices.shape[0]
-        bins = self.contour_bins(rot_mats, contour_rotation)
-        faces_idx = torch.cat(
-            [self.dynamic_lmk_faces_idx[bins], self.static_lmk_faces_idx.expand(bsz, -1)], dim=1
-        )
-        bary = torch.cat(
-            [
-                self.dynamic_lmk_bary_coords[bins],
-                self.static_lmk_bary_coords.expand(bsz, -1, -1),
-            ],
-            dim=1,
+        faces_idx, bary = _lbs.landmark_faces(
+            self.contour_bins(rot_mats, contour_rotation),
+            self.static_lmk_faces_idx,
+            self.static_lmk_bary_coords,
+            self.dynamic_lmk_faces_idx,
+            self.dynamic_lmk_bary_coords,
         )
         return _lbs.vertices_to_landmarks(vertices, self.faces, faces_idx, bary)
 

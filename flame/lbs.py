@@ -161,6 +161,29 @@ def lbs(
     return skin(v_posed, transforms, weights), posed_joints, rot_mats
 
 
+def landmark_faces(
+    bins: torch.Tensor,
+    static_faces_idx: torch.Tensor,
+    static_bary: torch.Tensor,
+    dynamic_faces_idx: torch.Tensor,
+    dynamic_bary: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 68 landmark faces and barycentric coordinates of each image.
+
+    Args:
+        bins: [B] int64 dynamic-contour bin of each image (:func:`yaw_bins`).
+        static_faces_idx: [51] faces of the static landmarks; static_bary: [51, 3].
+        dynamic_faces_idx: [79, 17] contour faces per bin; dynamic_bary: [79, 17, 3].
+
+    Returns:
+        faces_idx [B, 68] and bary [B, 68, 3]: the 17 contour points first.
+    """
+    bsz = bins.shape[0]
+    faces_idx = torch.cat([dynamic_faces_idx[bins], static_faces_idx.expand(bsz, -1)], dim=1)
+    bary = torch.cat([dynamic_bary[bins], static_bary.expand(bsz, -1, -1)], dim=1)
+    return faces_idx, bary
+
+
 def vertices_to_landmarks(
     vertices: torch.Tensor, faces: torch.Tensor, faces_idx: torch.Tensor, bary: torch.Tensor
 ) -> torch.Tensor:

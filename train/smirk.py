@@ -45,8 +45,6 @@ GENERATOR_PREFIX = "smirk_generator."
 SHAPE_KEY = "shape_encoder.shape_layers.0.weight"  # [n_shape, 960]
 EXPRESSION_KEY = "expression_encoder.expression_layers.0.weight"  # [n_expr + 5, 960]
 GENERATOR_KEY = "encoder1.enc1conv1.weight"  # [init_features, 6, 3, 3]
-#: SMIRK's FLAME: at least this many shape / expression components
-SMIRK_FLAME_SHAPE, SMIRK_FLAME_EXPR = 300, 50
 
 
 def read_smirk_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -218,24 +216,28 @@ def smirk_flame(
             f"{flame_path}: SMIRK predicts {n_shape} shape and {n_expr} expression "
             f"coefficients; the model holds {model.n_shape} and {model.n_expr}"
         )
-    if flame_path == "bundled":
-        pass  # the stand-in head: for trying the pipeline, its eyelids are its own
-    elif not model.has_eyelids:
+    if flame_path != "bundled":  # the stand-in head's eyelids are its own: no warning
+        _warn_about_eyelids(flame_path, model)
+    if not needs_writing:
+        return flame_path if flame_path == "bundled" else os.path.abspath(flame_path)
+    flame.save_model(model, write_to)
+    return os.path.abspath(write_to)
+
+
+def _warn_about_eyelids(flame_path: str, model: flame.FlameModel) -> None:
+    """Warn when a FLAME model cannot place SMIRK's eyelids as SMIRK does."""
+    if not model.has_eyelids:
         warnings.warn(
             f"{flame_path}: no eyelid blendshapes (SMIRK's l_eyelid.npy / r_eyelid.npy, "
             "--eyelids): the predicted eyelids will not move the mesh",
-            stacklevel=2,
+            stacklevel=3,
         )
     elif model.metadata.get("eyelid_space", "rest") != "posed":
         warnings.warn(
             f"{flame_path}: its eyelids are added in the rest pose; SMIRK adds them after "
             "skinning (convert with flame.convert --eyelid-space posed)",
-            stacklevel=2,
+            stacklevel=3,
         )
-    if not needs_writing:
-        return flame_path if flame_path == "bundled" else os.path.abspath(flame_path)
-    flame.save_model(model, write_to)
-    return os.path.abspath(write_to)
 
 
 def file_sha256(path: str) -> str:

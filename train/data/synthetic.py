@@ -237,6 +237,26 @@ class FaceGenerator:
         out["sequence"] = torch.full((len(frames),), sequence)
         return out
 
+    def generate_captures(
+        self,
+        regimes: tuple[str, ...],
+        split: str,
+        sequences: int,
+        frames: int,
+        render: bool = False,
+    ) -> dict[str, torch.Tensor]:
+        """Captures ``0..sequences-1`` of ``frames`` frames each for every regime of
+        ``regimes``, concatenated in that order (:meth:`generate_capture`), with
+        ``"capture" [N]``: a running id, one per (regime, sequence)."""
+        parts = [
+            self.generate_capture(regime, split, seq, list(range(frames)), render=render)
+            for regime in regimes
+            for seq in range(sequences)
+        ]
+        data = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        data["capture"] = torch.arange(len(parts)).repeat_interleave(frames)
+        return data
+
     def _make(self, spec: Regime, params: list[dict], indices: list[int], render: bool) -> dict:
         """Pose the head, place the camera and (``render``) draw the samples ``params``."""
         p = {k: torch.stack([q[k] for q in params]) for k in params[0]}

@@ -135,14 +135,8 @@ def better_of(a: FitResult, b: FitResult) -> FitResult:
 def capture_results(cfg: TrainConfig, num: Numbers) -> dict:
     """Per regime: captures fitted with one rho each against per-frame fits."""
     gen = FaceGenerator(cfg.flame, size=32, n_shape=cfg.n_shape, n_expr=cfg.n_expr, seed=cfg.seed)
-    frames = list(range(FRAMES_PER_CAPTURE))
-    parts = [
-        gen.generate_capture(regime, "test", seq, frames, render=False)
-        for regime in REGIMES
-        for seq in range(CAPTURES_PER_REGIME)
-    ]
-    data = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-    groups = torch.arange(len(parts)).repeat_interleave(FRAMES_PER_CAPTURE)
+    data = gen.generate_captures(REGIMES, "test", CAPTURES_PER_REGIME, FRAMES_PER_CAPTURE)
+    groups = data["capture"]
     start = time.perf_counter()
     capture = fit_landmarks(data["landmarks_noisy"], gen.layer, groups=groups)
     seconds = time.perf_counter() - start

@@ -120,10 +120,6 @@ class _Layout(NamedTuple):
     def local(self) -> int:
         return self.n_expr + 11  # expression, jaw 3, eyelids 2, pose 3, log S, t 2
 
-    @property
-    def size(self) -> int:
-        return self.shared + self.frames * self.local
-
 
 def _check_inputs(landmarks, layer, groups, sigma, rho_prior, iterations, camera):
     if not isinstance(layer, flame.FLAME):

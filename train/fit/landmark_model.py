@@ -88,10 +88,9 @@ class LandmarkModel(torch.nn.Module):
         _, transforms = lbs.rigid_transforms(rot_mats, joints, self.parents)
         # only the corners of this image's landmark faces are skinned (204 vertices)
         bins = lbs.yaw_bins(self.contour_yaw_sign * lbs.yaw_degrees(rot_mats[:, 0].detach()))
-        faces_idx = torch.cat(
-            [self.dynamic_faces_idx[bins], self.static_faces_idx.expand(n, -1)], dim=1
+        faces_idx, bary = lbs.landmark_faces(
+            bins, self.static_faces_idx, self.static_bary, self.dynamic_faces_idx, self.dynamic_bary
         )
-        bary = torch.cat([self.dynamic_bary[bins], self.static_bary.expand(n, -1, -1)], dim=1)
         corners = self.faces[faces_idx].reshape(n, -1)  # [N, 68*3]
         v = torch.gather(v, 1, corners[..., None].expand(-1, -1, 3))
         blend = torch.einsum("nvj,njk->nvk", self.weights[corners], transforms.flatten(2))
