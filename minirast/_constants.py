@@ -28,12 +28,8 @@ MAX_PIXELS: int = 1 << 27
 #: Largest ``B * F`` accepted (per-triangle setup arrays of ~100 bytes each).
 MAX_TRIANGLES: int = 1 << 25
 
-#: Screen tile edge in pixels for the torch backend's triangle binning.
-TILE: int = 16
-
-#: Torch backend memory budget. Each visible triangle gets one pixel window (its box,
-#: rounded up to powers of two) or, when its box exceeds TILE x TILE, one TILE x TILE
-#: window per screen tile it touches; at most MAX_WINDOWS windows (~80 bytes each) are
-#: built, and windows are tested CANDIDATE_CHUNK pixels (~60 bytes each) at a time.
-MAX_WINDOWS: int = 1 << 23
-CANDIDATE_CHUNK: int = 1 << 18
+#: Torch backend memory budget: triangles are scanned ROW_CHUNK (triangle, pixel row)
+#: spans at a time (~150 bytes each) and their pixels tested CANDIDATE_CHUNK at a time
+#: (~120 bytes each), so the working memory stays near 100 MiB at any size.
+ROW_CHUNK: int = 1 << 18
+CANDIDATE_CHUNK: int = 1 << 19

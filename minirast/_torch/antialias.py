@@ -79,14 +79,20 @@ def _silhouette_edges(X, Y, ok, faces, topo) -> torch.Tensor:
     return ~manifold | turned
 
 
-def _pair_blend(axis, color, tri_id, depth, X, Y, faces, sil, out_idx, out_delta):
+def _pair_blend(axis, color, tri_id, shows_sil, depth, X, Y, faces, sil, out_idx, out_delta):
     """Blend deltas for neighbour pairs along ``axis`` (2: horizontal, 1: vertical)."""
     B, H, W = tri_id.shape
     if axis == 2:
         t0, t1 = tri_id[:, :, :-1], tri_id[:, :, 1:]
     else:
         t0, t1 = tri_id[:, :-1, :], tri_id[:, 1:, :]
-    pairs = torch.nonzero((t0 != t1) & ((t0 >= 0) | (t1 >= 0)))
+    # Only a face with a silhouette edge can blend: pairs where neither pixel shows one
+    # (``shows_sil``, False on background) are dropped before any geometry is computed.
+    if axis == 2:
+        s0, s1 = shows_sil[:, :, :-1], shows_sil[:, :, 1:]
+    else:
+        s0, s1 = shows_sil[:, :-1, :], shows_sil[:, 1:, :]
+    pairs = torch.nonzero((t0 != t1) & (s0 | s1))
     if pairs.shape[0] == 0:
         return
     b, r, c = pairs[:, 0], pairs[:, 1], pairs[:, 2]
@@ -177,11 +183,15 @@ def blend_silhouettes(
     X, Y = pos[..., 0] * inv_w, pos[..., 1] * inv_w
     with torch.no_grad():
         sil = _silhouette_edges(X.detach(), Y.detach(), ok, faces, _edge_topology(faces))
+        # Whether each pixel shows a face with a silhouette edge (False on background).
+        has_sil = sil.reshape(B, -1, 3).any(-1)
+        shift = torch.arange(B, device=tri_id.device).view(B, 1, 1) * has_sil.shape[1]
+        shows_sil = has_sil.reshape(-1)[(tri_id.long() + shift).clamp(min=0)] & (tri_id >= 0)
     color_c = color.to(dtype)
     idx: list[torch.Tensor] = []
     deltas: list[torch.Tensor] = []
     for axis in (2, 1):
-        _pair_blend(axis, color_c, tri_id, depth.detach(), X, Y, faces, sil, idx, deltas)
+        _pair_blend(axis, color_c, tri_id, shows_sil, depth.detach(), X, Y, faces, sil, idx, deltas)
     if not idx:
         return color_c
     C = color.shape[-1]

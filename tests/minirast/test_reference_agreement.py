@@ -63,7 +63,16 @@ def test_small_chunk_budget_gives_the_same_image(monkeypatch):
     pos, faces = random_scene(3, 2, 30, shared=False)
     full = minirast.rasterize(pos, faces, (40, 56), backend="torch")
     monkeypatch.setattr(_raster_torch, "CANDIDATE_CHUNK", 50)
+    monkeypatch.setattr(_raster_torch, "ROW_CHUNK", 7)
+    calls = []
+    pixel_keys = _raster_torch._pixel_keys
+    monkeypatch.setattr(
+        _raster_torch,
+        "_pixel_keys",
+        lambda *a, compiled: calls.append(a[0].numel()) or pixel_keys(*a, compiled=compiled),
+    )
     small = minirast.rasterize(pos, faces, (40, 56), backend="torch")
+    assert len(calls) > 10 and max(calls) <= 56  # chunked: at most one row over the budget
     assert torch.equal(full.tri_id, small.tri_id)
     assert torch.equal(full.bary, small.bary)
     assert torch.equal(full.depth, small.depth)

@@ -1,0 +1,116 @@
+"""Optional ``torch.compile`` of the torch backend's inner stages (CPU speed).
+
+Eager torch runs one pass over memory per operation; the rasterizer's inner
+stages (span bounds per pixel row, the exact coverage test per pixel) are
+dozens of element-wise operations and gathers over the same index vectors, so
+fusing each stage into one loop with the inductor's C++ backend makes it many
+times faster. That needs a C++ compiler at run time and a compile of a few tens
+of seconds per stage and dtype on first use (cached on disk by torch
+afterwards), so it is used only where it pays:
+
+- ``MINIRAST_COMPILE=auto`` (default): compiled on CPU tensors when a C++
+  compiler is found and the call renders at least :data:`MIN_COMPILED_PIXELS`
+  pixels (``B*H*W``; the default training step, 32 images of 64², is one);
+  eager otherwise;
+- ``MINIRAST_COMPILE=1``: compiled at any size (tests use this);
+- ``MINIRAST_COMPILE=0``: always eager.
+
+Both paths compute the same operations in the same order: the inductor keeps
+IEEE semantics here (no floating-point contraction, no unsafe math), and the
+tests check that the compiled stages give bitwise the results of the eager
+ones. A compile that fails (no working compiler, an unsupported torch) warns
+once and the stage stays eager for the rest of the process.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import warnings
+from collections.abc import Callable
+
+import torch
+
+#: Smallest ``B*H*W`` compiled in ``auto`` mode: below this a call costs a few tens of
+#: milliseconds eager, and a compile (tens of seconds, once per process) rarely pays.
+MIN_COMPILED_PIXELS = 1 << 17
+
+#: Compiled graphs per stage (dtype x culling x resolution x ...) before it stays eager.
+RECOMPILE_LIMIT = 64
+
+_MODES = {"auto": "auto", "": "auto", "1": "on", "on": "on", "0": "off", "off": "off"}
+
+
+def compile_mode() -> str:
+    """``"auto"``, ``"on"`` or ``"off"`` from ``MINIRAST_COMPILE``."""
+    raw = os.environ.get("MINIRAST_COMPILE", "auto").strip().lower()
+    if raw not in _MODES:
+        raise ValueError(
+            f"MINIRAST_COMPILE={raw!r} is not understood; expected auto, 1/on or 0/off"
+        )
+    return _MODES[raw]
+
+
+@functools.lru_cache(maxsize=1)
+def cxx_compiler() -> str | None:
+    """Path of the C++ compiler the inductor would use (``$CXX``, else c++/g++/clang++),
+    or None."""
+    for name in (os.environ.get("CXX"), "c++", "g++", "clang++"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def want_compiled(device: torch.device, pixels: int) -> bool:
+    """Whether a call on ``device`` rendering ``pixels`` (``B*H*W``) should run the
+    compiled stages, by ``MINIRAST_COMPILE`` (module docs)."""
+    if device.type != "cpu":
+        return False
+    mode = compile_mode()
+    if mode == "off" or cxx_compiler() is None:
+        return False
+    return mode == "on" or pixels >= MIN_COMPILED_PIXELS
+
+
+class Stage:
+    """An element-wise stage with an eager and a compiled form (see the module docs).
+
+    ``stage(*tensors_and_ints, compiled=flag)`` runs the compiled form when ``flag``
+    (from :func:`want_compiled`) is true and compiling has not failed before, else the
+    eager function; ``stage.eager`` is the plain function.
+    """
+
+    def __init__(self, fn: Callable):
+        self.eager = fn
+        self.name = fn.__name__
+        self._compiled: Callable | None = None
+        self._broken = False
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args, compiled: bool = False):
+        if not compiled or self._broken:
+            return self.eager(*args)
+        try:
+            if self._compiled is None:
+                self._compiled = torch.compile(self.eager, dynamic=True, fullgraph=True)
+            # Each dtype, culling mode and resolution is its own graph: allow more than
+            # the default 8 per stage before giving up on compiling it.
+            with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
+                return self._compiled(*args)
+        except Exception as exc:  # no working compiler, or a torch without the inductor
+            self._broken = True
+            warnings.warn(
+                f"minirast: torch.compile of the torch backend's {self.name} stage failed "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                "using the eager stage (same results, slower). Set MINIRAST_COMPILE=0 to "
+                "skip the attempt.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return self.eager(*args)
+
+
+def stage(fn: Callable) -> Stage:
+    """Decorator: ``fn`` as a :class:`Stage`."""
+    return Stage(fn)
