@@ -7,6 +7,7 @@ import torch
 from ._torch.antialias import blend_silhouettes
 from ._validate import antialias_inputs
 from .fragments import Fragments
+from .raster import _triton_op
 
 
 def antialias(
@@ -23,8 +24,26 @@ def antialias(
         faces: ``[F,3]`` the faces that were rasterized.
 
     Returns:
-        ``[B,H,W,C]`` antialiased image, differentiable in ``color`` and ``pos_clip``.
-        Torch implementation; runs on any device.
+        ``[B,H,W,C]`` antialiased image, differentiable in ``color`` and ``pos_clip``, in
+        the promoted dtype of ``color`` and ``pos_clip``. Uses the backend that produced
+        ``fragments``: the Triton kernels (``minirast/_triton/antialias.py``, float32,
+        bitwise repeatable) for ``backend="triton"`` fragments, else the torch
+        implementation (any device; keeps float64 in float64).
     """
     color, fragments, pos, faces = antialias_inputs(color, fragments, pos_clip, faces)
+    B, H, W, C = color.shape
+    if fragments.backend == "triton" and faces.shape[0] > 0 and B * H * W * C > 0:
+        dtype = torch.promote_types(color.dtype, pos.dtype)
+        op = _triton_op("antialias")
+        pos32 = pos.float().expand(B, -1, -1).contiguous()
+        sil = op.silhouette_flags(pos32.detach(), faces)
+        out = op.AntialiasFunction.apply(
+            color.float().contiguous(),
+            pos32,
+            faces.to(torch.int32).contiguous(),
+            fragments.tri_id.contiguous(),
+            fragments.depth.detach().float().contiguous(),
+            sil,
+        )
+        return out.to(dtype)
     return blend_silhouettes(color, fragments.tri_id, fragments.depth, pos, faces)

@@ -4,9 +4,8 @@ The backward kernels sum per-point, per-pixel and per-triangle contributions in 
 fixed order (docs/design.md sections 3 and 4), so running the same backward twice
 must give the same bits. This runs each backward ``repeats`` times on the same
 inputs and compares every result with the first: ``ppcam.project`` at FLAME size,
-and rasterize + interpolate through the public API (``backend="triton"``) on the
-bundled head. Antialias has no Triton kernel (its torch backward scatters with
-``index_add``, which CUDA does not promise to repeat), so it is left out.
+and rasterize + interpolate + antialias through the public API (``backend="triton"``)
+on the bundled head.
 """
 
 from __future__ import annotations
@@ -61,8 +60,9 @@ def scene_mesh(small: bool) -> tuple[torch.Tensor, torch.Tensor, str]:
 def raster_backward(
     device: torch.device, batch: int, resolution: int, repeats: int, small: bool = False
 ) -> dict:
-    """Gradients of rasterize (bary, depth) + interpolate (triton) w.r.t. positions and
-    colours, for random upstream gradients; ``small``: see :func:`scene_mesh`."""
+    """Gradients of rasterize (bary, depth) + interpolate + antialias (triton) w.r.t.
+    positions and colours, for random upstream gradients; ``small``: see
+    :func:`scene_mesh`."""
     verts, faces, mesh = scene_mesh(small)
     _, clip = make_batch(verts, batch)
     pos = clip.to(device).requires_grad_(True)
@@ -74,15 +74,18 @@ def raster_backward(
     g_bary = torch.randn(*size, 3, generator=g).to(device)
     g_depth = torch.randn(*size, generator=g).to(device)
     g_img = torch.randn(*size, 3, generator=g).to(device)
+    g_aa = torch.randn(*size, 3, generator=g).to(device)
     results = []
     for _ in range(repeats):
         frag = minirast.rasterize(pos, f, (resolution, resolution), backend="triton")
         img = minirast.interpolate(colors, frag, f)
+        aa = minirast.antialias(img, frag, pos, f)
         loss = (frag.bary * g_bary).sum() + (frag.depth * g_depth).sum() + (img * g_img).sum()
+        loss = loss + (aa * g_aa).sum()
         results.append(torch.autograd.grad(loss, (pos, colors)))
     equal, worst = _compare(results)
     return {
-        "op": "minirast rasterize + interpolate backward",
+        "op": "minirast rasterize + interpolate + antialias backward",
         "case": f"B={batch}, {resolution}x{resolution}, {mesh}",
         "repeats": repeats,
         "bitwise_equal": equal,

@@ -1,9 +1,9 @@
 """The ``ncu`` stage: Nsight Compute on one launch of each Triton kernel.
 
 ``python -m bench.gpu.ncu`` is the workload ncu profiles: ``ppcam.project``
-forward + backward at B = 4096 (FLAME size), then rasterize + interpolate forward
-+ backward of the bundled head at 224², B = 64, through the public API, once
-each; every Triton kernel that path launches runs at least once. (The
+forward + backward at B = 4096 (FLAME size), then rasterize + interpolate +
+antialias forward + backward of the bundled head at 224², B = 64, through the public
+API, once each; every Triton kernel that path launches runs at least once. (The
 ``deterministic=False`` atomic backward kernels are not on the public path and
 are not profiled.) The stage runs it under
 ``ncu --kernel-name regex:<kernels> --metrics ... --csv --page raw`` and keeps, per
@@ -133,7 +133,8 @@ def workload(dry_run: bool) -> None:
     colors.requires_grad_(True)
     frag = minirast.rasterize(pos, f, (res, res), backend="triton")
     img = minirast.interpolate(colors, frag, f)
-    ((img * img).sum() + frag.depth.sum()).backward()
+    aa = minirast.antialias(img, frag, pos, f)
+    ((img * img).sum() + (aa * aa).sum() + frag.depth.sum()).backward()
     if device.type == "cuda":
         torch.cuda.synchronize()
 

@@ -1,8 +1,9 @@
 """Triton backend of minirast: one module per op, as Liger-Kernel's ``ops/``.
 
-- :mod:`minirast._triton.rasterize` and :mod:`minirast._triton.interpolate`: each
-  holds its kernels, then the host functions that launch them, then its
-  ``torch.autograd.Function`` (``RasterizeFunction``, ``InterpolateFunction``);
+- :mod:`minirast._triton.rasterize`, :mod:`minirast._triton.interpolate` and
+  :mod:`minirast._triton.antialias`: each holds its kernels, then the host functions
+  that launch them, then its ``torch.autograd.Function`` (``RasterizeFunction``,
+  ``InterpolateFunction``, ``AntialiasFunction``);
 - :mod:`minirast._triton.common`: what the ops share (constants, jit helpers, the
   named slots of the per-triangle setup record, tile bins, segmented sums).
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 from _common.codegen import gather_specs
 
 #: The modules of this package that hold kernels.
-KERNEL_MODULES = ("common", "rasterize", "interpolate")
+KERNEL_MODULES = ("common", "rasterize", "interpolate", "antialias")
 
 
 def codegen_specs() -> list[dict]:

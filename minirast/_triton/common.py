@@ -77,8 +77,11 @@ ARG_TYPES = {
     **dict.fromkeys(("faces_ptr", "rng_ptr", "cnt_ptr", "tri_id_ptr", "bin_tri_ptr"), "*i32"),
     **dict.fromkeys(("tile_start_ptr", "tile_count_ptr", "tri_entries_ptr"), "*i32"),
     **dict.fromkeys(("tri_start_ptr", "tri_count_ptr", "corners_ptr"), "*i32"),
-    **dict.fromkeys(("vstart_ptr", "vcount_ptr"), "*i32"),
-    **dict.fromkeys(("V", "F", "H", "W", "TX", "HW", "C", "K", "D", "NROWS", "cull"), "i32"),
+    **dict.fromkeys(("vstart_ptr", "vcount_ptr", "pair_code_ptr", "vid_ptr"), "*i32"),
+    **dict.fromkeys(("color_ptr", "gcolor_ptr", "pair_s_ptr"), "*fp32"),
+    "sil_ptr": "*i8",
+    "pair_idx_ptr": "*i64",
+    **dict.fromkeys(("V", "F", "H", "W", "TX", "HW", "C", "K", "D", "N", "NROWS", "cull"), "i32"),
     **dict.fromkeys(("eps_w", "bin_pad", "bg_depth"), "fp32"),
 }
 
@@ -394,25 +397,41 @@ def vertex_corners(faces: torch.Tensor, V: int) -> tuple[torch.Tensor, ...]:
     return corners.to(torch.int32), start.to(torch.int32), count.to(torch.int32)
 
 
-def reduce_entries(part: torch.Tensor, bins: RasterBins, faces: torch.Tensor, V: int, D: int):
-    """Sum per-entry rows ``[N, 3, D]`` per triangle, then per vertex: ``[B, V, D]``."""
-    B, F = bins.batch, bins.num_faces
-    K = 3 * D
-    device = part.device
-    tri = torch.empty((B * F, K), dtype=torch.float32, device=device)
+def sum_rows(
+    part: torch.Tensor,
+    entries: torch.Tensor,
+    start: torch.Tensor,
+    count: torch.Tensor,
+    nrows: int,
+) -> torch.Tensor:
+    """Segmented sum of the rows of ``part [N, K]`` (float32): ``out[row] = sum over i
+    of part[entries[start[row] + i]]``, ``i`` ascending (a fixed order), for ``nrows``
+    rows (int32 ``entries``, ``start``, ``count``). Returns ``[nrows, K]`` float32."""
+    K = part.shape[1]
+    out = torch.empty((nrows, K), dtype=torch.float32, device=part.device)
+    if nrows * K == 0:
+        return out
     block_k = min(triton.next_power_of_2(K), MAX_BLOCK_K)
-    _entry_to_tri_kernel[(triton.cdiv(B * F, SEG_BLOCK), triton.cdiv(K, block_k))](
+    _entry_to_tri_kernel[(triton.cdiv(nrows, SEG_BLOCK), triton.cdiv(K, block_k))](
         nonempty(part),
-        nonempty(bins.tri_entries),
-        bins.tri_start,
-        bins.tri_count,
-        tri,
-        B * F,
+        nonempty(entries),
+        start,
+        count,
+        out,
+        nrows,
         K,
         BLOCK_R=SEG_BLOCK,
         BLOCK_K=block_k,
         num_warps=NUM_WARPS,
     )
+    return out
+
+
+def reduce_entries(part: torch.Tensor, bins: RasterBins, faces: torch.Tensor, V: int, D: int):
+    """Sum per-entry rows ``[N, 3, D]`` per triangle, then per vertex: ``[B, V, D]``."""
+    B, F = bins.batch, bins.num_faces
+    device = part.device
+    tri = sum_rows(part, bins.tri_entries, bins.tri_start, bins.tri_count, B * F)
     corners, vstart, vcount = vertex_corners(faces, V)
     out = torch.empty((B, V, D), dtype=torch.float32, device=device)
     block_d = min(triton.next_power_of_2(D), MAX_BLOCK_D)
