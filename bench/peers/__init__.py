@@ -50,7 +50,10 @@ def load_peers(
     try:
         peers.append(load_mitsuba(faces, num_vertices, scale, rho))
     except Exception as exc:
-        notes.append(f"Mitsuba 3 not usable here ({type(exc).__name__}: {exc})")
+        notes.append(
+            f"Mitsuba 3 not usable here ({type(exc).__name__}: {exc}); to run it: "
+            "`pip install mitsuba` (Debian 12: also `apt-get install libllvm19`)"
+        )
     for name, module in (("PyTorch3D", "pytorch3d"), ("nvdiffrast", "nvdiffrast.torch")):
         try:
             __import__(module)

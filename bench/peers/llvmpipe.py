@@ -13,9 +13,12 @@ Conventions, matched exactly:
   row 0 (the bottom of the window), and ``glReadPixels`` returns window row 0 first.
   The two flips cancel: feeding our y unchanged and reading rows in order gives row r
   at the same NDC y as ours, with no flip anywhere. Columns agree directly; GL
-  samples at pixel centres ((2c+1)/W - 1 in NDC) without multisampling, like ours.
-  The mirror flips the winding, which does not matter: culling is off (ours covers
-  both windings).
+  samples at pixel centres ((2c+1)/W - 1 in NDC) without multisampling, like ours,
+  after snapping each vertex to 1/256 pixel (llvmpipe's 8 subpixel bits):
+  pixel centres within about 1/512 pixel of an edge can go to the other side, so
+  agreement with minirast is just below 100 % (:func:`subpixel_snap` reproduces it).
+  Culling is off (ours covers both windings), so GL's front-face convention plays
+  no part.
 - **Depth and clipping.** GL clips to -w <= z <= w; ours only drops faces with a
   vertex at w <= 1e-6 (``EPS_W``). The vertex shader therefore writes
   ``z' = a z + b w`` with ``a > 0``, ``b`` chosen per image so that the vertices'
@@ -247,3 +250,15 @@ class LlvmpipePeer:
         """Release the GL context (and with it the buffers and framebuffers)."""
         self.framebuffers.clear()
         self.ctx.release()
+
+
+def subpixel_snap(clip: torch.Tensor, height: int, width: int, bits: int = 8) -> torch.Tensor:
+    """``clip`` with each vertex's screen position rounded to ``1/2**bits`` pixel, as
+    llvmpipe's rasterizer does (Mesa's ``FIXED_ORDER``, 8 bits), ``z`` and ``w`` kept:
+    minirast on these positions covers the pixels llvmpipe covers (float64 out)."""
+    c = clip.to(torch.float64)
+    w = c[..., 3:]
+    size = torch.tensor([width, height], dtype=torch.float64)
+    window = (c[..., :2] / w + 1) * size / 2
+    window = torch.round(window * 2**bits) / 2**bits
+    return torch.cat([(window * 2 / size - 1) * w, c[..., 2:]], -1)
