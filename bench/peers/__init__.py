@@ -40,20 +40,25 @@ def load_peers(
     (or that is installed but not wired in)."""
     from bench.peers.llvmpipe import INSTALL as GL_INSTALL
 
-    peers, notes = [], []
+    notes = []
+    # Mitsuba first: Dr.Jit uses whatever libLLVM is already in the process, and the GL
+    # context puts Mesa's (LLVM 15 on Debian 12, which Dr.Jit cannot use) there.
+    mitsuba = gl = None
     try:
-        peers.append(load_llvmpipe(faces, num_vertices, threads))
-    except Exception as exc:
-        notes.append(
-            f"OpenGL/llvmpipe peer skipped ({type(exc).__name__}: {exc}); to run it: {GL_INSTALL}"
-        )
-    try:
-        peers.append(load_mitsuba(faces, num_vertices, scale, rho))
+        mitsuba = load_mitsuba(faces, num_vertices, scale, rho)
     except Exception as exc:
         notes.append(
             f"Mitsuba 3 not usable here ({type(exc).__name__}: {exc}); to run it: "
             "`pip install mitsuba` (Debian 12: also `apt-get install libllvm19`)"
         )
+    try:
+        gl = load_llvmpipe(faces, num_vertices, threads)
+    except Exception as exc:
+        notes.insert(
+            0,
+            f"OpenGL/llvmpipe peer skipped ({type(exc).__name__}: {exc}); to run it: {GL_INSTALL}",
+        )
+    peers = [peer for peer in (gl, mitsuba) if peer is not None]
     for name, module in (("PyTorch3D", "pytorch3d"), ("nvdiffrast", "nvdiffrast.torch")):
         try:
             __import__(module)

@@ -30,6 +30,11 @@ class MitsubaPeer:
         import mitsuba as mi
 
         mi.set_variant("llvm_ad_rgb")
+        # Start Dr.Jit's LLVM backend now, so that it binds its own libLLVM before a GL
+        # context brings Mesa's into the process (bench.peers.load_peers).
+        import drjit as dr
+
+        dr.eval(mi.Float([1.0, 2.0]) * 2)
         self.mi = mi
         self.faces = faces.to(torch.int64).numpy().astype(np.uint32).ravel()
         self.num_vertices = num_vertices

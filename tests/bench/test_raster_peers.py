@@ -222,6 +222,24 @@ def test_a_hardware_renderer_is_refused(monkeypatch):
     assert not llvmpipe.is_software_renderer("NVIDIA H200/PCIe/SSE2")
 
 
+def test_mitsuba_loads_before_the_gl_context(monkeypatch):
+    """Dr.Jit takes whatever libLLVM is already loaded, and the GL context loads Mesa's:
+    Mitsuba must start first; the report still lists llvmpipe first."""
+    order = []
+
+    def fake(name):
+        def load(*args, **kwargs):
+            order.append(name)
+            return name
+
+        return load
+
+    monkeypatch.setattr(bench_peers, "load_mitsuba", fake("mitsuba"))
+    monkeypatch.setattr(bench_peers, "load_llvmpipe", fake("llvmpipe"))
+    peers, _ = bench_peers.load_peers(torch.tensor([[0, 1, 2]]), 3, scale=6.0, rho=3.0, threads=1)
+    assert order == ["mitsuba", "llvmpipe"] and peers == ["llvmpipe", "mitsuba"]
+
+
 # ------------------------------------------------------------------------ report
 
 
