@@ -235,9 +235,7 @@ class LlvmpipePeer:
                 fbo.read_into(attr[i], components=4, attachment=1, dtype="f4")
         ids -= 1
         out = {"tri_id": ids}
-        if attributes:
-            background = ids < 0
-            attr[background] = 0.0
+        if attributes:  # the clear left zeros on the background, as minirast has
             out["bary"] = attr[..., :3]
             out["depth"] = attr[..., 3]
         return out
