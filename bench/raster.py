@@ -432,7 +432,7 @@ def visibility_table(p: dict) -> list[str]:
                 "positions (one draw and read-back per image, faces uploaded once) and its "
                 "time includes uploading the positions and reading triangle id, "
                 "barycentrics and depth back into numpy. llvmpipe snaps vertices to 1/256 "
-                "pixel (GL's subpixel precision), so pixel centres within about 1/512 pixel "
+                "pixel (its 8 subpixel bits), so pixel centres within about 1/512 pixel "
                 "of an edge may go to the neighbouring face: agreement is a little below "
                 "100 %, more so at low resolution where edges are dense."
             )
