@@ -42,7 +42,7 @@ import os
 import numpy as np
 import torch
 
-from minirast._constants import EPS_W
+from minirast import EPS_W
 
 #: How to get this peer, for the report's peer notes.
 INSTALL = (
