@@ -200,6 +200,8 @@ def visibility_vs_peers(
     """One row per peer and case: the peer's time, minirast torch ``rasterize``'s time
     (timed once per case, shared by the peers' rows) and their agreement."""
     rows = []
+    if not peers:
+        return rows
     cases = [(r, b) for r in resolutions for b in batches]
     for res, batch in tqdm(cases, desc="visibility vs peers", unit="case"):
         if device.type == "cpu" and batch * res * res > max_pixels:
