@@ -106,11 +106,12 @@ def is_software_renderer(renderer: str) -> bool:
 def load_triton_first() -> None:
     """Import Triton's native library (when installed) before Mesa loads its own libLLVM.
 
-    llvmpipe brings the system's libLLVM into the process; importing ``triton`` after
-    that crashes (a segmentation fault in ``triton._C.libtriton``'s initialisation,
-    whose bundled LLVM binds to the system one's symbols). In the other order both
-    work, so the peer loads Triton first: minirast's Triton backend, its interpreter
-    smoke test and the kernel resource table still run after the peer in one process.
+    llvmpipe brings the system's libLLVM into the process with its symbols global;
+    importing ``triton`` after that crashes (a segmentation fault while
+    ``triton._C.libtriton`` loads, presumably its bundled LLVM binding to the system
+    LLVM's symbols). In the other order both work, so the peer loads Triton first:
+    minirast's Triton backend, its interpreter smoke test and the kernel resource
+    table still run after the peer in one process.
     """
     if importlib.util.find_spec("triton") is None:
         return

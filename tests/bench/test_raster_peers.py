@@ -8,6 +8,8 @@ moderngl``; ``apt-get install libegl-mesa0 libgl1-mesa-dri``) and skip without t
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import types
 
@@ -140,6 +142,31 @@ def test_bench_run_with_the_llvmpipe_peer(tmp_path):
     text = (out / "raster.md").read_text()
     assert "| llvmpipe ms | speed ratio vs llvmpipe | agreement with llvmpipe |" in text
     assert info["gl_renderer"] in text
+
+
+def test_triton_still_runs_after_the_gl_context():
+    """Mesa's libLLVM in the process crashed a later ``import triton``: the peer loads
+    Triton first (in a fresh process, where nothing has imported Triton yet)."""
+    pytest.importorskip("triton")
+    gl_peer(torch.tensor([[0, 1, 2]]), 3).close()  # skips without OpenGL
+    code = (
+        "import torch\n"
+        "from bench.peers.llvmpipe import LlvmpipePeer\n"
+        "peer = LlvmpipePeer(torch.tensor([[0, 1, 2]]), 3)\n"
+        "clip = torch.tensor([[-0.9, -0.9, 0.1, 1], [0.8, -0.7, 0.2, 1], [-0.5, 0.9, 0.3, 1]])\n"
+        "gl = peer.rasterize(clip, (8, 8))['tri_id']\n"
+        "import minirast\n"
+        "ours = minirast.rasterize(clip, torch.tensor([[0, 1, 2]]), (8, 8), backend='triton')\n"
+        "assert (ours.tri_id.numpy() == gl).all()\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, TRITON_INTERPRET="1", TRITON_DEFAULT_FP_FUSION="1")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
 # ---------------------------------------------------------------- without OpenGL
