@@ -7,16 +7,21 @@ sphere of about the same size) at 224² and 512², B in {1, 8, 64}, with random
 head poses. Backends: minirast's ``torch`` backend, its ``triton`` backend
 (GPU only: on a CPU-only machine Triton runs in its interpreter, which is run
 once on a tiny case as a correctness smoke test and never timed), and the peers
-a user would pick instead, where installed: Mitsuba 3 (``llvm_ad_rgb``, CPU,
-the same visibility job as AOVs: triangle index and depth at pixel centres,
-with pixel agreement against minirast), PyTorch3D and nvdiffrast (GPU).
+a user would pick instead, where installed (``bench.peers``), for the visibility
+job (triangle id per pixel at pixel centres, with pixel agreement against
+minirast's torch ``rasterize``): OpenGL on Mesa's llvmpipe (CPU, through
+moderngl: triangle id, barycentrics and depth read back) and Mitsuba 3
+(``llvm_ad_rgb``, CPU, triangle index and depth AOVs); PyTorch3D and nvdiffrast
+(GPU) are only detected.
 
 Writes ``raster.json``, ``raster.md`` and ``raster.png`` under
 ``bench/results/<device-name>/``; prints the Triton kernels' register/shared
 memory table (compiled for sm_90 and sm_80 without a GPU).
 
-Peers are optional (``pip install mitsuba``; on Debian 12 Mitsuba's LLVM
-backend needs ``apt-get install libllvm19`` and, when it still finds LLVM 15,
+Peers are optional: ``pip install moderngl`` and, on Debian/Ubuntu,
+``apt-get install libegl-mesa0 libgl1-mesa-dri`` for llvmpipe; ``pip install
+mitsuba`` for Mitsuba 3 (on Debian 12 its LLVM backend needs ``apt-get install
+libllvm19`` and, when it still finds LLVM 15,
 ``DRJIT_LIBLLVM_PATH=/usr/lib/x86_64-linux-gnu/libLLVM-19.so``; the bench sets
 that path itself when the file exists).
 """
@@ -58,7 +63,9 @@ MODES = ("forward", "forward+backward")
 CPU_MAX_PIXELS = 64 * 224 * 224
 #: Camera of every image: ppcam scale and rho (a head about 0.33 m away).
 SCALE, RHO = 6.0, 3.0
-LLVM19 = "/usr/lib/x86_64-linux-gnu/libLLVM-19.so"
+#: The visibility job (rasterize alone, beside the peers) runs up to this many pixels
+#: B*H*W on a CPU: all of 512² x 64 (about 4 s a call for minirast on a 2-core CPU).
+VISIBILITY_MAX_PIXELS = 64 * 512 * 512
 
 
 # ------------------------------------------------------------------------ scene
@@ -143,15 +150,84 @@ def time_minirast(backend, clip, faces, colors, res, mode, device, budget_s):
     )
 
 
-def time_visibility(backend, clip, faces, res, device, budget_s):
-    """rasterize alone (the job Mitsuba's AOV render does), forward."""
+def time_visibility(backend, clip, faces, res, device, budget_s, warmup=1):
+    """rasterize alone (the job the peers do), forward: ``(ms, the last call's Fragments)``."""
     pos, f = clip.to(device), faces.to(device)
+    last = []
 
     def step():
         with torch.no_grad():
-            minirast.rasterize(pos, f, (res, res), backend=backend)
+            last[:] = [minirast.rasterize(pos, f, (res, res), backend=backend)]
 
-    return time_call(step, device, warmup=1, min_repeats=3, max_repeats=20, budget_s=budget_s)
+    ms = time_call(step, device, warmup=warmup, min_repeats=3, max_repeats=20, budget_s=budget_s)
+    return ms, last[0]
+
+
+def time_peer(peer, points, clip, res, device, budget_s):
+    """A peer's visibility job: ``(ms, the last call's output)`` after one call on the
+    first image (which compiles the peer's kernels and shaders)."""
+    peer.render(points[:1], clip[:1], res)
+    last = []
+
+    def step():
+        last[:] = [peer.render(points, clip, res)]
+
+    ms = time_call(step, device, warmup=0, min_repeats=3, max_repeats=10, budget_s=budget_s)
+    return ms, last[0]
+
+
+def agreement(ours, theirs: dict) -> dict:
+    """Pixel agreement of triangle ids (all pixels; pixels either covers) and, where the
+    peer returns them, the largest barycentric and depth differences where ids agree."""
+    ids = ours.tri_id.cpu().numpy()
+    same = ids == theirs["tri_id"]
+    covered = (ids >= 0) | (theirs["tri_id"] >= 0)
+    out = {
+        "pixel_agreement": float(same.mean()),
+        "covered_pixel_agreement": float(same[covered].mean()) if covered.any() else 1.0,
+    }
+    both = same & (ids >= 0)
+    for key in ("bary", "depth"):
+        if key in theirs:
+            diff = np.abs(getattr(ours, key).cpu().numpy() - theirs[key])[both]
+            out[f"max_{key}_difference"] = float(diff.max()) if diff.size else 0.0
+    return out
+
+
+def visibility_vs_peers(
+    peers, verts, faces, resolutions, batches, device, budget_s, max_pixels, batches_cache
+):
+    """One row per peer and case: the peer's time, minirast torch ``rasterize``'s time
+    (timed once per case, shared by the peers' rows) and their agreement."""
+    rows = []
+    if not peers:
+        return rows
+    cases = [(r, b) for r in resolutions for b in batches]
+    for res, batch in tqdm(cases, desc="visibility vs peers", unit="case"):
+        if device.type == "cpu" and batch * res * res > max_pixels:
+            continue
+        if batch not in batches_cache:
+            batches_cache[batch] = make_batch(verts, batch)
+        points, clip = batches_cache[batch]
+        ours_ms, ours = time_visibility("torch", clip, faces, res, device, budget_s)
+        for peer in peers:
+            peer_ms, theirs = time_peer(peer, points, clip, res, device, budget_s)
+            rows.append(
+                {
+                    "peer": peer.name,
+                    "peer_short": peer.short,
+                    "peer_version": peer.version,
+                    "resolution": res,
+                    "batch": batch,
+                    "peer_ms": peer_ms,
+                    "torch_rasterize_ms": ours_ms,
+                    "speedup_torch_vs_peer": peer_ms / ours_ms,
+                    **agreement(ours, theirs),
+                }
+            )
+            del theirs
+        del ours
+    return rows
 
 
 def triton_interpreter_smoke(verts, faces):
@@ -174,87 +250,6 @@ def triton_interpreter_smoke(verts, faces):
     }
 
 
-# ------------------------------------------------------------------------ peers
-
-
-class MitsubaPeer:
-    """Mitsuba 3 ``llvm_ad_rgb``: AOV render of triangle index and depth at pixel centres."""
-
-    name = "mitsuba3 llvm_ad_rgb (CPU)"
-
-    def __init__(self, faces: torch.Tensor, num_vertices: int):
-        if os.path.exists(LLVM19):
-            os.environ.setdefault("DRJIT_LIBLLVM_PATH", LLVM19)
-        import mitsuba as mi
-
-        mi.set_variant("llvm_ad_rgb")
-        self.mi = mi
-        self.faces = faces.to(torch.int64).numpy().astype(np.uint32).ravel()
-        self.num_vertices = num_vertices
-        self.version = mi.__version__
-        self.scenes = {}
-
-    def scene(self, res: int):
-        """(scene, its parameters) for a square image of ``res`` pixels."""
-        if res not in self.scenes:
-            mi = self.mi
-            mesh = mi.Mesh("head", self.num_vertices, len(self.faces) // 3)
-            mesh_params = mi.traverse(mesh)
-            mesh_params["faces"] = mi.UInt32(self.faces)
-            mesh_params.update()
-            fov = math.degrees(2 * math.atan(RHO / SCALE))  # u = (S/rho) X / (p_z + 1/rho)
-            scene = mi.load_dict(
-                {
-                    "type": "scene",
-                    "integrator": {"type": "aov", "aovs": "dd.y:depth,pi:prim_index"},
-                    "sensor": {
-                        "type": "perspective",
-                        "fov": fov,
-                        "fov_axis": "x",
-                        "to_world": mi.ScalarTransform4f().look_at(
-                            origin=[0, 0, -1 / RHO], target=[0, 0, 0], up=[0, -1, 0]
-                        ),
-                        "film": {
-                            "type": "hdrfilm",
-                            "width": res,
-                            "height": res,
-                            "rfilter": {"type": "box"},
-                        },
-                        "sampler": {"type": "stratified", "sample_count": 1, "jitter": False},
-                    },
-                    "head": mesh,
-                }
-            )
-            self.scenes[res] = (scene, mi.traverse(scene))
-        return self.scenes[res]
-
-    def render(self, points: torch.Tensor, res: int) -> np.ndarray:
-        """Triangle id per pixel ``[B,H,W]`` (-1 background) for camera-frame points."""
-        scene, params = self.scene(res)
-        ids = []
-        for p in points:
-            params["head.vertex_positions"] = self.mi.Float(p.numpy().ravel())
-            params.update()  # rebuilds the BVH, as a new pose needs
-            img = np.array(self.mi.render(scene, spp=1))
-            ids.append(np.where(img[..., 0] > 0, np.rint(img[..., 1]).astype(np.int64), -1))
-        return np.stack(ids)
-
-
-def load_peers(faces, num_vertices):
-    peers, notes = [], []
-    try:
-        peers.append(MitsubaPeer(faces, num_vertices))
-    except Exception as exc:
-        notes.append(f"Mitsuba 3 not usable here ({type(exc).__name__}: {exc})")
-    for name, module in (("PyTorch3D", "pytorch3d"), ("nvdiffrast", "nvdiffrast.torch")):
-        try:
-            __import__(module)
-            notes.append(f"{name} is importable but not wired into this bench")
-        except Exception:
-            notes.append(f"{name} is not installed (it does not install here)")
-    return peers, notes
-
-
 # ------------------------------------------------------------------------- run
 
 
@@ -266,14 +261,31 @@ def kernel_resource_rows():
 
 
 def run(
-    resolutions, batches, budget_s, out_root, with_peers, with_resources, cpu_max_pixels, mesh=None
+    resolutions,
+    batches,
+    budget_s,
+    out_root,
+    with_peers,
+    with_resources,
+    cpu_max_pixels,
+    mesh=None,
+    visibility_max_pixels=VISIBILITY_MAX_PIXELS,
 ):
-    """Every case; ``mesh``: ``(verts, faces, name)`` instead of :func:`load_mesh`'s."""
+    """Every case; ``mesh``: ``(verts, faces, name)`` instead of :func:`load_mesh`'s.
+    ``cpu_max_pixels`` bounds the pipeline cases on a CPU, ``visibility_max_pixels`` the
+    visibility job beside the peers."""
+    from bench.peers import load_peers
+
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     verts, faces, mesh_name = mesh if mesh is not None else load_mesh()
     colors = minirast.normals_to_rgb(minirast.vertex_normals(verts, faces))
     backends = ["torch"] + (["triton"] if device.type == "cuda" else [])
-    peers, notes = load_peers(faces, len(verts)) if with_peers else ([], ["peers skipped"])
+    if with_peers:
+        peers, notes = load_peers(
+            faces, len(verts), scale=SCALE, rho=RHO, threads=torch.get_num_threads()
+        )
+    else:
+        peers, notes = [], ["peers skipped"]
     load_before = os.getloadavg()
     cases = [(r, b, be, m) for r in resolutions for b in batches for be in backends for m in MODES]
     results, skipped = [], []
@@ -293,39 +305,24 @@ def run(
             {"backend": backend, "mode": mode, "resolution": res, "batch": batch,
              "ms": ms, "fps": batch / (ms * 1e-3)}
         )  # fmt: skip
-    visibility = []
+    visibility = visibility_vs_peers(
+        peers,
+        verts,
+        faces,
+        resolutions,
+        batches,
+        device,
+        budget_s,
+        visibility_max_pixels,
+        batches_cache,
+    )
+    peer_info = [
+        {"name": peer.name, "short": peer.short, "version": peer.version, **peer.details}
+        for peer in peers
+    ]
     for peer in peers:
-        for res in resolutions:
-            for batch in batches:
-                if device.type == "cpu" and batch * res * res > cpu_max_pixels:
-                    continue
-                points, clip = batches_cache.get(batch) or make_batch(verts, batch)
-                peer.render(points[:1], res)  # compile the kernels once
-                peer_ms = time_call(
-                    lambda p=points, r=res, m=peer: m.render(p, r),
-                    device,
-                    warmup=0,
-                    min_repeats=3,
-                    max_repeats=10,
-                    budget_s=budget_s,
-                )
-                peer_ids = peer.render(points, res)
-                ours_ms = time_visibility("torch", clip, faces, res, device, budget_s)
-                ours = minirast.rasterize(clip, faces, (res, res), backend="torch").tri_id.numpy()
-                covered = (ours >= 0) | (peer_ids >= 0)
-                visibility.append(
-                    {
-                        "peer": peer.name,
-                        "peer_version": peer.version,
-                        "resolution": res,
-                        "batch": batch,
-                        "peer_ms": peer_ms,
-                        "torch_rasterize_ms": ours_ms,
-                        "speedup_torch_vs_peer": peer_ms / ours_ms,
-                        "pixel_agreement": float((ours == peer_ids).mean()),
-                        "covered_pixel_agreement": float((ours == peer_ids)[covered].mean()),
-                    }
-                )
+        if hasattr(peer, "close"):
+            peer.close()
     smoke = triton_interpreter_smoke(verts, faces) if device.type == "cpu" else None
     resources, resource_table = ([], "")
     if with_resources:
@@ -349,6 +346,8 @@ def run(
         "camera": {"scale": SCALE, "rho": RHO, "poses": "random yaw/pitch within 30 degrees"},
         "results": results,
         "skipped": skipped,
+        "visibility_max_pixels": visibility_max_pixels,
+        "peers": peer_info,
         "visibility_vs_peers": visibility,
         "peer_notes": notes,
         "triton_interpreter_smoke": smoke,
@@ -389,26 +388,7 @@ def markdown_report(p: dict, resource_table: str = "") -> str:
             f"skipped: {s['reason']} | |"
         )
     if p["visibility_vs_peers"]:
-        lines += [
-            "",
-            "## Visibility job vs peers (triangle id at pixel centres)",
-            "",
-            "Same mesh, poses and camera; Mitsuba renders `prim_index` and `depth` AOVs with "
-            "one un-jittered sample at each pixel centre and rebuilds its BVH for every pose "
-            "(each image has its own pose), which is part of its cost. minirast column: the "
-            "torch backend's `rasterize` alone (triangle id, barycentrics, depth), forward.",
-            "",
-            "| peer | resolution | B | peer ms | minirast torch rasterize ms | speed-up | "
-            "pixel agreement | agreement on covered pixels |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for v in p["visibility_vs_peers"]:
-            lines.append(
-                f"| {v['peer']} {v['peer_version']} | {v['resolution']}² | {v['batch']} | "
-                f"{v['peer_ms']:.1f} | {v['torch_rasterize_ms']:.1f} | "
-                f"{v['speedup_torch_vs_peer']:.2f}x | {100 * v['pixel_agreement']:.3f} % | "
-                f"{100 * v['covered_pixel_agreement']:.3f} % |"
-            )
+        lines += ["", *visibility_table(p)]
     lines += ["", "Peers: " + "; ".join(p["peer_notes"]) + "."]
     if p["triton_interpreter_smoke"]:
         s = p["triton_interpreter_smoke"]
@@ -431,6 +411,72 @@ def markdown_report(p: dict, resource_table: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+def visibility_table(p: dict) -> list[str]:
+    """The visibility section: per case, minirast torch ``rasterize`` beside each peer,
+    with the speed ratio (ours / peer images per second) and the pixel agreement."""
+    vis = p["visibility_vs_peers"]
+    shorts = list(dict.fromkeys(v["peer_short"] for v in vis))
+    lines = [
+        "## Visibility job vs peers (triangle id at pixel centres)",
+        "",
+        "Same mesh, poses, camera and threads in the same run. minirast: the torch "
+        "backend's `rasterize` alone (triangle id, barycentrics, depth), forward. "
+        "*speed ratio*: minirast's images/s over the peer's (above 1: minirast faster). "
+        "*agreement*: pixels with the same triangle id, among those either covers.",
+        "",
+    ]
+    for peer in p.get("peers", []):
+        if peer["short"] == "llvmpipe":
+            lines.append(
+                f"- llvmpipe: OpenGL through moderngl {peer['moderngl']} on "
+                f"`{peer['gl_renderer']}`, OpenGL `{peer['gl_version']}`, "
+                f"LP_NUM_THREADS={peer['lp_num_threads']}. It draws minirast's clip "
+                "positions (one draw and read-back per image, faces uploaded once) and its "
+                "time includes uploading the positions and reading triangle id, "
+                "barycentrics and depth back into numpy. llvmpipe snaps vertices to 1/256 "
+                "pixel (its 8 subpixel bits), so pixel centres within about 1/512 pixel "
+                "of an edge may go to the neighbouring face: agreement is a little below "
+                "100 %, more so at low resolution where edges are dense."
+            )
+        elif peer["short"] == "Mitsuba":
+            lines.append(
+                f"- Mitsuba {peer['version']}: `prim_index` and `depth` AOVs with one "
+                "un-jittered sample at each pixel centre; it rebuilds its BVH for every "
+                "pose (each image has its own pose), which is part of its cost."
+            )
+        else:
+            lines.append(f"- {peer['short']}: {peer['name']} {peer['version']}.")
+    header = "| resolution | B | minirast torch rasterize ms |"
+    rule = "|---|---|---|"
+    for short in shorts:
+        header += f" {short} ms | speed ratio vs {short} | agreement with {short} |"
+        rule += "---|---|---|"
+    lines += ["", header, rule]
+    cases = list(dict.fromkeys((v["resolution"], v["batch"]) for v in vis))
+    for res, batch in cases:
+        rows = {v["peer_short"]: v for v in vis if (v["resolution"], v["batch"]) == (res, batch)}
+        ours = next(iter(rows.values()))["torch_rasterize_ms"]
+        line = f"| {res}² | {batch} | {ours:.1f} |"
+        for short in shorts:
+            v = rows.get(short)
+            line += (
+                f" {v['peer_ms']:.1f} | {v['speedup_torch_vs_peer']:.2f}x | "
+                f"{100 * v['covered_pixel_agreement']:.3f} % |"
+                if v
+                else " - | - | - |"
+            )
+        lines.append(line)
+    gl = [v for v in vis if "max_bary_difference" in v]
+    if gl:
+        lines += [
+            "",
+            "Where the triangle ids agree, llvmpipe's barycentrics differ from minirast's "
+            f"by at most {max(v['max_bary_difference'] for v in gl):.1e} and its depths "
+            f"by at most {max(v['max_depth_difference'] for v in gl):.1e}.",
+        ]
+    return lines
+
+
 def plot(p: dict, path: str) -> None:
     import matplotlib
 
@@ -438,8 +484,12 @@ def plot(p: dict, path: str) -> None:
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    resolutions = sorted({r["resolution"] for r in p["results"]})
-    fig, axes = plt.subplots(1, max(1, len(resolutions)), figsize=(6 * len(resolutions), 4.2))
+    vis_all = p["visibility_vs_peers"]
+    resolutions = sorted(
+        {r["resolution"] for r in p["results"]} | {v["resolution"] for v in vis_all}
+    )
+    panels = max(1, len(resolutions))
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.2))
     axes = np.atleast_1d(axes)
     for ax, res in zip(axes, resolutions):
         for backend in sorted({r["backend"] for r in p["results"]}):
@@ -456,8 +506,8 @@ def plot(p: dict, path: str) -> None:
                         style,
                         label=f"minirast {backend} {mode}",
                     )
-        vis = [v for v in p["visibility_vs_peers"] if v["resolution"] == res]
-        for peer in sorted({v["peer"] for v in vis}):
+        vis = [v for v in vis_all if v["resolution"] == res]
+        for peer in dict.fromkeys(v["peer"] for v in vis):
             rows = [v for v in vis if v["peer"] == peer]
             ax.plot(
                 [v["batch"] for v in rows],
@@ -465,15 +515,19 @@ def plot(p: dict, path: str) -> None:
                 ":^",
                 label=f"{peer} visibility only",
             )
+        ours = {v["batch"]: v["torch_rasterize_ms"] for v in vis}
+        if ours:
             ax.plot(
-                [v["batch"] for v in rows],
-                [v["batch"] / (v["torch_rasterize_ms"] * 1e-3) for v in rows],
+                list(ours),
+                [b / (ms * 1e-3) for b, ms in ours.items()],
                 ":v",
                 label="minirast torch rasterize only",
             )
         ax.set_xscale("log")
         ax.set_yscale("log")
-        shown = sorted({r["batch"] for r in p["results"] if r["resolution"] == res})
+        shown = sorted(
+            {r["batch"] for r in p["results"] if r["resolution"] == res} | {v["batch"] for v in vis}
+        )
         ax.set_xticks(shown, [str(b) for b in shown])
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel("batch size B")
@@ -507,7 +561,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batches", type=_ints, default=list(BATCHES))
     parser.add_argument("--budget", type=float, default=2.0, help="timing seconds per case")
     parser.add_argument("--out", default=os.path.join("bench", "results"), help="output root")
-    parser.add_argument("--no-peers", action="store_true", help="skip Mitsuba and other peers")
+    parser.add_argument(
+        "--no-peers", action="store_true", help="skip the peers (OpenGL llvmpipe, Mitsuba 3)"
+    )
     parser.add_argument(
         "--no-resources", action="store_true", help="skip compiling the kernels for sm_90/sm_80"
     )
@@ -516,6 +572,13 @@ def main(argv: list[str] | None = None) -> dict:
         type=int,
         default=CPU_MAX_PIXELS,
         help=f"on CPU, skip cases with B*H*W above this (default {CPU_MAX_PIXELS})",
+    )
+    parser.add_argument(
+        "--visibility-max-pixels",
+        type=int,
+        default=VISIBILITY_MAX_PIXELS,
+        help="on CPU, skip visibility cases (rasterize alone vs the peers) with B*H*W above "
+        f"this (default {VISIBILITY_MAX_PIXELS}: every default case)",
     )
     parser.add_argument(
         "--threads", type=_ints, default=None, help="torch CPU threads (default: torch's choice)"
@@ -539,6 +602,7 @@ def main(argv: list[str] | None = None) -> dict:
         not args.no_peers,
         not args.no_resources,
         args.cpu_max_pixels,
+        visibility_max_pixels=args.visibility_max_pixels,
     )
     print(markdown_report(payload, table))
     print(f"wrote {payload['out_dir']}/raster.{{json,md,png}}")
