@@ -34,9 +34,10 @@ class Fragments:
     backend: str
     #: Backend-private data reused by the backward passes (the Triton tile bins).
     bins: object | None = dataclasses.field(default=None, repr=False, compare=False)
-    #: Torch backend: ``(idx [N], bary [N,3])`` of the covered pixels (flat B*H*W indices),
-    #: the differentiable values ``bary`` was scattered from; interpolate reads these.
-    covered: tuple[torch.Tensor, torch.Tensor] | None = dataclasses.field(
+    #: Torch backend: the covered pixels as 1-D tensors (``minirast._torch.attributes.
+    #: Covered``: flat indices, vertices, the differentiable barycentrics ``bary`` was
+    #: scattered from); interpolate reads these.
+    covered: object | None = dataclasses.field(
         default=None, repr=False, compare=False
     )
 

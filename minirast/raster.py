@@ -16,8 +16,9 @@ import torch
 from _common.backend import resolve_backend
 
 from ._constants import EPS_W
+from ._torch.attributes import fragment_attributes
 from ._torch.interpolate import interpolate_attributes
-from ._torch.rasterize import fragment_attributes, rasterize_ids
+from ._torch.rasterize import rasterize_ids
 from ._validate import interpolate_inputs, rasterize_inputs
 from .fragments import Fragments
 
@@ -93,7 +94,7 @@ def rasterize(
     else:
         pos_c = pos if pos.dtype == torch.float64 else pos.float()
         tri_id = rasterize_ids(pos_c.detach(), faces_l, height, width, EPS_W, cull)
-        bary, depth, covered = fragment_attributes(pos_c, faces_l, tri_id, EPS_W)
+        bary, depth, covered = fragment_attributes(pos_c, faces_l, tri_id)
     return Fragments(
         tri_id=tri_id,
         bary=bary,

@@ -25,8 +25,7 @@ Nothing of size ``B x H x W x F`` is ever built: memory is the output, the
 per-triangle arrays, one chunk of at most ``ROW_CHUNK`` rows and one of at most
 ``CANDIDATE_CHUNK`` pixels (a single row longer than that is a chunk of its own,
 at most ``W`` pixels). Barycentrics and depth of the winning triangles are then
-computed with ordinary differentiable torch ops (``fragment_attributes``), so
-autograd gives the gradients with respect to ``pos_clip``.
+computed by :mod:`minirast._torch.attributes` (with an analytic backward).
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ import dataclasses
 
 import torch
 
-from .._constants import BACKGROUND_DEPTH, CANDIDATE_CHUNK, ROW_CHUNK
+from .._constants import CANDIDATE_CHUNK, ROW_CHUNK
 from .compiled import stage, want_compiled
 
 _KEY_EMPTY = torch.iinfo(torch.int64).max
@@ -293,60 +292,3 @@ def _pixel_keys(span, first, owner, row, c0, x0, x1, x2, y0, y1, y2, z0, z1, z2,
 def _keys_to_ids(keys):
     """Triangle id (int32, -1 where no triangle) from the depth-test keys."""
     return torch.where(keys == _KEY_EMPTY, -1, keys & 0xFFFFFFFF).to(torch.int32)
-
-
-def fragment_attributes(
-    pos: torch.Tensor, faces: torch.Tensor, tri_id: torch.Tensor, eps_w: float
-) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-    """Differentiable perspective-correct barycentrics and depth for known ``tri_id``.
-
-    ``pos`` [B,V,4], ``faces`` [F,3] int64, ``tri_id`` [B,H,W] int32. Returns
-    ``bary`` [B,H,W,3] and ``depth`` [B,H,W] in ``pos.dtype`` (background: zeros and
-    ``BACKGROUND_DEPTH``), and the compact form ``(idx [N], bary [N,3])`` of the covered
-    pixels (flat indices into B*H*W), which :func:`interpolate` uses directly. Only the
-    covered pixels are computed; gradients reach ``pos`` through index gathers.
-    """
-    B, H, W = tri_id.shape
-    V = pos.shape[1]
-    flat = tri_id.reshape(-1)
-    idx = torch.nonzero(flat >= 0).squeeze(1)
-    bary = pos.new_zeros(B * H * W, 3)
-    depth = pos.new_full((B * H * W,), BACKGROUND_DEPTH)
-    if idx.numel() == 0:
-        # Keep the graph connected so backward works on an all-background image.
-        zero = pos.sum() * 0.0
-        b_vals = pos.new_zeros(0, 3) + zero
-        return (bary + zero).reshape(B, H, W, 3), (depth + zero).reshape(B, H, W), (idx, b_vals)
-    dtype = pos.dtype
-    b = idx // (H * W)
-    pix = idx % (H * W)
-    row = pix // W
-    col = pix % W
-    vid = faces.index_select(0, flat.index_select(0, idx).long()) + (b * V).unsqueeze(1)
-    # One [N] gather per corner and coordinate (from [B*V] vectors): all the arithmetic is
-    # on [N] vectors, and the backward of each gather is a small index_add.
-    comp = pos.reshape(B * V, 4).unbind(1)
-    X, Y, Zw, inv_w = [], [], [], []
-    for k in range(3):
-        corner = vid[:, k]
-        xk, yk, zk, wk = (c.index_select(0, corner) for c in comp)
-        iw = 1.0 / wk
-        X.append(xk * iw)
-        Y.append(yk * iw)
-        Zw.append(zk * iw)
-        inv_w.append(iw)
-    px = (2 * col + 1).to(dtype) / W - 1
-    py = (2 * row + 1).to(dtype) / H - 1
-    x = [v - px for v in X]
-    y = [v - py for v in Y]
-    area = (X[1] - X[0]) * (Y[2] - Y[0]) - (X[2] - X[0]) * (Y[1] - Y[0])
-    l0 = (x[1] * y[2] - x[2] * y[1]) / area
-    l1 = (x[2] * y[0] - x[0] * y[2]) / area
-    l2 = (x[0] * y[1] - x[1] * y[0]) / area
-    q0, q1, q2 = l0 * inv_w[0], l1 * inv_w[1], l2 * inv_w[2]
-    total = q0 + q1 + q2
-    b_vals = torch.stack([q0 / total, q1 / total, q2 / total], dim=1)
-    d_vals = l0 * Zw[0] + l1 * Zw[1] + l2 * Zw[2]
-    bary = bary.index_put((idx,), b_vals)
-    depth = depth.index_put((idx,), d_vals)
-    return bary.reshape(B, H, W, 3), depth.reshape(B, H, W), (idx, b_vals)
