@@ -100,12 +100,10 @@ class _Attributes(torch.autograd.Function):
             dense = g_bary.reshape(-1, 3).index_select(0, idx)
             gb = [gb[k] + dense[:, k] for k in range(3)]
         gd = g_depth.reshape(-1).index_select(0, idx) if g_depth is not None else zero
-        grads = _attributes_backward(
+        grads, target = _attributes_backward(
             *gb, gd, idx, image, v0, v1, v2, *comps, V, height, width, compiled=fast
         )
-        # grads: d(x, y, z, w) of corner 0, then of corner 1, then of corner 2.
-        target = torch.cat([(v + image * V) * 4 + c for v in (v0, v1, v2) for c in range(4)])
-        g_pos = comps[0].new_zeros(B * V * 4).index_add_(0, target, torch.cat(grads))
+        g_pos = comps[0].new_zeros(B * V * 4).index_add_(0, target.reshape(-1), grads.reshape(-1))
         return g_pos.reshape(B, V, 4), None, None, None, None, None, None, None, None
 
 
@@ -152,8 +150,9 @@ def _attributes_forward(idx, image, v0, v1, v2, xs, ys, zs, ws, V: int, height: 
 @stage
 def _attributes_backward(gb0, gb1, gb2, gd, idx, image, v0, v1, v2, xs, ys, zs, ws, V: int,
                          height: int, width: int):  # fmt: skip
-    """Gradients of the 12 clip coordinates (x, y, z, w of corners 0, 1, 2) per covered
-    pixel from the gradients of ``b0, b1, b2`` and depth (module docstring)."""
+    """Gradients of the 12 clip coordinates per covered pixel from the gradients of
+    ``b0, b1, b2`` and depth (module docstring), ``[12, N]`` (x, y, z, w of corner 0, then
+    of corners 1 and 2), and their flat indices into the ``[B*V*4]`` position gradient."""
     px, py, c = _corners(idx, image, v0, v1, v2, xs, ys, zs, ws, V, height, width)
     X, Y, dx, dy, area, l = _edges(px, py, c)
     q = [l[k] * c[k][3] for k in range(3)]
@@ -175,10 +174,12 @@ def _attributes_backward(gb0, gb1, gb2, gd, idx, image, v0, v1, v2, xs, ys, zs, 
         -ge[0] * dx[2] + ge[2] * dx[0] + ga * (X[0] - X[2]),
         ge[0] * dx[1] - ge[1] * dx[0] + ga * (X[1] - X[0]),
     ]
-    out = []
-    for k in range(3):
+    out, where = [], []
+    for k, v in enumerate((v0, v1, v2)):
         x, y, z, iw = c[k][0], c[k][1], c[k][2], c[k][3]
         gz_w = gd * l[k]  # d depth / d Zw_k
         g_iw = gq[k] * l[k] + gX[k] * x + gY[k] * y + gz_w * z
         out += [gX[k] * iw, gY[k] * iw, gz_w * iw, -g_iw * iw * iw]
-    return tuple(out)
+        first = (v + image * V) * 4
+        where += [first, first + 1, first + 2, first + 3]
+    return torch.stack(out), torch.stack(where)
