@@ -93,6 +93,7 @@ class Stage:
             return self.eager(*args)
         try:
             if self._compiled is None:
+                _announce_first_compile()
                 self._compiled = torch.compile(self.eager, dynamic=True, fullgraph=True)
             # Each dtype, culling mode and resolution is its own graph: allow more than
             # the default 8 per stage before giving up on compiling it.
@@ -109,6 +110,26 @@ class Stage:
                 stacklevel=2,
             )
             return self.eager(*args)
+
+
+class CompileNotice(UserWarning):
+    """Said once per process when the first stage is compiled (a pause of up to a minute)."""
+
+
+_announced = False
+
+
+def _announce_first_compile() -> None:
+    global _announced
+    if not _announced:
+        _announced = True
+        warnings.warn(
+            "minirast: compiling the torch backend's CPU stages with torch.compile (about a "
+            "minute the first time on a machine, seconds once torch has cached them); "
+            "MINIRAST_COMPILE=0 runs them eager instead",
+            CompileNotice,
+            stacklevel=4,
+        )
 
 
 def stage(fn: Callable) -> Stage:
