@@ -10,7 +10,7 @@ afterwards), so it is used only where it pays:
 
 - ``MINIRAST_COMPILE=auto`` (default): compiled on CPU tensors when a C++
   compiler is found and the call renders at least :data:`MIN_COMPILED_PIXELS`
-  pixels (``B*H*W``; the default training step, 32 images of 64², is one);
+  pixels (``B*H*W``: one image of 181² or more, or the default training step);
   eager otherwise;
 - ``MINIRAST_COMPILE=1``: compiled at any size (tests use this);
 - ``MINIRAST_COMPILE=0``: always eager.
@@ -32,9 +32,9 @@ from collections.abc import Callable
 
 import torch
 
-#: Smallest ``B*H*W`` compiled in ``auto`` mode: below this a call costs a few tens of
-#: milliseconds eager, and a compile (tens of seconds, once per process) rarely pays.
-MIN_COMPILED_PIXELS = 1 << 17
+#: Smallest ``B*H*W`` compiled in ``auto`` mode (181² and up): below this a call costs
+#: about 10 ms eager, and a compile (tens of seconds, once per process) rarely pays.
+MIN_COMPILED_PIXELS = 1 << 15
 
 #: Compiled graphs per stage (dtype x culling x resolution x ...) before it stays eager.
 RECOMPILE_LIMIT = 64
