@@ -42,7 +42,7 @@ _NEGATIVE_ZERO = -(2**31)  # float32 -0.0 seen as int32
 #: Bound on the relative rounding error of the contract's edge function evaluated in
 #: float32 (a few units in the last place of each difference, product and the final
 #: subtraction; doubled for safety), per unit of ``scale_x * scale_y``: see
-#: :func:`rasterize_ids`.
+#: :func:`_span_coefficients`.
 _EDGE_ERROR = 32.0 * 2.0**-24
 
 
