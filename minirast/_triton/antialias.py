@@ -208,6 +208,25 @@ def _aa_fwd_kernel(
     BLOCK_C: tl.constexpr,
 ):
     """out = colour + the blends of the pixel's pairs (left, right, up, down, in order)."""
+    pix, cc, pm, m2, left, right, up, down, eh, ev = _pixel_block(H, W, C, BLOCK, BLOCK_C)
+    cp = tl.load(color_ptr + pix * C + cc, mask=m2, other=0.0)
+    out = cp
+    out += _blend_term(color_ptr, cp, pair_s_ptr, pair_code_ptr, eh - 1, pm & left, pix - 1, cc,
+                       m2, C, 1)  # fmt: skip
+    out += _blend_term(color_ptr, cp, pair_s_ptr, pair_code_ptr, eh, pm & right, pix + 1, cc,
+                       m2, C, 0)  # fmt: skip
+    out += _blend_term(color_ptr, cp, pair_s_ptr, pair_code_ptr, ev - W, pm & up, pix - W, cc,
+                       m2, C, 1)  # fmt: skip
+    out += _blend_term(color_ptr, cp, pair_s_ptr, pair_code_ptr, ev, pm & down, pix + W, cc,
+                       m2, C, 0)  # fmt: skip
+    tl.store(out_ptr + pix * C + cc, out, mask=m2)
+
+
+@triton.jit
+def _pixel_block(H, W, C, BLOCK: tl.constexpr, BLOCK_C: tl.constexpr):
+    """This program's ``[BLOCK, BLOCK_C]`` block of pixels and channels: flat pixel index,
+    channels, pixel and element masks, which neighbours exist (left, right, up, down), and
+    the indices of the horizontal and vertical pairs that start at each pixel."""
     b = tl.program_id(1).to(tl.int64)
     HW = H * W
     q = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)[:, None]
@@ -216,32 +235,19 @@ def _aa_fwd_kernel(
     c = q - r * W
     pm = q < HW
     m2 = pm & (cc < C)
-    pix = b * HW + q
     eh = (b * 2) * HW + q  # horizontal pair starting here
     ev = (b * 2 + 1) * HW + q  # vertical pair starting here
-    cp = tl.load(color_ptr + pix * C + cc, mask=m2, other=0.0)
-    out = cp
-    # left: the pair starting at (r, c-1), this pixel second
-    m = pm & (c > 0)
-    alpha, tgt, _src = _pair_role(pair_s_ptr, pair_code_ptr, eh - 1, m, 1)
-    co = tl.load(color_ptr + (pix - 1) * C + cc, mask=m2 & tgt, other=0.0)
-    out = out + tl.where(tgt, alpha * (co - cp), 0.0)
-    # right: the pair starting here, this pixel first
-    m = pm & (c + 1 < W)
-    alpha, tgt, _src = _pair_role(pair_s_ptr, pair_code_ptr, eh, m, 0)
-    co = tl.load(color_ptr + (pix + 1) * C + cc, mask=m2 & tgt, other=0.0)
-    out = out + tl.where(tgt, alpha * (co - cp), 0.0)
-    # up: the pair starting at (r-1, c)
-    m = pm & (r > 0)
-    alpha, tgt, _src = _pair_role(pair_s_ptr, pair_code_ptr, ev - W, m, 1)
-    co = tl.load(color_ptr + (pix - W) * C + cc, mask=m2 & tgt, other=0.0)
-    out = out + tl.where(tgt, alpha * (co - cp), 0.0)
-    # down: the pair starting here
-    m = pm & (r + 1 < H)
-    alpha, tgt, _src = _pair_role(pair_s_ptr, pair_code_ptr, ev, m, 0)
-    co = tl.load(color_ptr + (pix + W) * C + cc, mask=m2 & tgt, other=0.0)
-    out = out + tl.where(tgt, alpha * (co - cp), 0.0)
-    tl.store(out_ptr + pix * C + cc, out, mask=m2)
+    return b * HW + q, cc, pm, m2, c > 0, c + 1 < W, r > 0, r + 1 < H, eh, ev
+
+
+@triton.jit
+def _blend_term(color_ptr, cp, pair_s_ptr, pair_code_ptr, e, m, other, cc, m2, C,
+                P_SECOND: tl.constexpr):  # fmt: skip
+    """A pair's blend of a pixel: ``alpha (c_other - c_pixel)`` when the pixel is the
+    pair's target, else zero."""
+    alpha, tgt, _src = _pair_role(pair_s_ptr, pair_code_ptr, e, m, P_SECOND)
+    co = tl.load(color_ptr + other * C + cc, mask=m2 & tgt, other=0.0)
+    return tl.where(tgt, alpha * (co - cp), 0.0)
 
 
 @triton.jit
@@ -268,31 +274,17 @@ def _aa_bwd_color_kernel(
     BLOCK_C: tl.constexpr,
 ):
     """grad_color = upstream + each pair's share (left, right, up, down, in order)."""
-    b = tl.program_id(1).to(tl.int64)
-    HW = H * W
-    q = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)[:, None]
-    cc = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-    r = q // W
-    c = q - r * W
-    pm = q < HW
-    m2 = pm & (cc < C)
-    pix = b * HW + q
-    eh = (b * 2) * HW + q
-    ev = (b * 2 + 1) * HW + q
+    pix, cc, pm, m2, left, right, up, down, eh, ev = _pixel_block(H, W, C, BLOCK, BLOCK_C)
     gp = tl.load(go_ptr + pix * C + cc, mask=m2, other=0.0)
     acc = gp
-    acc += _color_grad_term(
-        go_ptr, gp, pair_s_ptr, pair_code_ptr, eh - 1, pm & (c > 0), pix - 1, cc, m2, C, 1
-    )
-    acc += _color_grad_term(
-        go_ptr, gp, pair_s_ptr, pair_code_ptr, eh, pm & (c + 1 < W), pix + 1, cc, m2, C, 0
-    )
-    acc += _color_grad_term(
-        go_ptr, gp, pair_s_ptr, pair_code_ptr, ev - W, pm & (r > 0), pix - W, cc, m2, C, 1
-    )
-    acc += _color_grad_term(
-        go_ptr, gp, pair_s_ptr, pair_code_ptr, ev, pm & (r + 1 < H), pix + W, cc, m2, C, 0
-    )
+    acc += _color_grad_term(go_ptr, gp, pair_s_ptr, pair_code_ptr, eh - 1, pm & left, pix - 1,
+                            cc, m2, C, 1)  # fmt: skip
+    acc += _color_grad_term(go_ptr, gp, pair_s_ptr, pair_code_ptr, eh, pm & right, pix + 1, cc,
+                            m2, C, 0)  # fmt: skip
+    acc += _color_grad_term(go_ptr, gp, pair_s_ptr, pair_code_ptr, ev - W, pm & up, pix - W, cc,
+                            m2, C, 1)  # fmt: skip
+    acc += _color_grad_term(go_ptr, gp, pair_s_ptr, pair_code_ptr, ev, pm & down, pix + W, cc,
+                            m2, C, 0)  # fmt: skip
     tl.store(gcolor_ptr + pix * C + cc, acc, mask=m2)
 
 
