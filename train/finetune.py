@@ -40,6 +40,7 @@ from train.engine.recipe import (
     ensure_pretrained,
     finetune_runs,
     pretrain_config,
+    replicates,
     run_dir,
 )
 from train.engine.run import Run
@@ -62,6 +63,15 @@ def main(argv: list[str] | None = None) -> dict:
         default="none",
         help="also train the rho model without its prior, with SMIRK masking and with the "
         "paper's rho init (default: none)",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="independent training replicates of every run, pretraining included, on the "
+        "same data (replicate k > 0 adds -r<k> to the run names; the report gives each "
+        "headline change as the mean over replicates with an interval over replicates and "
+        "test images) (default: 1)",
     )
     parser.add_argument("--resume", action="store_true", help="continue killed runs")
     parser.add_argument(
@@ -91,26 +101,29 @@ def main(argv: list[str] | None = None) -> dict:
         if args.init_from is not None:
             explicit = {f for f in INIT_FIELDS if getattr(args, f) is not None}
             cfg = adopt_init_structure(cfg, args.init_from, explicit)
-        runs = finetune_runs(cfg, args.baselines, args.ablations)
+        reps = replicates(cfg, args.seeds)
+        runs = [finetune_runs(rep, args.baselines, args.ablations) for rep in reps]
     except (FileNotFoundError, ValueError) as exc:
         parser.error(str(exc))
     if args.bootstrap < 0:
         parser.error(f"--bootstrap must be >= 0, got {args.bootstrap}")
 
     dist = init_distributed(pick_device(cfg.device))
-    try:
-        init = args.init_from or ensure_pretrained(cfg)
-    except ValueError as exc:
-        parser.error(str(exc))
-    data = load_data(cfg)
-    for run_cfg in runs:
-        Run(run_cfg, init_from=init, resume=args.resume).train(data)
+    run_dirs = []
+    for rep, rep_runs in zip(reps, runs):
+        try:  # with --init every replicate starts from that one checkpoint
+            init = args.init_from or ensure_pretrained(rep)
+        except ValueError as exc:
+            parser.error(str(exc))
+        data = load_data(rep)  # the same data for every replicate (cached after the first)
+        for run_cfg in rep_runs:
+            Run(run_cfg, init_from=init, resume=args.resume).train(data)
+        if args.init_from is None:
+            run_dirs.append(run_dir(pretrain_config(rep)))
+        run_dirs += [run_dir(r) for r in rep_runs]
     if not dist.main:
         return {}
-    run_dirs = [run_dir(r) for r in runs]
-    if args.init_from is None:
-        run_dirs.insert(0, run_dir(pretrain_config(cfg)))
-    elif "imported_from" in read_info(args.init_from)["extra"]:
+    if args.init_from is not None and "imported_from" in read_info(args.init_from)["extra"]:
         run_dirs.insert(0, args.init_from)  # e.g. SMIRK's released model: the report's (p)
     out = args.report or os.path.join(run_dir(cfg), "report")
     command = "python -m train.finetune " + " ".join(argv if argv is not None else sys.argv[1:])

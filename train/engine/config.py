@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import typing
@@ -41,7 +42,10 @@ class TrainConfig:
     preset: str = "default"
     out_dir: str = "runs"
     flame: str = "bundled"
-    seed: int = 0
+    seed: int = 0  # the data (synthetic samples, splits) and, for replicate 0, the training
+    # training replicate: 0 trains with ``seed``; k > 0 draws its own network init, batch
+    # order and per-step noise (train_seed) on the same data (train.finetune --seeds N)
+    replicate: int = 0
     device: str = "auto"
     # data
     regimes: tuple[str, ...] = REGIMES
@@ -154,9 +158,21 @@ class TrainConfig:
             raise ValueError(
                 f"folder_test_fraction must be in (0, 1), got {self.folder_test_fraction}"
             )
+        if self.replicate < 0:
+            raise ValueError(f"replicate must be >= 0, got {self.replicate}")
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise ValueError(f"name must be a plain directory name, got {self.name!r}")
         return self
+
+    @property
+    def train_seed(self) -> int:
+        """Seed of the network init, batch order and per-step noise: ``seed`` for
+        replicate 0 (runs trained before replicates existed are unchanged), else a hash
+        of (seed, replicate)."""
+        if self.replicate == 0:
+            return self.seed
+        key = f"{self.seed}/replicate/{self.replicate}".encode()
+        return int.from_bytes(hashlib.sha256(key).digest()[:4], "little")
 
     def rho_prior(self, regime: str) -> float:
         """The rho prior of a regime, or of the folder (NaN: the folder has none)."""

@@ -45,13 +45,31 @@ def pretrain_config(finetune: TrainConfig) -> TrainConfig:
     defaults = TrainConfig()
     return dataclasses.replace(
         finetune,
-        name=f"pretrain-{finetune.preset}",
+        name=f"pretrain-{finetune.preset}{replicate_suffix(finetune)}",
         camera="ortho",
         regimes=("studio", "wild"),
         steps=finetune.pretrain_steps,
         folder="",  # real data joins the fine-tuning only
         **{k: getattr(defaults, k) for k in _RHO_ONLY_FIELDS},
     ).validate()
+
+
+def replicate_suffix(cfg: TrainConfig) -> str:
+    """Run-name suffix of a training replicate: "" for replicate 0, ``-r<k>`` otherwise."""
+    return f"-r{cfg.replicate}" if cfg.replicate else ""
+
+
+def replicates(cfg: TrainConfig, n: int) -> list[TrainConfig]:
+    """``cfg`` as ``n`` training replicates 0..n-1 (same data; run names with
+    :func:`replicate_suffix` added)."""
+    if n < 1:
+        raise ValueError(f"--seeds must be >= 1, got {n}")
+    base = cfg.name.removesuffix(replicate_suffix(cfg))
+    out = []
+    for k in range(n):
+        rep = dataclasses.replace(cfg, replicate=k, name=base)
+        out.append(dataclasses.replace(rep, name=base + replicate_suffix(rep)).validate())
+    return out
 
 
 def run_pretraining(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Run:
@@ -115,13 +133,15 @@ def adopt_init_structure(cfg: TrainConfig, init_path: str, explicit: set[str]) -
 def finetune_runs(cfg: TrainConfig, baselines: str, ablations: str = "none") -> list[TrainConfig]:
     """The paper's run, the requested baselines and ablations, all with the same budget."""
     runs = [cfg]
+    rep = replicate_suffix(cfg)
+    base = cfg.name.removesuffix(rep)
     for camera in BASELINES[baselines]:
         if camera != cfg.camera:
-            runs.append(dataclasses.replace(cfg, camera=camera, name=f"{cfg.name}-{camera}"))
+            runs.append(dataclasses.replace(cfg, camera=camera, name=f"{base}-{camera}{rep}"))
     if ablations == "all":
         if cfg.camera != "pseudo":
             raise ValueError("--ablations all ablates the rho model: it needs --camera pseudo")
         for suffix, fields in ABLATION_RUNS.items():
             if any(getattr(cfg, k) != v for k, v in fields.items()):
-                runs.append(dataclasses.replace(cfg, name=f"{cfg.name}-{suffix}", **fields))
+                runs.append(dataclasses.replace(cfg, name=f"{base}-{suffix}{rep}", **fields))
     return [r.validate() for r in runs]

@@ -34,6 +34,7 @@ from train.engine import checkpoint as ckpt
 from train.engine import run_log
 from train.engine.config import SOURCES, TrainConfig, config_diff
 from train.engine.device import init_distributed, pick_device
+from train.engine.host import machine_name
 from train.engine.plots import plot_curves, sample_grid
 from train.engine.system import TrainingSystem
 from train.eval.predict import evaluate_system
@@ -65,7 +66,7 @@ class Run:
         self.device = pick_device(cfg.device)
         self.dist = init_distributed(self.device)
         self.progress = progress and self.dist.main
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(cfg.train_seed)
         self.flame_layer = flame.FLAME(cfg.flame, n_shape=cfg.n_shape, n_expr=cfg.n_expr)
         self.flame_layer.to(self.device)
         self.system = TrainingSystem(cfg, self.flame_layer).to(self.device)
@@ -174,12 +175,12 @@ class Run:
             disable=not self.progress,
         )
         while self.step < cfg.steps:
-            idx = batch_indices(n, cfg.batch_size, cfg.seed, self.step)
+            idx = batch_indices(n, cfg.batch_size, cfg.train_seed, self.step)
             idx = idx[self.dist.rank :: self.dist.world]
             images = train["image"][idx].to(dev).float() / 255.0
             landmarks = train["landmarks_noisy" if cfg.landmark_noise else "landmarks"][idx]
             priors = priors_by_source[train["regime"][idx]].to(dev)
-            gen = seeded(cfg.seed, "step", self.step, self.dist.rank)
+            gen = seeded(cfg.train_seed, "step", self.step, self.dist.rank)
             self.system.train()
             t0 = time.perf_counter()
             total, stats, _ = self.ddp(images, landmarks.to(dev), priors, gen)
@@ -225,6 +226,7 @@ class Run:
                     "step": self.step,
                     "kind": "timing",
                     "device": str(self.device),
+                    "machine": machine_name(self.device),
                     "mean_step_s": step_seconds / timed_steps,
                     "render_fwd_share": render_seconds / step_seconds,
                 }

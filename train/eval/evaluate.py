@@ -7,20 +7,20 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import platform
 
-import torch
 from tqdm import tqdm
 
 from _common.atomic import write_text
 from train.data.batches import Samples
 from train.engine.config import TrainConfig
 from train.engine.device import pick_device
+from train.engine.host import machine
 from train.engine.run_log import read_metrics
 from train.eval import figures, report
 from train.eval.fits import fit_results
 from train.eval.metrics import finite_or_none
 from train.eval.predict import predict
+from train.eval.replicates import replicate_table
 from train.eval.runs import EvalRun, data_config, held_out_samples, load_runs, title
 from train.eval.tables import (
     Numbers,
@@ -31,24 +31,6 @@ from train.eval.tables import (
 )
 from train.eval.targets import PAPER_REFERENCE, paper_changes, targets
 from train.units import REFERENCE_PIXELS
-
-
-def machine() -> dict:
-    """Where the evaluation (and, from the runs' timing records, the training) ran."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass  # not Linux: keep platform's answer
-    info = {
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-    return info
 
 
 def training_budget(run: EvalRun) -> dict:
@@ -62,6 +44,7 @@ def training_budget(run: EvalRun) -> dict:
         "train_seconds": None,
         "mean_step_s": None,
         "device": None,
+        "machine": None,
     }
     records = read_metrics(os.path.join(run.dir, "metrics.jsonl"))
     steps = [r for r in records if "time_s" in r]
@@ -71,6 +54,7 @@ def training_budget(run: EvalRun) -> dict:
     if timing:
         budget["mean_step_s"] = timing[-1]["mean_step_s"]
         budget["device"] = timing[-1]["device"]
+        budget["machine"] = timing[-1].get("machine")  # runs before this field: None
     return budget
 
 
@@ -145,6 +129,9 @@ def evaluate(
         "neutral_shape": neutral_table(runs, preds, samples, num, progress),
         "rho": rho_table(runs, preds, samples, num),
     }
+    replicated = replicate_table(runs, preds, samples, n_boot, seed)
+    if replicated is not None:
+        results["replicates"] = replicated
     if fits:
         results["fit"] = fit_results(runs, preds, samples, num, progress)
     labels = {r.role: r.label for r in runs}

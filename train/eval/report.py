@@ -82,6 +82,7 @@ def setup_section(results: dict) -> list[str]:
                 _f(b["train_seconds"], 0),
                 _f(b["mean_step_s"], 3),
                 b["device"] or DASH,
+                b.get("machine") or "not recorded",
             ]
         )
     lines += _table(
@@ -96,6 +97,7 @@ def setup_section(results: dict) -> list[str]:
             "train s",
             "s / step",
             "device",
+            "trained on machine",
         ],
         rows,
     )
@@ -186,6 +188,58 @@ def landmark_section(results: dict) -> list[str]:
         lines += _table(
             ["run", "jaw x1e4", "other x1e4", "jaw px", "other px", "Δ jaw %", "Δ other %"], rows
         )
+    return lines
+
+
+def _seed_cell(cell: dict | None, digits: int = 1) -> str:
+    """``mean ± sd [lo, hi]`` of a change over training replicates."""
+    if not cell or cell.get("mean") is None:
+        return DASH
+    sd = "" if cell.get("sd") is None else f" ± {_f(cell['sd'], digits)}"
+    return f"{cell['mean']:+.{digits}f}{sd} [{_f(cell['lo'], digits)}, {_f(cell['hi'], digits)}]"
+
+
+def replicate_section(results: dict) -> list[str]:
+    """Each change against (r) over the training replicates (train.finetune --seeds N)."""
+    rep = results.get("replicates")
+    if not rep:
+        return []
+    lines = [
+        "## Across training seeds",
+        "",
+        f"Every role trained {len(rep['replicates'])} times on the same data (replicates "
+        f"{', '.join(str(k) for k in rep['replicates'])}: network init, batch order and "
+        "per-step noise differ). Δ: change of the mean landmark error against the "
+        "orthographic retrained model of the same replicate, in percent: per replicate, "
+        "then mean ± between-seed SD and a 95 % interval of the mean from a bootstrap over "
+        "replicates and test images (training and test-sampling variability together). "
+        "These intervals, not the single-run ones above, say whether an effect survives "
+        "retraining.",
+        "",
+    ]
+    rows = []
+    for role, entry in rep["roles"].items():
+        for source, cells in entry["vs_retrained"].items():
+            for change in ("jaw_pct", "other_pct"):
+                c = cells[change]
+                rows.append(
+                    [
+                        role,
+                        source,
+                        change.removesuffix("_pct"),
+                        ", ".join(DASH if v is None else f"{v:+.1f}" for v in c["per_seed"]),
+                        _seed_cell(c),
+                    ]
+                )
+    lines += _table(["role", "regime", "Δ %", "per replicate", "mean ± SD [95 %]"], rows)
+    rho_rows = []
+    for role, entry in rep["roles"].items():
+        for source, c in entry["rho_mean"].items():
+            sd = "" if c["sd"] is None else f" ± {_f(c['sd'])}"
+            per = ", ".join(_f(v) for v in c["per_seed"])
+            rho_rows.append([role, source, per, f"{_f(c['mean'])}{sd}"])
+    lines += ["Mean predicted rho per replicate:", ""]
+    lines += _table(["role", "regime", "per replicate", "mean ± SD"], rho_rows)
     return lines
 
 
@@ -373,7 +427,21 @@ def headline(results: dict) -> str:
         "other (r)",
         "Δ other %",
     ]
-    return "\n".join(_table(header, rows)).rstrip()
+    lines = _table(header, rows)
+    rep = results.get("replicates", {}).get("roles", {}).get("rho")
+    if rep and rep["vs_retrained"]:
+        n = len(rep["replicates"])
+        lines += [
+            f"Over {n} training replicates (mean ± between-seed SD [95 % over replicates "
+            "and images]):",
+            "",
+        ]
+        seed_rows = [
+            [source, _seed_cell(c["jaw_pct"]), _seed_cell(c["other_pct"])]
+            for source, c in rep["vs_retrained"].items()
+        ]
+        lines += _table(["regime", "Δ jaw %", "Δ other %"], seed_rows)
+    return "\n".join(lines).rstrip()
 
 
 def _targets_table(targets: list[dict]) -> list[str]:
@@ -511,6 +579,7 @@ def render(results: dict) -> str:
         targets_section,
         paper_section,
         landmark_section,
+        replicate_section,
         neutral_section,
         rho_section,
         sweep_section,

@@ -73,14 +73,18 @@ def landmark_table(
     runs, preds, samples, num: Numbers, baseline: str = BASELINE
 ) -> tuple[dict, dict]:
     """Table 1 numbers and each run's change against the run of role ``baseline``
-    (default the orthographic retrained model)."""
+    (default the orthographic retrained model) of the same training replicate."""
     errors = {
         r.label: per_image_landmarks(preds[r.label]["landmarks"], samples["landmarks"])
         for r in runs
     }
     table, versus = {}, {}
-    base = next((r.label for r in runs if r.role == baseline), None)
+    # each run is compared with the baseline of its own training replicate (or the first)
+    bases = [r for r in runs if r.role == baseline]
+    trained = [r for r in reversed(bases) if not getattr(r, "imported", False)]
+    by_rep = {r.cfg.replicate: r.label for r in trained}
     for run in runs:
+        base = by_rep.get(run.cfg.replicate, bases[0].label if bases else None)
         table[run.label], versus[run.label] = {}, {}
         for source, sel in sources_present(samples):
             e = {k: v[sel] for k, v in errors[run.label].items()}
