@@ -13,6 +13,7 @@ from tests.train.conftest import tiny_cli_args, tiny_config
 from train.data.batches import concat_regimes
 from train.data.cache import load_data
 from train.data.seeding import seeded
+from train.engine.config import TrainConfig
 from train.engine.run import Run
 from train.engine.system import TrainingSystem
 
@@ -22,7 +23,9 @@ def _records(run_dir):
         return [json.loads(line) for line in f]
 
 
-def test_smoke_training_reduces_the_loss(data_root):
+def test_smoke_training_reduces_the_loss(data_root, single_thread):
+    # one thread: with two, the CPU's reduction order gives another 14-step trajectory,
+    # on which this tiny run's loss was flat (seen here when the file ran alone)
     cfg = tiny_config(data_root, name="reduce", steps=14, lr=3e-3, w_cycle=0.0, camera_lr_scale=1.0)
     data = load_data(cfg, progress=False)
     Run(cfg, progress=False).train(data)
@@ -74,12 +77,14 @@ def test_the_rho_prior_alone_pulls_rho_to_the_prior(data_root):
     assert abs(late - 4.0) < 0.4, rho[-10:]
 
 
-def test_resume_after_a_kill_equals_an_uninterrupted_run(data_root, monkeypatch):
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_resume_after_a_kill_equals_an_uninterrupted_run(data_root, monkeypatch, schedule):
     data = load_data(tiny_config(data_root), progress=False)
-    straight = tiny_config(data_root, name="straight", steps=4)
+    sched = {"lr_schedule": schedule, "warmup_steps": 1 if schedule == "cosine" else 0}
+    straight = tiny_config(data_root, name=f"straight-{schedule}", steps=4, **sched)
     Run(straight, progress=False).train(data)
 
-    killed = tiny_config(data_root, name="killed", steps=4)
+    killed = tiny_config(data_root, name=f"killed-{schedule}", steps=4, **sched)
     real_step = torch.optim.Adam.step
     calls = {"n": 0}
 
@@ -101,8 +106,25 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(data_root, monkeypatch)
     b = Run(killed, resume=True, progress=False).system.state_dict()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    steps = [r["step"] for r in _records(os.path.join(killed.out_dir, "killed")) if "loss" in r]
-    assert steps == [1, 2, 3, 4]
+    records = [r for r in _records(os.path.join(killed.out_dir, killed.name)) if "loss" in r]
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    assert [r["lr_factor"] for r in records] == [killed.lr_factor(k) for k in range(4)]
+
+
+def test_lr_factor_warms_up_then_holds_or_decays_to_zero():
+    cosine = TrainConfig(steps=11, lr_schedule="cosine", warmup_steps=2)
+    factors = [cosine.lr_factor(k) for k in range(11)]
+    assert factors[:3] == [0.5, 1.0, 1.0]
+    assert factors[-1] == pytest.approx(0.0, abs=1e-12)
+    assert all(a >= b for a, b in zip(factors[2:], factors[3:]))
+    assert factors[2 + 4] == pytest.approx(0.5)  # halfway through the decay
+    constant = TrainConfig(steps=11, warmup_steps=4)
+    assert [constant.lr_factor(k) for k in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert TrainConfig().lr_factor(0) == 1.0  # the default: no schedule at all
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        TrainConfig(lr_schedule="step").validate()
+    with pytest.raises(ValueError, match="warmup_steps must be >= 0 and below steps"):
+        TrainConfig(steps=10, warmup_steps=10).validate()
 
 
 def test_resume_with_another_config_is_refused(data_root):

@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import typing
 from collections.abc import Sequence
@@ -24,6 +25,8 @@ MASKINGS = ("paper", "smirk")
 #: generator, train.models.smirk_nets; its checkpoint converts with train.import_smirk)
 ARCHS = ("small", "smirk")
 RHO_INITS = ("paper", "zero")
+#: learning-rate schedules: constant after the warm-up, or cosine decay to 0 at the last step
+LR_SCHEDULES = ("constant", "cosine")
 #: The ablations of the rho model (``train.finetune --ablations all``): the report's
 #: role of each and the config fields it changes against the rho model.
 ABLATIONS = {
@@ -80,6 +83,9 @@ class TrainConfig:
     pretrain_steps: int = 360  # used by train.finetune when it trains the pretraining first
     batch_size: int = 32
     lr: float = 1e-3
+    # lr * lr_factor(step): linear warm-up over warmup_steps, then constant or cosine to 0
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
     grad_clip: float = 5.0
     # Learning-rate multiplier of the camera head (rho or f/t_z): Adam moves a weight by
     # about lr per step, and the rho head's sigmoid logit has several units to travel.
@@ -111,6 +117,7 @@ class TrainConfig:
             "masking": MASKINGS,
             "rho_init": RHO_INITS,
             "folder_crop": FOLDER_CROPS,
+            "lr_schedule": LR_SCHEDULES,
         }
         for field, allowed in choices.items():
             if getattr(self, field) not in allowed:
@@ -158,11 +165,28 @@ class TrainConfig:
             raise ValueError(
                 f"folder_test_fraction must be in (0, 1), got {self.folder_test_fraction}"
             )
+        if not 0 <= self.warmup_steps < self.steps:
+            raise ValueError(
+                f"warmup_steps must be >= 0 and below steps ({self.steps}), got {self.warmup_steps}"
+            )
         if self.replicate < 0:
             raise ValueError(f"replicate must be >= 0, got {self.replicate}")
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise ValueError(f"name must be a plain directory name, got {self.name!r}")
         return self
+
+    def lr_factor(self, step: int) -> float:
+        """Multiplier of every group's learning rate at optimizer step ``step`` (0-based):
+        ``(step + 1) / warmup_steps`` during the warm-up, then 1 (``constant``) or
+        ``(1 + cos(pi t)) / 2`` with t going from 0 after the warm-up to 1 at the last step
+        (``cosine``)."""
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        if self.lr_schedule == "constant":
+            return 1.0
+        span = max(self.steps - 1 - self.warmup_steps, 1)
+        t = min((step - self.warmup_steps) / span, 1.0)
+        return 0.5 * (1.0 + math.cos(math.pi * t))
 
     @property
     def train_seed(self) -> int:

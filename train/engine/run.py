@@ -99,6 +99,8 @@ class Run:
         groups.append(
             {"name": "renderer", "params": list(self.system.renderer.parameters()), "lr": cfg.lr}
         )
+        for group in groups:  # the schedule scales this (cfg.lr_factor) at every step
+            group["base_lr"] = group["lr"]
         return torch.optim.Adam(groups, lr=cfg.lr)
 
     def _init_from(self, path: str) -> None:
@@ -125,7 +127,10 @@ class Run:
             raise ValueError(f"--resume with a different config than the saved run: {diff}")
         ckpt.load_model_state(self.system, tensors)
         self.optimizer = self._make_optimizer()
+        bases = [g["base_lr"] for g in self.optimizer.param_groups]
         ckpt.load_optimizer_state(self.optimizer, tensors, info)
+        for group, base in zip(self.optimizer.param_groups, bases):
+            group["base_lr"] = base  # checkpoints from before the schedule have none
         self.step = info["step"]
 
     # -- bookkeeping
@@ -198,6 +203,9 @@ class Run:
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
             torch.nn.utils.clip_grad_norm_(self.system.parameters(), cfg.grad_clip)
+            lr_factor = cfg.lr_factor(self.step)
+            for group in self.optimizer.param_groups:
+                group["lr"] = group["base_lr"] * lr_factor
             self.optimizer.step()
             self.step += 1
             record = {
@@ -205,6 +213,7 @@ class Run:
                 "loss": float(total.detach()),
                 "time_s": time.perf_counter() - t0,
                 "render_fwd_s": self.system.render_seconds,
+                "lr_factor": lr_factor,
             }
             record.update({k: float(v) for k, v in stats.items()})
             self._log(record)
