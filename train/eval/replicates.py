@@ -110,11 +110,13 @@ def replicate_table(
                     )
                     for k in CHANGES
                 }
-            rho = [float(preds[reps[i].label]["rho"][sel].double().mean()) for i in sorted(reps)]
+            rho = torch.stack(
+                [preds[reps[i].label]["rho"][sel].double().mean() for i in sorted(reps)]
+            )
             entry["rho_mean"][source] = {
-                "per_seed": rho,
-                "mean": float(torch.tensor(rho).mean()),
-                "sd": float(torch.tensor(rho, dtype=torch.float64).std()) if len(rho) > 1 else None,
+                "per_seed": [float(v) for v in rho],
+                "mean": float(rho.mean()),
+                "sd": float(rho.std()) if len(rho) > 1 else None,
             }
         table["roles"][role] = entry
     return table
