@@ -8,6 +8,7 @@ import os
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from tests.train.conftest import tiny_cli_args, tiny_config
 from train.data.batches import concat_regimes
@@ -77,10 +78,14 @@ def test_the_rho_prior_alone_pulls_rho_to_the_prior(data_root):
     assert abs(late - 4.0) < 0.4, rho[-10:]
 
 
-@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "cosine-ema"])
 def test_resume_after_a_kill_equals_an_uninterrupted_run(data_root, monkeypatch, schedule):
     data = load_data(tiny_config(data_root), progress=False)
-    sched = {"lr_schedule": schedule, "warmup_steps": 1 if schedule == "cosine" else 0}
+    sched = {
+        "lr_schedule": schedule.removesuffix("-ema"),
+        "warmup_steps": 0 if schedule == "constant" else 1,
+        "ema_decay": 0.6 if schedule.endswith("-ema") else 0.0,
+    }
     straight = tiny_config(data_root, name=f"straight-{schedule}", steps=4, **sched)
     Run(straight, progress=False).train(data)
 
@@ -106,6 +111,11 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(data_root, monkeypatch,
     b = Run(killed, resume=True, progress=False).system.state_dict()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+    final_a = load_file(os.path.join(straight.out_dir, straight.name, "final.safetensors"))
+    final_b = load_file(os.path.join(killed.out_dir, killed.name, "final.safetensors"))
+    assert final_a.keys() == final_b.keys()
+    for key in final_a:  # the weight average too, when there is one
+        assert torch.equal(final_a[key], final_b[key]), key
     records = [r for r in _records(os.path.join(killed.out_dir, killed.name)) if "loss" in r]
     assert [r["step"] for r in records] == [1, 2, 3, 4]
     assert [r["lr_factor"] for r in records] == [killed.lr_factor(k) for k in range(4)]

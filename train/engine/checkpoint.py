@@ -40,9 +40,16 @@ def save_checkpoint(
     config: dict,
     step: int,
     extra: dict | None = None,
+    extra_tensors: dict[str, torch.Tensor] | None = None,
 ) -> None:
-    """Write ``model`` (and ``optimizer``) state with ``config`` and ``step`` atomically."""
+    """Write ``model`` (and ``optimizer``) state with ``config`` and ``step`` atomically;
+    ``extra_tensors`` (e.g. the weight average, names not starting with ``model.`` or
+    ``optim.``) are stored beside them."""
     tensors = {f"model.{k}": v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    for name in extra_tensors or {}:
+        if name.startswith(("model.", "optim.")):
+            raise ValueError(f"extra tensor name {name!r} collides with the model or optimizer")
+    tensors.update(extra_tensors or {})
     meta = {"config": json.dumps(config), "step": str(step), "extra": json.dumps(extra or {})}
     if optimizer is not None:
         opt_tensors, opt_scalars = _optimizer_tensors(optimizer)

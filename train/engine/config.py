@@ -87,6 +87,10 @@ class TrainConfig:
     lr_schedule: str = "constant"
     warmup_steps: int = 0
     grad_clip: float = 5.0
+    # exponential moving average of the weights (train.engine.ema): 0 for none, else its
+    # decay; validation and final.safetensors (what evaluation and fine-tuning read) then
+    # use the average, last.safetensors keeps the raw weights
+    ema_decay: float = 0.0
     # Learning-rate multiplier of the camera head (rho or f/t_z): Adam moves a weight by
     # about lr per step, and the rho head's sigmoid logit has several units to travel.
     camera_lr_scale: float = 20.0
@@ -169,6 +173,8 @@ class TrainConfig:
             raise ValueError(
                 f"warmup_steps must be >= 0 and below steps ({self.steps}), got {self.warmup_steps}"
             )
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.replicate < 0:
             raise ValueError(f"replicate must be >= 0, got {self.replicate}")
         if not self.name or "/" in self.name or self.name.startswith("."):

@@ -17,6 +17,7 @@ nccl on GPU); each rank takes its share of the same global batch.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -34,6 +35,7 @@ from train.engine import checkpoint as ckpt
 from train.engine import run_log
 from train.engine.config import SOURCES, TrainConfig, config_diff
 from train.engine.device import init_distributed, pick_device
+from train.engine.ema import WeightAverage
 from train.engine.host import machine_name
 from train.engine.plots import plot_curves, sample_grid
 from train.engine.system import TrainingSystem
@@ -71,6 +73,8 @@ class Run:
         self.flame_layer.to(self.device)
         self.system = TrainingSystem(cfg, self.flame_layer).to(self.device)
         self.step = 0
+        #: the weight average (cfg.ema_decay > 0) that validation and final.safetensors use
+        self.ema: WeightAverage | None = None
         last = os.path.join(self.dir, "last.safetensors")
         if resume and os.path.exists(last):
             self._restore(last)
@@ -80,6 +84,8 @@ class Run:
             if init_from is not None:
                 self._init_from(init_from)
             self.optimizer = self._make_optimizer()
+            if cfg.ema_decay > 0:
+                self.ema = WeightAverage(self.system, cfg.ema_decay)
         self.ddp = self.system
         if self.dist.world > 1:
             # Unused parameters: the renderer when its losses are off, the camera heads
@@ -132,10 +138,14 @@ class Run:
         for group, base in zip(self.optimizer.param_groups, bases):
             group["base_lr"] = base  # checkpoints from before the schedule have none
         self.step = info["step"]
+        if self.cfg.ema_decay > 0:
+            self.ema = WeightAverage(self.system, self.cfg.ema_decay)
+            self.ema.load(tensors, path)
 
     # -- bookkeeping
 
     def save(self, name: str = "last.safetensors") -> None:
+        """The raw weights, the optimizer and the weight average (to resume from)."""
         if self.dist.main:
             ckpt.save_checkpoint(
                 os.path.join(self.dir, name),
@@ -143,7 +153,28 @@ class Run:
                 self.optimizer,
                 dataclasses.asdict(self.cfg),
                 self.step,
+                extra_tensors=None if self.ema is None else self.ema.tensors(),
             )
+
+    def save_final(self) -> None:
+        """``final.safetensors``: the weights evaluation and fine-tuning use, the weight
+        average when there is one (its ``extra["weights"]`` says which)."""
+        if not self.dist.main:
+            return
+        path = os.path.join(self.dir, "final.safetensors")
+        config = dataclasses.asdict(self.cfg)
+        if self.ema is None:
+            ckpt.save_checkpoint(path, self.system, None, config, self.step, {"weights": "raw"})
+            return
+        with self.ema.swapped_in(self.system):
+            extra = {"weights": "ema", "ema_decay": self.cfg.ema_decay}
+            ckpt.save_checkpoint(path, self.system, None, config, self.step, extra)
+
+    def delivered(self):
+        """The system with the delivered weights (the average, if any) swapped in."""
+        if self.ema is None:
+            return contextlib.nullcontext(self.system)
+        return self.ema.swapped_in(self.system)
 
     def _log(self, record: dict) -> None:
         if not self.dist.main:
@@ -208,6 +239,8 @@ class Run:
                 group["lr"] = group["base_lr"] * lr_factor
             self.optimizer.step()
             self.step += 1
+            if self.ema is not None:
+                self.ema.update(self.system, self.step)
             record = {
                 "step": self.step,
                 "loss": float(total.detach()),
@@ -241,8 +274,7 @@ class Run:
                 }
             )
         self.save()
-        if self.dist.main:
-            self.save("final.safetensors")
+        self.save_final()
         if self.dist.world > 1:
             self._check_ranks_agree()
         return {"steps": self.step, "seconds": time.perf_counter() - start}
@@ -270,15 +302,18 @@ class Run:
     @torch.no_grad()
     def _epoch_outputs(self, data: dict) -> None:
         val = concat_regimes(data, self.cfg.sources(), "val")
-        summary = evaluate_system(self.system, val, self.device)
-        summary["step"] = self.step
-        summary["kind"] = "val"
-        self._log(summary)
-        plot_curves(os.path.join(self.dir, "metrics.jsonl"), os.path.join(self.dir, "curves.png"))
-        sample_grid(
-            self.system,
-            val,
-            os.path.join(self.dir, f"samples-{self.step:06d}.png"),
-            self.device,
-            self.cfg,
-        )
+        with self.delivered() as system:
+            summary = evaluate_system(system, val, self.device)
+            summary["step"] = self.step
+            summary["kind"] = "val"
+            self._log(summary)
+            plot_curves(
+                os.path.join(self.dir, "metrics.jsonl"), os.path.join(self.dir, "curves.png")
+            )
+            sample_grid(
+                system,
+                val,
+                os.path.join(self.dir, f"samples-{self.step:06d}.png"),
+                self.device,
+                self.cfg,
+            )
