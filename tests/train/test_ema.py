@@ -4,6 +4,7 @@ swaps in and out without loss, and is what a run with ``ema_decay`` delivers."""
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -17,6 +18,7 @@ from train.engine.checkpoint import read_info
 from train.engine.config import TrainConfig
 from train.engine.ema import PREFIX, WeightAverage, ema_factor
 from train.engine.run import Run
+from train.eval.evaluate import delivered_weights
 
 
 def _module(values: list[float]) -> torch.nn.Module:
@@ -107,3 +109,10 @@ def test_a_run_with_ema_delivers_the_average_and_keeps_the_raw_weights(data_root
     assert read_info(os.path.join(plain.out_dir, plain.name, "final.safetensors"))["extra"] == {
         "weights": "raw"
     }
+    # the report's setup table names the weights each evaluated checkpoint holds
+    def weights(path):
+        return delivered_weights(SimpleNamespace(checkpoint=path))
+
+    assert weights(os.path.join(folder, "final.safetensors")) == "ema 0.5"
+    assert weights(os.path.join(folder, "last.safetensors")) == "raw"
+    assert weights(os.path.join(plain.out_dir, plain.name, "final.safetensors")) == "raw"

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from _common.atomic import write_text
 from train.data.batches import Samples
+from train.engine.checkpoint import read_info
 from train.engine.config import TrainConfig
 from train.engine.device import pick_device
 from train.engine.host import machine
@@ -33,14 +34,27 @@ from train.eval.targets import PAPER_REFERENCE, paper_changes, targets
 from train.units import REFERENCE_PIXELS
 
 
+def delivered_weights(run: EvalRun) -> str:
+    """Which weights the evaluated checkpoint holds: ``"raw"``, or ``"ema <decay>"`` for
+    the weight average (checkpoints from before the average existed say nothing: raw)."""
+    extra = read_info(run.checkpoint)["extra"]
+    if extra.get("weights") == "ema":
+        return f"ema {extra['ema_decay']:g}"
+    return "raw"
+
+
 def training_budget(run: EvalRun) -> dict:
-    """Steps, batch and time of a run, read from its config and metrics.jsonl."""
+    """Steps, batch, optimisation recipe and time of a run, read from its config,
+    checkpoint and metrics.jsonl."""
     cfg = run.cfg
+    warmup = f", warm-up {cfg.warmup_steps}" if cfg.warmup_steps else ""
     budget = {
         "steps": cfg.steps,
         "batch_size": cfg.batch_size,
         "images_seen": cfg.steps * cfg.batch_size,
         "lr": cfg.lr,
+        "lr_schedule": f"{cfg.lr_schedule}{warmup}",
+        "weights": delivered_weights(run),
         "train_seconds": None,
         "mean_step_s": None,
         "device": None,
