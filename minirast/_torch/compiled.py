@@ -20,6 +20,13 @@ IEEE semantics here (no floating-point contraction, no unsafe math), and the
 tests check that the compiled stages give bitwise the results of the eager
 ones. A compile that fails (no working compiler, an unsupported torch) warns
 once and the stage stays eager for the rest of the process.
+
+The first call of each stage for each kind of input (dtypes, ranks and the integer
+arguments) in a process also runs the eager form and checks that the two agree bit
+for bit (NaNs aside); if not, it warns and the stage stays eager. Torch's on-disk
+compile cache can serve code built for another CPU or thread count (a cache
+directory shared between machines): here that gave garbage triangle boxes and an
+out-of-bounds pixel index instead of an image.
 """
 
 from __future__ import annotations
@@ -86,6 +93,7 @@ class Stage:
         self.name = fn.__name__
         self._compiled: Callable | None = None
         self._broken = False
+        self._verified: set[tuple] = set()
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, compiled: bool = False):
@@ -98,7 +106,7 @@ class Stage:
             # Each dtype, culling mode and resolution is its own graph: allow more than
             # the default 8 per stage before giving up on compiling it.
             with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
-                return self._compiled(*args)
+                out = self._compiled(*args)
         except Exception as exc:  # no working compiler, or a torch without the inductor
             self._broken = True
             warnings.warn(
@@ -110,6 +118,40 @@ class Stage:
                 stacklevel=2,
             )
             return self.eager(*args)
+        key = _signature(args)
+        if key in self._verified:
+            return out
+        reference = self.eager(*args)
+        if not _same(out, reference):
+            self._broken = True
+            warnings.warn(
+                f"minirast: the compiled {self.name} stage disagrees with its eager form "
+                "(torch's compile cache may hold code built for another CPU or thread "
+                "count, e.g. a TORCHINDUCTOR_CACHE_DIR shared between machines); using the "
+                "eager stage from now on (same results as the contract, slower)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return reference
+        self._verified.add(key)
+        return out
+
+
+def _signature(args: tuple) -> tuple:
+    """What selects a compiled graph: each tensor's dtype and rank, every other value."""
+    return tuple((a.dtype, a.dim()) if isinstance(a, torch.Tensor) else a for a in args)
+
+
+def _same(a, b) -> bool:
+    """Bitwise-equal results (tensors or tuples of them; NaN equals NaN, -0 equals +0)."""
+    if isinstance(a, tuple | list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    equal = a == b
+    if a.is_floating_point():
+        equal |= a.isnan() & b.isnan()
+    return bool(equal.all())
 
 
 class CompileNotice(UserWarning):

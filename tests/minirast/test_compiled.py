@@ -104,3 +104,32 @@ def test_an_unknown_mode_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("MINIRAST_COMPILE", "fast")
     with pytest.raises(ValueError, match="MINIRAST_COMPILE='fast'.*auto, 1/on or 0/off"):
         compiled_mod.compile_mode()
+
+
+def test_a_compiled_stage_that_disagrees_with_eager_is_dropped(monkeypatch):
+    """A stale compile cache (code built for another CPU) served garbage: the first call
+    per kind of input checks the compiled result against eager, and a mismatch warns and
+    stays eager."""
+    eager_calls = []
+
+    def fn(a, k):
+        eager_calls.append(k)
+        return a * k, a + k
+
+    faithful = compiled_mod.Stage(fn)
+    monkeypatch.setattr(faithful, "_compiled", lambda a, k: (a * k, a + k))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(3):
+            faithful(torch.tensor([1.0, float("nan")]), 2, compiled=True)
+        faithful(torch.ones(2, dtype=torch.float64), 2, compiled=True)  # another dtype
+    assert eager_calls == [2, 2]  # checked once per (dtype, rank, integers), not per call
+
+    eager_calls.clear()
+    wrong = compiled_mod.Stage(fn)
+    monkeypatch.setattr(wrong, "_compiled", lambda a, k: (a * k, a + k + 1))
+    with pytest.warns(RuntimeWarning, match="disagrees with its eager form.*CACHE_DIR"):
+        out = wrong(torch.ones(3), 2, compiled=True)
+    assert torch.equal(out[1], torch.full((3,), 3.0))  # the eager result
+    out = wrong(torch.ones(3), 5, compiled=True)
+    assert torch.equal(out[1], torch.full((3,), 6.0)) and eager_calls == [2, 5]
