@@ -24,9 +24,10 @@ once and the stage stays eager for the rest of the process.
 The first call of each stage for each kind of input (dtypes, ranks and the integer
 arguments) in a process also runs the eager form and checks that the two agree bit
 for bit (NaNs aside); if not, it warns and the stage stays eager. Torch's on-disk
-compile cache can serve code built for another CPU or thread count (a cache
-directory shared between machines): here that gave garbage triangle boxes and an
-out-of-bounds pixel index instead of an image.
+compile cache served code built for AVX-512 to a process run with
+``ATEN_CPU_CAPABILITY=avx2`` here: garbage triangle boxes and an out-of-bounds pixel
+index instead of an image (a cache directory shared between machines is the same
+kind of risk).
 """
 
 from __future__ import annotations
