@@ -91,6 +91,9 @@ class TrainConfig:
     # decay; validation and final.safetensors (what evaluation and fine-tuning read) then
     # use the average, last.safetensors keeps the raw weights
     ema_decay: float = 0.0
+    # training batches over which the BatchNorm statistics of the delivered weights are
+    # recomputed at the end of the run (train.engine.batchnorm); 0 keeps the running ones
+    bn_recalibrate: int = 0
     # Learning-rate multiplier of the camera head (rho or f/t_z): Adam moves a weight by
     # about lr per step, and the rho head's sigmoid logit has several units to travel.
     camera_lr_scale: float = 20.0
@@ -175,6 +178,8 @@ class TrainConfig:
             )
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.bn_recalibrate < 0:
+            raise ValueError(f"bn_recalibrate must be >= 0, got {self.bn_recalibrate}")
         if self.replicate < 0:
             raise ValueError(f"replicate must be >= 0, got {self.replicate}")
         if not self.name or "/" in self.name or self.name.startswith("."):

@@ -61,6 +61,13 @@ class WeightAverage:
         finally:
             module.load_state_dict(own)
 
+    @torch.no_grad()
+    def capture(self, module: torch.nn.Module) -> None:
+        """Take ``module``'s current state as the average (e.g. the average with its
+        BatchNorm statistics recomputed while swapped in)."""
+        for name, value in module.state_dict().items():
+            self.state[name].copy_(value)
+
     def tensors(self) -> dict[str, torch.Tensor]:
         """The averaged state as checkpoint tensors (names with :data:`PREFIX`)."""
         return {PREFIX + k: v.contiguous().clone() for k, v in self.state.items()}

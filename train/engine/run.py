@@ -33,6 +33,7 @@ from train.data.batches import batch_indices, concat_regimes
 from train.data.seeding import seeded
 from train.engine import checkpoint as ckpt
 from train.engine import run_log
+from train.engine.batchnorm import recalibrate
 from train.engine.config import SOURCES, TrainConfig, config_diff
 from train.engine.device import init_distributed, pick_device
 from train.engine.ema import WeightAverage
@@ -257,6 +258,8 @@ class Run:
             bar.set_postfix(
                 loss=f"{float(total.detach()):.3f}", rho=f"{float(stats['rho_mean']):.2f}"
             )
+            if self.step == cfg.steps and cfg.bn_recalibrate:
+                self._recalibrate_batchnorm(train, priors_by_source)  # before the last save
             if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                 self.save()
             if self.dist.main and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
@@ -278,6 +281,27 @@ class Run:
         if self.dist.world > 1:
             self._check_ranks_agree()
         return {"steps": self.step, "seconds": time.perf_counter() - start}
+
+    def _recalibrate_batchnorm(self, train: dict, priors_by_source: torch.Tensor) -> None:
+        """Recompute the BatchNorm statistics of the delivered weights (the average, if
+        any) over ``cfg.bn_recalibrate`` training batches after the last step (the batches
+        steps ``steps``, ``steps + 1``, ... would have drawn; every rank the whole batch,
+        so the ranks agree)."""
+        cfg, dev = self.cfg, self.device
+        n = len(train["image"])
+        lmk_key = "landmarks_noisy" if cfg.landmark_noise else "landmarks"
+
+        def run_batch(k: int) -> None:
+            idx = batch_indices(n, cfg.batch_size, cfg.train_seed, cfg.steps + k)
+            images = train["image"][idx].to(dev).float() / 255.0
+            priors = priors_by_source[train["regime"][idx]].to(dev)
+            gen = seeded(cfg.train_seed, "batchnorm", k)
+            self.system(images, train[lmk_key][idx].to(dev), priors, gen)
+
+        with self.delivered() as system:
+            recalibrate(system, cfg.bn_recalibrate, run_batch)
+            if self.ema is not None:
+                self.ema.capture(system)
 
     def _check_ranks_agree(self) -> float:
         """Largest difference between any rank's parameters and rank 0's (logged; 0 expected)."""
