@@ -28,6 +28,7 @@ def tiny_config(tmp_path, **overrides) -> TrainConfig:
         renderer_channels=4,
         eval_every=100,
         checkpoint_every=1,
+        bn_recalibrate=2,
     )
     values.update(overrides)
     return dataclasses.replace(TrainConfig(), **values).validate()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 import ppcam
 from train.data.shards import load_shards, save_shards
 from train.data.synthetic import REGIME_SPECS, FaceGenerator, sample_parameters
-from train.engine.config import PRESETS, TrainConfig, parse_config
+from train.engine.config import PRESETS, SAVED_BEFORE_FIELD, TrainConfig, parse_config
 
 
 def test_every_field_is_a_flag_and_presets_apply():
@@ -50,6 +52,17 @@ def test_bad_configs_are_rejected(argv, message, capsys):
     with pytest.raises(SystemExit):
         parse_config(argv)
     assert message in capsys.readouterr().err
+
+
+def test_configs_saved_before_a_field_existed_keep_how_they_were_trained():
+    saved = dataclasses.asdict(TrainConfig())
+    for field in SAVED_BEFORE_FIELD:
+        del saved[field]
+    old = TrainConfig.from_dict(saved)
+    assert (old.ema_decay, old.bn_recalibrate) == (0.0, 0)  # not today's defaults
+    assert (TrainConfig().ema_decay, TrainConfig().bn_recalibrate) == (0.99, 20)
+    new = TrainConfig.from_dict(dataclasses.asdict(TrainConfig()))
+    assert new == TrainConfig()
 
 
 def test_unknown_saved_fields_are_rejected():

@@ -102,13 +102,14 @@ def test_a_run_with_ema_delivers_the_average_and_keeps_the_raw_weights(data_root
         assert torch.equal(last[PREFIX + name], value), name
         moved += int(not torch.equal(value, raw[name]))
     assert moved > 0  # the average is not the raw weights
-    plain = tiny_config(data_root, name="no-ema", steps=1)
+    plain = tiny_config(data_root, name="no-ema", steps=1, ema_decay=0.0)
     Run(plain, progress=False).train(data)
     plain_final = load_file(os.path.join(plain.out_dir, plain.name, "final.safetensors"))
     assert not any(k.startswith(PREFIX) for k in plain_final)
     assert read_info(os.path.join(plain.out_dir, plain.name, "final.safetensors"))["extra"] == {
         "weights": "raw"
     }
+
     # the report's setup table names the weights each evaluated checkpoint holds
     def weights(path):
         return delivered_weights(SimpleNamespace(checkpoint=path))
