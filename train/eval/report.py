@@ -200,7 +200,9 @@ def _seed_cell(cell: dict | None, digits: int = 1) -> str:
     if not cell or cell.get("mean") is None:
         return DASH
     sd = "" if cell.get("sd") is None else f" ± {_f(cell['sd'], digits)}"
-    return f"{cell['mean']:+.{digits}f}{sd} [{_f(cell['lo'], digits)}, {_f(cell['hi'], digits)}]"
+    bounds = {"value": cell["mean"], "lo": cell.get("lo"), "hi": cell.get("hi")}
+    mean, _, interval = _ci(bounds, digits, signed=True).partition(" ")
+    return f"{mean}{sd} {interval}".rstrip()
 
 
 def replicate_section(results: dict) -> list[str]:
