@@ -277,8 +277,8 @@ PRESETS: dict[str, dict] = {
         renderer_channels=8,
         bn_recalibrate=2,
     ),
-    # the README's main command: pretraining, fine-tuning, baseline and evaluation in
-    # at most 15 minutes on 2 CPU cores
+    # the README's main command: pretraining, fine-tuning, baseline and evaluation;
+    # 16.5 minutes on 2 CPU cores from a fresh clone (docs/default-run/)
     "default": {},
     # paper scale, for GPUs
     "full": dict(
