@@ -10,7 +10,7 @@ bit for bit and writes ``<out-dir>/report.md`` and ``divergence.png``:
 
 - the generated data (images, landmarks, cameras): how many entries differ, how much;
 - the training loss of every step, and the first step where it differs;
-- the relative L2 difference of the weights at the end.
+- the relative L2 difference of the raw weights after the last step.
 
 A different CPU changes the last bits of the data and of every step; training turns
 that into a different model, the way a different seed does (docs/default-run/).
@@ -136,7 +136,8 @@ def report(out_dir: str, steps: int) -> str:
     data = data_differences(*(_data_dir(os.path.join(out_dir, t)) for t in VARIANTS))
     losses = {t: step_losses(os.path.join(r, "metrics.jsonl")) for t, r in runs.items()}
     first = first_difference(losses["native"], losses["avx2"])
-    weights = weight_difference(*(os.path.join(r, "final.safetensors") for r in runs.values()))
+    # the raw weights after the last step (final.safetensors may hold their average)
+    weights = weight_difference(*(os.path.join(r, "last.safetensors") for r in runs.values()))
     lines = [
         "# Another CPU's rounding, emulated: native kernels against AVX2 kernels",
         "",
@@ -159,7 +160,7 @@ def report(out_dir: str, steps: int) -> str:
         "## Training",
         "",
         f"First step whose loss differs: {first if first else 'none'}. Relative difference "
-        f"of the weights after {steps} steps: {weights:.3g}.",
+        f"of the raw weights after {steps} steps: {weights:.3g}.",
         "",
         "| step | loss, native | AVX2 - native |",
         "|---|---|---|",
