@@ -19,15 +19,15 @@ that into a different model, the way a different seed does (docs/default-run/).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 
 import torch
-from safetensors import safe_open
+from safetensors.torch import load_file
 
 from _common.atomic import atomic_path, write_text
+from train.engine.run_log import read_metrics
 
 #: environment of each variant (on top of the caller's)
 VARIANTS = {
@@ -69,11 +69,6 @@ def run_variant(tag: str, steps: int, preset: str, out_dir: str) -> str:
     return run
 
 
-def _tensors(path: str) -> dict[str, torch.Tensor]:
-    with safe_open(path, framework="pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}
-
-
 def data_differences(dir_a: str, dir_b: str) -> list[dict]:
     """Per data file (``.safetensors`` in both folders) and tensor: the number of entries
     that differ, of how many, and the largest absolute difference."""
@@ -83,7 +78,7 @@ def data_differences(dir_a: str, dir_b: str) -> list[dict]:
         other = os.path.join(dir_b, name)
         if not os.path.exists(other):
             raise FileNotFoundError(f"{other}: missing (the data of the two runs must match)")
-        a, b = _tensors(os.path.join(dir_a, name)), _tensors(other)
+        a, b = load_file(os.path.join(dir_a, name)), load_file(other)
         for key in sorted(a):
             x, y = a[key].double(), b[key].double()
             if x.shape != y.shape:
@@ -98,9 +93,9 @@ def data_differences(dir_a: str, dir_b: str) -> list[dict]:
 
 def step_losses(metrics_path: str) -> list[float]:
     """The training loss of every step of a run's ``metrics.jsonl``, in order."""
-    with open(metrics_path) as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    return [r["loss"] for r in records if "loss" in r]
+    if not os.path.exists(metrics_path):
+        raise FileNotFoundError(f"{metrics_path}: no metrics (the run did not train)")
+    return [r["loss"] for r in read_metrics(metrics_path) if "loss" in r]
 
 
 def first_difference(a: list[float], b: list[float]) -> int | None:
@@ -113,7 +108,7 @@ def first_difference(a: list[float], b: list[float]) -> int | None:
 
 def weight_difference(ckpt_a: str, ckpt_b: str) -> float:
     """``|w_a - w_b| / |w_a|`` over every floating-point model tensor of two checkpoints."""
-    a, b = _tensors(ckpt_a), _tensors(ckpt_b)
+    a, b = load_file(ckpt_a), load_file(ckpt_b)
     keys = [k for k in a if k.startswith("model.") and a[k].is_floating_point()]
     if not keys or set(keys) - set(b):
         raise ValueError(f"{ckpt_a} and {ckpt_b} do not hold the same model")

@@ -163,13 +163,11 @@ class Run:
         if not self.dist.main:
             return
         path = os.path.join(self.dir, "final.safetensors")
-        config = dataclasses.asdict(self.cfg)
-        if self.ema is None:
-            ckpt.save_checkpoint(path, self.system, None, config, self.step, {"weights": "raw"})
-            return
-        with self.ema.swapped_in(self.system):
+        extra = {"weights": "raw"}
+        if self.ema is not None:
             extra = {"weights": "ema", "ema_decay": self.cfg.ema_decay}
-            ckpt.save_checkpoint(path, self.system, None, config, self.step, extra)
+        with self.delivered() as system:
+            ckpt.save_checkpoint(path, system, None, dataclasses.asdict(self.cfg), self.step, extra)
 
     def delivered(self):
         """The system with the delivered weights (the average, if any) swapped in."""
@@ -192,13 +190,12 @@ class Run:
     # -- training
 
     def train(self, data: dict) -> dict:
-        cfg, dev = self.cfg, self.device
+        cfg = self.cfg
         os.makedirs(self.dir, exist_ok=True)
         if self.dist.main:
             write_text(os.path.join(self.dir, "config.json"), cfg.to_json())
         self._truncate_metrics()
         train = concat_regimes(data, cfg.sources(), "train")
-        n = len(train["image"])
         priors_by_source = prior_table(cfg)
         bad_in_a_row = 0
         step_seconds = render_seconds = 0.0
@@ -212,15 +209,11 @@ class Run:
             disable=not self.progress,
         )
         while self.step < cfg.steps:
-            idx = batch_indices(n, cfg.batch_size, cfg.train_seed, self.step)
-            idx = idx[self.dist.rank :: self.dist.world]
-            images = train["image"][idx].to(dev).float() / 255.0
-            landmarks = train["landmarks_noisy" if cfg.landmark_noise else "landmarks"][idx]
-            priors = priors_by_source[train["regime"][idx]].to(dev)
+            images, landmarks, priors = self._batch(train, priors_by_source, self.step, True)
             gen = seeded(cfg.train_seed, "step", self.step, self.dist.rank)
             self.system.train()
             t0 = time.perf_counter()
-            total, stats, _ = self.ddp(images, landmarks.to(dev), priors, gen)
+            total, stats, _ = self.ddp(images, landmarks, priors, gen)
             if not torch.isfinite(total):
                 bad_in_a_row += 1
                 warnings.warn(f"step {self.step}: non-finite loss, step skipped", stacklevel=2)
@@ -282,21 +275,27 @@ class Run:
             self._check_ranks_agree()
         return {"steps": self.step, "seconds": time.perf_counter() - start}
 
+    def _batch(self, train: dict, priors_by_source: torch.Tensor, step: int, shard: bool):
+        """Images ``[b,3,H,W]`` in [0, 1], supervising landmarks and rho priors of the
+        global batch of ``step`` on the run's device (``shard``: this rank's share)."""
+        cfg, dev = self.cfg, self.device
+        idx = batch_indices(len(train["image"]), cfg.batch_size, cfg.train_seed, step)
+        if shard:
+            idx = idx[self.dist.rank :: self.dist.world]
+        images = train["image"][idx].to(dev).float() / 255.0
+        landmarks = train["landmarks_noisy" if cfg.landmark_noise else "landmarks"][idx]
+        return images, landmarks.to(dev), priors_by_source[train["regime"][idx]].to(dev)
+
     def _recalibrate_batchnorm(self, train: dict, priors_by_source: torch.Tensor) -> None:
         """Recompute the BatchNorm statistics of the delivered weights (the average, if
         any) over ``cfg.bn_recalibrate`` training batches after the last step (the batches
         steps ``steps``, ``steps + 1``, ... would have drawn; every rank the whole batch,
         so the ranks agree)."""
-        cfg, dev = self.cfg, self.device
-        n = len(train["image"])
-        lmk_key = "landmarks_noisy" if cfg.landmark_noise else "landmarks"
+        cfg = self.cfg
 
         def run_batch(k: int) -> None:
-            idx = batch_indices(n, cfg.batch_size, cfg.train_seed, cfg.steps + k)
-            images = train["image"][idx].to(dev).float() / 255.0
-            priors = priors_by_source[train["regime"][idx]].to(dev)
-            gen = seeded(cfg.train_seed, "batchnorm", k)
-            self.system(images, train[lmk_key][idx].to(dev), priors, gen)
+            batch = self._batch(train, priors_by_source, cfg.steps + k, False)
+            self.system(*batch, seeded(cfg.train_seed, "batchnorm", k))
 
         with self.delivered() as system:
             recalibrate(system, cfg.bn_recalibrate, run_batch)
