@@ -35,9 +35,9 @@ from PIL import Image  # noqa: E402
 
 from _common.atomic import write_json, write_text  # noqa: E402
 from bench.common import cpu_model, device_name, time_call  # noqa: E402
-from train.data.pts import read_pts  # noqa: E402
 from train.faces.detect import LICENCE_NOTE, Face, find_faces, load_detector  # noqa: E402
 from train.faces.images import read_image  # noqa: E402
+from train.faces.landmark_files import read_pts  # noqa: E402
 
 #: iBUG-68 index of each point's mirror image (left-right flip)
 MIRROR = np.array(

@@ -22,8 +22,8 @@ import torch  # noqa: E402
 
 from _common.atomic import atomic_path  # noqa: E402
 from bench.common import bench_device, machine_fields, synchronize, write_results  # noqa: E402
+from train.data.sources import REGIMES  # noqa: E402
 from train.data.synthetic import FaceGenerator  # noqa: E402
-from train.engine.config import REGIMES  # noqa: E402
 from train.fit import fit_landmarks  # noqa: E402
 from train.fit.fitting import DEFAULT_ITERATIONS  # noqa: E402
 

@@ -27,7 +27,7 @@ import torch  # noqa: E402
 from _common.atomic import atomic_path  # noqa: E402
 from bench.common import bench_device, machine_fields, time_call, write_results  # noqa: E402
 from train.models.regressor import FaceRegressor  # noqa: E402
-from train.models.smirk_regressor import SmirkRegressor  # noqa: E402
+from train.models.smirk.adapter import SmirkRegressor  # noqa: E402
 
 #: model name -> constructor (all with the rho camera, SMIRK's 300 shape / 50 expression)
 MODELS = {

@@ -164,3 +164,91 @@ def test_no_client_imports_a_private_library_module(project_graph):
     for importer, private in bad:
         print(f"{importer} imports {private}")
     assert bad == []
+
+
+#: the parts of ``train/``, bottom first (docs/design.md, "The train package"): each part
+#: imports only parts before it, deferred imports included. ``units`` and ``metrics``
+#: are single modules every part may use.
+TRAIN_STACK = (
+    "units",
+    "metrics",
+    "faces",
+    "render",
+    "data",
+    "models",
+    "engine",
+    "fit",
+    "infer",
+    "eval",
+)
+#: the commands (``python -m train.<name>``): top-level modules and parts' ``__main__``;
+#: they may import any part, and nothing imports them
+TRAIN_COMMANDS = ("finetune", "pretrain", "evaluate", "landmarks", "import_smirk")
+
+
+def train_part(module: str) -> str | None:
+    """The part of ``train/`` a module belongs to, ``"command"``, or None (``train``
+    itself, or a module outside ``train``)."""
+    parts = module.split(".")
+    if parts[0] != "train" or len(parts) == 1:
+        return None
+    if parts[1] in TRAIN_COMMANDS or parts[-1] == "__main__":
+        return "command"
+    return parts[1]
+
+
+def stack_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Every import inside ``train/`` that goes sideways or up the stack, or into a
+    command, or comes from a module in no known part."""
+    bad = []
+    for module, targets in sorted(graph.items()):
+        source = train_part(module)
+        if source is None:
+            continue
+        if source != "command" and source not in TRAIN_STACK:
+            bad.append(f"{module} is in no part of TRAIN_STACK")
+            continue
+        for target in sorted(targets):
+            part = train_part(target)
+            if part is None or part == source:
+                continue
+            if part == "command":
+                bad.append(f"{module} imports the command {target}")
+            elif source != "command" and TRAIN_STACK.index(part) > TRAIN_STACK.index(source):
+                bad.append(f"{module} ({source}) imports {target} ({part}), above it")
+    return bad
+
+
+def test_the_stack_check_catches_upward_sideways_and_command_imports():
+    graph = {
+        "train.data.cache": {"train.faces.images", "train.engine.config"},
+        "train.engine.run": {"train.data.cache", "train.finetune"},
+        "train.fit.__main__": {"train.eval.report"},
+        "train.eval.report": {"train.fit.fitting", "train.eval.tables"},
+        "train.loose": set(),
+    }
+    assert stack_violations(graph) == [
+        "train.data.cache (data) imports train.engine.config (engine), above it",
+        "train.engine.run imports the command train.finetune",
+        "train.loose is in no part of TRAIN_STACK",
+    ]
+
+
+def test_train_is_a_strict_stack(project_graph):
+    """No two parts of train/ import each other: every import goes down the stack."""
+    assert any(m.startswith("train.eval.") for m in project_graph)
+    bad = stack_violations(project_graph)
+    assert bad == [], "\n".join(bad)
+
+
+def test_no_two_train_modules_share_a_name():
+    names: dict[str, list[str]] = {}
+    for module in module_files(packages=("train",)):
+        stem = module.rsplit(".", 1)[-1]
+        if module.count(".") and stem not in ("__main__",) and module not in names.get(stem, []):
+            is_package = os.path.isdir(os.path.join(ROOT, *module.split(".")))
+            if not is_package:
+                names.setdefault(stem, []).append(module)
+    assert len(names) > 40
+    shared = {stem: found for stem, found in names.items() if len(found) > 1}
+    assert shared == {}

@@ -27,8 +27,8 @@ import argparse
 import os
 import sys
 
-from train.eval.evaluate import evaluate
 from train.eval.report import headline
+from train.eval.results import evaluate
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -44,8 +44,8 @@ from train.engine.recipe import (
     run_dir,
 )
 from train.engine.run import Run
-from train.eval.evaluate import evaluate
 from train.eval.report import headline
+from train.eval.results import evaluate
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> dict:
             init = args.init_from or ensure_pretrained(rep)
         except ValueError as exc:
             parser.error(str(exc))
-        data = load_data(rep)  # the same data for every replicate (cached after the first)
+        # the same data for every replicate (cached after the first)
+        data = load_data(rep.data, rep.out_dir)
         for run_cfg in rep_runs:
             Run(run_cfg, init_from=init, resume=args.resume).train(data)
         if args.init_from is None:

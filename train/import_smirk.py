@@ -21,9 +21,71 @@ FLAME's, so SMIRK's shape coefficients mean nothing on it).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import sys
 
-from train.smirk import import_smirk
+import flame
+from train.engine import checkpoint as ckpt
+from train.engine.config import TrainConfig
+from train.engine.system import TrainingSystem
+from train.models.smirk.adapter import SMIRK_RES_BLOCKS
+from train.models.smirk.release import GENERATOR_PREFIX, file_sha256, load_smirk, smirk_flame
+
+
+def import_smirk(
+    smirk_path: str,
+    out_path: str,
+    *,
+    flame_path: str = "bundled",
+    landmarks: list[str] | None = None,
+    eyelids: list[str] | None = None,
+    image_size: int = 224,
+) -> TrainConfig:
+    """Convert SMIRK's checkpoint to a training checkpoint of this project.
+
+    The result is an ``arch="smirk"``, orthographic (``camera="ortho"``) run
+    trained on ``studio`` + ``wild`` in the report's terms (SMIRK's released model
+    is the paper's orthographic pretrained model), at ``image_size`` (224 for the
+    released weights), with FLAME from :func:`smirk_flame`. The encoder and the
+    generator keep SMIRK's weights bit for bit. Returns the written config.
+    """
+    if not out_path.endswith(".safetensors"):
+        raise ValueError(f"the output must end in .safetensors, got {out_path}")
+    encoder, generator = load_smirk(smirk_path)
+    if generator is None:
+        raise ValueError(
+            f"{smirk_path}: no {GENERATOR_PREFIX!r} keys; fine-tuning needs SMIRK's generator"
+        )
+    if len(generator.resnet_blocks) != SMIRK_RES_BLOCKS:
+        raise ValueError(
+            f"{smirk_path}: the generator has {len(generator.resnet_blocks)} residual blocks; "
+            f"SMIRK's released model (the one supported) has {SMIRK_RES_BLOCKS}"
+        )
+    n_shape = encoder.shape_encoder.shape_layers[0].out_features
+    n_expr = encoder.expression_encoder.expression_layers[0].out_features - 5
+    stem = out_path[: -len(".safetensors")]
+    flame_used = smirk_flame(
+        flame_path, landmarks, eyelids, n_shape, n_expr, write_to=stem + ".flame.safetensors"
+    )
+    cfg = dataclasses.replace(
+        TrainConfig(),
+        name=os.path.basename(stem) or "smirk",
+        arch="smirk",
+        camera="ortho",
+        regimes=("studio", "wild"),
+        flame=flame_used,
+        image_size=image_size,
+        n_shape=n_shape,
+        n_expr=n_expr,
+        renderer_channels=int(generator.encoder1[0].out_channels),
+    ).validate()
+    system = TrainingSystem(cfg, flame.FLAME(flame_used, n_shape=n_shape, n_expr=n_expr))
+    system.model.encoder.load_state_dict(encoder.state_dict(), strict=True)
+    system.renderer.generator.load_state_dict(generator.state_dict(), strict=True)
+    extra = {"imported_from": os.path.abspath(smirk_path), "sha256": file_sha256(smirk_path)}
+    ckpt.save_checkpoint(out_path, system, None, dataclasses.asdict(cfg), 0, extra=extra)
+    return cfg
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,7 @@ from train.data.seeding import seeded
 from train.data.synthetic import FaceGenerator
 from train.engine.config import PRESETS, TrainConfig
 from train.engine.run import Run, prior_table
-from train.models.render import camera_vertices, render_mesh
+from train.render.head import camera_vertices, render_mesh
 
 #: Steps (warm-up, timed) on a GPU and in a dry run.
 STEPS = {False: (3, 10), True: (1, 1)}

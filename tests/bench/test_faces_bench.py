@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("dlib", reason="the faces extra (dlib-bin) is not installed")
 
 from bench import faces  # noqa: E402
-from train.data.pts import write_pts  # noqa: E402
 from train.faces import find_faces, read_image  # noqa: E402
+from train.faces.landmark_files import write_pts  # noqa: E402
 
 
 def test_mirror_order_is_an_involution_that_swaps_sides():

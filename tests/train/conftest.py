@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import torch
 
+from train.data.cache import load_data
 from train.engine.config import TrainConfig
 
 
@@ -58,3 +59,9 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def tiny_data(tmp_path, **overrides) -> dict:
+    """The data of :func:`tiny_config` (rendered once per folder, then cached)."""
+    cfg = tiny_config(tmp_path, **overrides)
+    return load_data(cfg.data, cfg.out_dir, progress=False)

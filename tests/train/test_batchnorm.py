@@ -9,8 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.train.conftest import tiny_config
-from train.data.cache import load_data
+from tests.train.conftest import tiny_config, tiny_data
 from train.engine.batchnorm import batchnorm_layers, recalibrate
 from train.engine.config import TrainConfig
 from train.engine.run import Run
@@ -42,7 +41,7 @@ def test_statistics_are_the_plain_average_over_the_batches():
 
 @pytest.mark.parametrize("ema_decay", [0.0, 0.5])
 def test_a_run_delivers_recomputed_statistics_and_the_same_weights(data_root, ema_decay):
-    data = load_data(tiny_config(data_root), progress=False)
+    data = tiny_data(data_root)
     runs = {}
     for k in (0, 2):
         cfg = tiny_config(

@@ -18,7 +18,7 @@ from train.engine.checkpoint import read_info
 from train.engine.config import TrainConfig
 from train.engine.ema import PREFIX, WeightAverage, ema_factor
 from train.engine.run import Run
-from train.eval.evaluate import delivered_weights
+from train.eval.results import delivered_weights
 
 
 def _module(values: list[float]) -> torch.nn.Module:
@@ -87,7 +87,7 @@ def test_loading_an_incomplete_average_is_refused():
 
 def test_a_run_with_ema_delivers_the_average_and_keeps_the_raw_weights(data_root):
     cfg = tiny_config(data_root, name="ema", steps=3, ema_decay=0.5, lr=1e-2)
-    data = load_data(cfg, progress=False)
+    data = load_data(cfg.data, cfg.out_dir, progress=False)
     run = Run(cfg, progress=False)
     run.train(data)
     folder = os.path.join(cfg.out_dir, cfg.name)

@@ -17,10 +17,10 @@ from train import evaluate
 from train.engine import recipe
 from train.engine.config import ABLATIONS, TrainConfig
 from train.eval import report
-from train.eval.metrics import batched_pearson, bootstrap_ci, pearson
 from train.eval.runs import ROLE_TITLES, check_same_data, run_role
 from train.eval.tables import MEAN_HEAD
 from train.eval.targets import TARGETS
+from train.metrics import batched_pearson, bootstrap_ci, pearson
 
 SECTIONS = (
     "## Setup",

@@ -1,4 +1,4 @@
-"""train.faces.crop: SMIRK's landmark crops, points into the crop and back (hypothesis,
+"""train.faces.crop_box: SMIRK's landmark crops, points into the crop and back (hypothesis,
 1e-4 px), and the warp putting each source pixel where the transform says."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.train.faces_helpers import paste, photo_canvas, standin_face
-from train.faces.crop import (
+from train.faces.crop_box import (
     SCALE_INFER,
     SCALE_TEST,
     SCALE_TRAIN,

@@ -12,15 +12,15 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from tests.train.faces_helpers import standin_face
-from train.faces.crop import landmark_crop
+from train.faces.crop_box import landmark_crop
 from train.faces.detect import Box, Face
 from train.faces.video import (
     FaceTracker,
     VideoUnavailable,
     folder_frames,
-    rho_summary,
     video_frames,
 )
+from train.metrics import sequence_rho_summary
 
 
 def _face(points):
@@ -45,19 +45,19 @@ def write_video(path, frames, fps=10):
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(0, 6, allow_nan=False), min_size=1, max_size=40), st.floats(-2, 2))
 def test_rho_summary_is_robust_and_shift_equivariant(values, shift):
-    s = rho_summary(values)
+    s = sequence_rho_summary(values)
     assert s["n"] == len(values)
     assert s["min"] <= s["q25"] <= s["median"] <= s["q75"] <= s["max"]
     assert s["iqr"] >= 0 and s["mad"] >= 0
-    moved = rho_summary([v + shift for v in values])
+    moved = sequence_rho_summary([v + shift for v in values])
     assert moved["median"] == pytest.approx(s["median"] + shift, abs=1e-9)
     assert moved["iqr"] == pytest.approx(s["iqr"], abs=1e-9)
-    assert rho_summary(values[::-1])["median"] == pytest.approx(s["median"])
+    assert sequence_rho_summary(values[::-1])["median"] == pytest.approx(s["median"])
 
 
 def test_rho_summary_drops_non_finite_and_empty():
-    assert rho_summary([]) == {"n": 0}
-    assert rho_summary([float("nan"), 2.0])["median"] == 2.0
+    assert sequence_rho_summary([]) == {"n": 0}
+    assert sequence_rho_summary([float("nan"), 2.0])["median"] == 2.0
 
 
 def test_tracker_follows_one_face_holds_and_smooths():

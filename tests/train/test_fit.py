@@ -14,7 +14,7 @@ import flame
 from train.fit import FitResult, fit_landmarks
 from train.fit.landmark_model import LandmarkModel
 from train.fit.lbfgs import minimize
-from train.models.render import project_landmarks
+from train.render.head import project_landmarks
 
 N_SHAPE = N_EXPR = 20
 

@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 import ppcam
-from train.data.folder import load_folder, read_landmarks
+from train.data.folder import load_folder
+from train.faces.landmark_files import read_landmarks
 
 
 def _points(seed=0):
@@ -100,7 +101,7 @@ def test_npy_pickles_are_refused(tmp_path):
 
 
 def test_every_pil_format_is_read_and_pts_round_trip(tmp_path):
-    from train.data.pts import read_pts, write_pts
+    from train.faces.landmark_files import read_pts, write_pts
 
     pts = _points(3)
     Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(tmp_path / "p.ppm")

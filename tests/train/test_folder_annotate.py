@@ -21,8 +21,8 @@ from tests.train.faces_helpers import (
 )
 from train.data.folder import load_folder
 from train.data.folder_annotate import annotation_cache_dir
-from train.data.pts import read_pts
-from train.faces.crop import SCALE_TEST, landmark_crop
+from train.faces.crop_box import SCALE_TEST, landmark_crop
+from train.faces.landmark_files import read_pts
 
 
 class Refusing(KnownFaces):

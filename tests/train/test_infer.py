@@ -11,16 +11,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import train.infer.__main__ as infer_command
 from tests.train.conftest import tiny_config
-from train import infer
 from train.data.cache import load_data
 from train.engine.run import Run
+from train.infer.__main__ import main as infer_main
 
 
 @pytest.fixture(scope="module")
 def checkpoint(data_root):
     cfg = tiny_config(data_root, name="for-infer", steps=1)
-    Run(cfg, progress=False).train(load_data(cfg, progress=False))
+    Run(cfg, progress=False).train(load_data(cfg.data, cfg.out_dir, progress=False))
     return os.path.join(cfg.out_dir, cfg.name, "final.safetensors")
 
 
@@ -34,7 +35,7 @@ def test_folder_of_images(checkpoint, tmp_path):
     out = tmp_path / "out"
     argv = [str(folder), str(tmp_path / "missing.png"), "--checkpoint", checkpoint]
     with pytest.warns(UserWarning) as warned:
-        infer.main([*argv, "--out", str(out), "--batch", "2", "--crop", "centre"])
+        infer_main([*argv, "--out", str(out), "--batch", "2", "--crop", "centre"])
     messages = " ".join(str(w.message) for w in warned)
     assert "broken.png: skipped" in messages and "missing.png: skipped" in messages
     for stem in ("a", "b"):
@@ -57,7 +58,7 @@ def test_folder_of_images(checkpoint, tmp_path):
 
 def test_bad_arguments(checkpoint, tmp_path, capsys):
     with pytest.raises(SystemExit):
-        infer.main(
+        infer_main(
             [
                 str(tmp_path),
                 "--checkpoint",
@@ -68,7 +69,7 @@ def test_bad_arguments(checkpoint, tmp_path, capsys):
         )
     assert "no such file" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        infer.main(
+        infer_main(
             [
                 str(tmp_path),
                 "--checkpoint",
@@ -84,8 +85,8 @@ def test_bad_arguments(checkpoint, tmp_path, capsys):
 def test_detect_crops_one_result_per_face_in_original_pixels(checkpoint, tmp_path):
     from tests.train.faces_helpers import KnownFaces, paste, photo_canvas, standin_face
     from tests.train.test_faces_images import bomb_png
-    from train.eval.inference import infer as run_infer
-    from train.faces.crop import CropBox
+    from train.faces.crop_box import CropBox
+    from train.infer.inference import infer as run_infer
 
     face_a, pts_a = standin_face(128, 0)
     face_b, pts_b = standin_face(64, 1)
@@ -122,7 +123,7 @@ def test_detect_crops_one_result_per_face_in_original_pixels(checkpoint, tmp_pat
 
 
 def test_crop_none_needs_square_images(checkpoint, tmp_path):
-    from train.eval.inference import infer as run_infer
+    from train.infer.inference import infer as run_infer
 
     Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(tmp_path / "sq.png")
     Image.fromarray(np.full((40, 60, 3), 90, np.uint8)).save(tmp_path / "wide.png")
@@ -142,7 +143,7 @@ def test_default_crop_detects_with_the_extra_else_centre(checkpoint, tmp_path, c
     photo = tmp_path / "hopper.jpg"
     photo.write_bytes(open(grace_hopper_path(), "rb").read())
     if importlib.util.find_spec("dlib") is not None:  # the faces extra: detect by default
-        infer.main([str(photo), "--checkpoint", checkpoint, "--out", str(tmp_path / "d")])
+        infer_main([str(photo), "--checkpoint", checkpoint, "--out", str(tmp_path / "d")])
         record = json.loads((tmp_path / "d" / "hopper_0.json").read_text())
         assert record["crop_mode"] == "detect" and "excludes commercial" in capsys.readouterr().err
         box = record["detector_box_px"]
@@ -153,12 +154,12 @@ def test_default_crop_detects_with_the_extra_else_centre(checkpoint, tmp_path, c
     def unavailable(name="dlib"):
         raise detect.DetectorUnavailable("dlib is not installed")
 
-    monkeypatch.setattr(infer, "load_detector", unavailable)
-    infer.main([str(photo), "--checkpoint", checkpoint, "--out", str(tmp_path / "c")])
+    monkeypatch.setattr(infer_command, "load_detector", unavailable)
+    infer_main([str(photo), "--checkpoint", checkpoint, "--out", str(tmp_path / "c")])
     assert "--crop centre" in capsys.readouterr().err
     assert json.loads((tmp_path / "c" / "hopper.json").read_text())["crop_mode"] == "centre"
     with pytest.raises(SystemExit):
-        infer.main(
+        infer_main(
             [
                 str(photo),
                 "--checkpoint",
@@ -173,7 +174,7 @@ def test_default_crop_detects_with_the_extra_else_centre(checkpoint, tmp_path, c
 
 def test_a_folder_of_frames_is_one_tracked_sequence(checkpoint, tmp_path):
     from tests.train.faces_helpers import KnownFaces, paste, photo_canvas, standin_face
-    from train.eval.inference import infer as run_infer
+    from train.infer.inference import infer as run_infer
 
     face, points = standin_face(96)
     frames = tmp_path / "frames"
@@ -223,7 +224,7 @@ def test_a_video_file_is_tracked(checkpoint, tmp_path):
         frames.append(canvas)
     write_video(tmp_path / "walk.mp4", frames)
     out = tmp_path / "out"
-    infer.main([str(tmp_path / "walk.mp4"), "--checkpoint", checkpoint, "--out", str(out)])
+    infer_main([str(tmp_path / "walk.mp4"), "--checkpoint", checkpoint, "--out", str(out)])
     summary = json.loads((out / "walk_summary.json").read_text())
     assert summary["frames"] == 6 and summary["frames_with_result"] == 6
     assert summary["frames_held"] == 0 and summary["rho"]["n"] == 6

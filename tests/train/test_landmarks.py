@@ -18,8 +18,8 @@ from tests.train.faces_helpers import (
 )
 from tests.train.test_faces_images import bomb_png
 from train.data.folder import load_folder
-from train.data.pts import read_pts
 from train.faces.annotate import annotate
+from train.faces.landmark_files import read_pts
 
 
 def test_known_landmarks_are_written_exactly_and_read_back_by_folder(tmp_path):

@@ -340,3 +340,37 @@ def test_eval_mode_single_image():
     with torch.no_grad():
         pred = model(images(batch=1, size=32))
     assert pred.rho.shape == (1,)
+
+
+# ---------------------------------------------------------------- interfaces
+
+
+@pytest.mark.parametrize("arch", ["small", "smirk"])
+def test_both_architectures_implement_the_written_interfaces(arch):
+    """The protocols of train.models.interface hold for each architecture, and a forward
+    pass returns what they promise (a Prediction of the declared sizes; an image)."""
+    from train.models.interface import Regressor, Renderer
+    from train.models.smirk.adapter import SmirkRegressor, SmirkRenderer
+    from train.models.unet import NeuralRenderer
+
+    torch.manual_seed(0)
+    if arch == "small":
+        model, renderer, size = make(camera="pseudo"), NeuralRenderer(base_channels=4), 32
+    else:
+        model = SmirkRegressor(n_shape=10, n_expr=8, camera="pseudo")
+        renderer, size = SmirkRenderer(init_features=4), 32
+    assert isinstance(model, Regressor) and isinstance(renderer, Renderer)
+    assert not isinstance(renderer, Regressor)
+    model.eval()
+    x = images(2, size)
+    with torch.no_grad():
+        pred = model(x)
+        expression, jaw, eyelids = model.encode_expression(x)
+        out = renderer(x, x)
+    assert isinstance(pred, Prediction) and model.camera == "pseudo"
+    assert pred.shape.shape == (2, model.n_shape) and pred.expression.shape == (2, model.n_expr)
+    assert expression.shape == (2, model.n_expr) and jaw.shape == (2, 3)
+    assert eyelids.shape == (2, 2)
+    names = {g["name"] for g in model.param_groups()}
+    assert names == {"pose_backbone", "pose_head", "camera_head", "shape", "expression"}
+    assert out.shape == x.shape and bool(((out > 0) & (out < 1)).all())

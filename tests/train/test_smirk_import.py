@@ -12,13 +12,14 @@ import torch
 from PIL import Image
 
 import flame
-from train import finetune, import_smirk, infer
+from train import finetune, import_smirk
 from train.engine.checkpoint import read_info
 from train.engine.system import load_system
-from train.models.render import project_landmarks
-from train.models.smirk_nets import SmirkEncoder, SmirkGenerator
-from train.models.smirk_regressor import SMIRK_RES_BLOCKS, SmirkRegressor, camera_from_smirk
-from train.smirk import load_smirk, read_smirk_state, save_smirk, smirk_flame
+from train.infer.__main__ import main as infer_main
+from train.models.smirk.adapter import SMIRK_RES_BLOCKS, SmirkRegressor, camera_from_smirk
+from train.models.smirk.networks import SmirkEncoder, SmirkGenerator
+from train.models.smirk.release import load_smirk, read_smirk_state, save_smirk, smirk_flame
+from train.render.head import project_landmarks
 
 #: a small SMIRK-layout model: the real layout, smaller linear layers and generator
 N_SHAPE, N_EXPR, FEATURES = 10, 10, 4
@@ -234,7 +235,7 @@ def test_infer_from_the_converted_checkpoint(converted, tmp_path, single_thread)
     ).save(photo)
     out = str(tmp_path / "out")
     # noise has no face to detect: the centre crop (the default without the faces extra)
-    infer.main([str(photo), "--checkpoint", str(converted), "--out", out, "--crop", "centre"])
+    infer_main([str(photo), "--checkpoint", str(converted), "--out", out, "--crop", "centre"])
     record = json.loads((tmp_path / "out" / "face.json").read_text())
     assert len(record["shape"]) == N_SHAPE and record["rho"] == 0.0
 

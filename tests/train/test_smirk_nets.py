@@ -1,4 +1,4 @@
-"""train.models.mobilenetv3 and train.models.smirk_nets: TF "SAME" padding, state-dict
+"""train.models.smirk.mobilenetv3 and train.models.smirk.networks: TF "SAME" padding, state-dict
 layout and sizes (those of timm and SMIRK), output shapes and ranges, bad input."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn import functional as F
 
-from train.models.mobilenetv3 import Conv2dSame, MobileNetV3Minimal, conv2d_same, same_padding
-from train.models.smirk_nets import (
+from train.models.smirk.mobilenetv3 import Conv2dSame, MobileNetV3Minimal, conv2d_same, same_padding
+from train.models.smirk.networks import (
     ExpressionEncoder,
     PoseEncoder,
     ShapeEncoder,

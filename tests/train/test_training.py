@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.train.conftest import tiny_cli_args, tiny_config
+from tests.train.conftest import tiny_cli_args, tiny_config, tiny_data
 from train.data.batches import concat_regimes
 from train.data.cache import load_data
 from train.data.seeding import seeded
@@ -28,7 +28,7 @@ def test_smoke_training_reduces_the_loss(data_root, single_thread):
     # one thread: with two, the CPU's reduction order gives another 14-step trajectory,
     # on which this tiny run's loss was flat (seen here when the file ran alone)
     cfg = tiny_config(data_root, name="reduce", steps=14, lr=3e-3, w_cycle=0.0, camera_lr_scale=1.0)
-    data = load_data(cfg, progress=False)
+    data = load_data(cfg.data, cfg.out_dir, progress=False)
     Run(cfg, progress=False).train(data)
     records = _records(os.path.join(cfg.out_dir, cfg.name))
     losses = [r["landmarks"] for r in records if "loss" in r]
@@ -40,7 +40,7 @@ def test_smoke_training_reduces_the_loss(data_root, single_thread):
 
 def test_rho_gradients_reach_the_rho_head(data_root):
     cfg = tiny_config(data_root, name="grad", camera="pseudo")
-    data = load_data(cfg, progress=False)
+    data = load_data(cfg.data, cfg.out_dir, progress=False)
     run = Run(cfg, progress=False)
     train = concat_regimes(data, cfg.regimes, "train")
     images = train["image"][:4].float() / 255
@@ -68,7 +68,7 @@ def test_the_rho_prior_alone_pulls_rho_to_the_prior(data_root):
         camera_lr_scale=1.0,
         checkpoint_every=100,
     )
-    data = load_data(cfg, progress=False)
+    data = load_data(cfg.data, cfg.out_dir, progress=False)
     run = Run(cfg, progress=False)
     run.train(data)
     # the batch-mean rho the loss saw, step by step: from 0.12 to the prior
@@ -80,7 +80,7 @@ def test_the_rho_prior_alone_pulls_rho_to_the_prior(data_root):
 
 @pytest.mark.parametrize("schedule", ["constant", "cosine", "cosine-ema"])
 def test_resume_after_a_kill_equals_an_uninterrupted_run(data_root, monkeypatch, schedule):
-    data = load_data(tiny_config(data_root), progress=False)
+    data = tiny_data(data_root)
     sched = {
         "lr_schedule": schedule.removesuffix("-ema"),
         "warmup_steps": 0 if schedule == "constant" else 1,
@@ -138,7 +138,7 @@ def test_lr_factor_warms_up_then_holds_or_decays_to_zero():
 
 
 def test_resume_with_another_config_is_refused(data_root):
-    data = load_data(tiny_config(data_root), progress=False)
+    data = tiny_data(data_root)
     cfg = tiny_config(data_root, name="refuse", steps=1)
     Run(cfg, progress=False).train(data)
     with pytest.raises(ValueError, match="different config"):
@@ -146,7 +146,7 @@ def test_resume_with_another_config_is_refused(data_root):
 
 
 def test_non_finite_losses_are_skipped_then_stop_the_run(data_root, monkeypatch):
-    data = load_data(tiny_config(data_root), progress=False)
+    data = tiny_data(data_root)
     cfg = tiny_config(data_root, name="nan", steps=10, max_bad_steps=3)
     real = TrainingSystem.forward
 
@@ -231,7 +231,8 @@ def test_finetune_with_a_real_data_folder(data_root, tmp_path):
     assert row["jaw"]["value"] >= 0 and row["other"]["value"] >= 0
     assert "true_mean" not in results["rho"]["rho"]["folder"]  # no ground truth for real data
     assert "folder" not in results["neutral_shape"]["rho"]
-    from train.engine.config import SOURCES, TrainConfig
+    from train.data.sources import SOURCES
+    from train.engine.config import TrainConfig
     from train.engine.run import rho_priors
 
     cfg = TrainConfig(folder=str(folder))

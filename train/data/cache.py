@@ -1,5 +1,8 @@
 """The data of a run: every ``(regime, split)`` rendered once and cached under
-``<out_dir>/.data/``, plus the ``--folder`` data split into train and test."""
+``<out_dir>/.data/``, plus the ``--folder`` data split into train and test.
+
+Every function takes the run's data section (:class:`~train.data.data_config.DataConfig`)
+and ``out_dir``, the folder that holds the runs and their shared ``.data/`` cache."""
 
 from __future__ import annotations
 
@@ -10,31 +13,34 @@ import torch
 import torch.distributed as dist
 
 from train.data.batches import Samples
+from train.data.data_config import DataConfig
 from train.data.folder import load_folder
 from train.data.folder_annotate import annotation_cache_dir
 from train.data.seeding import seeded
 from train.data.shards import load_shards, save_shards
+from train.data.sources import FOLDER, SOURCES
 from train.data.synthetic import SPLITS, FaceGenerator, generate_split
-from train.engine.config import FOLDER, SOURCES, TrainConfig
 
 
-def data_cache_dir(cfg: TrainConfig) -> str:
+def data_cache_dir(cfg: DataConfig, out_dir: str) -> str:
     """The cache folder of a run's data, keyed by FLAME model, size, seed and basis sizes."""
     key = f"{cfg.flame}|{cfg.image_size}|{cfg.seed}|{cfg.n_shape}|{cfg.n_expr}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    return os.path.join(cfg.out_dir, ".data", f"s{cfg.image_size}-{digest}")
+    return os.path.join(out_dir, ".data", f"s{cfg.image_size}-{digest}")
 
 
-def split_size(cfg: TrainConfig, split: str) -> int:
+def split_size(cfg: DataConfig, split: str) -> int:
     """Samples per regime in ``split`` (``"train"``, ``"val"`` or ``"test"``)."""
     return {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}[split]
 
 
-def load_data(cfg: TrainConfig, regimes=None, splits=SPLITS, progress=True) -> dict:
+def load_data(
+    cfg: DataConfig, out_dir: str, regimes=None, splits=SPLITS, progress=True
+) -> dict:
     """``{(regime, split): samples}``, rendered once and cached as safetensors shards
     under ``<out_dir>/.data/`` (keyed by FLAME model, size, seed and basis sizes)."""
     regimes = tuple(regimes or cfg.regimes)
-    cache = data_cache_dir(cfg)
+    cache = data_cache_dir(cfg, out_dir)
     distributed = dist.is_available() and dist.is_initialized()
     if distributed and dist.get_rank() != 0:
         dist.barrier()  # rank 0 renders and caches first; the others then read the cache
@@ -63,15 +69,15 @@ def load_data(cfg: TrainConfig, regimes=None, splits=SPLITS, progress=True) -> d
     if distributed and dist.get_rank() == 0:
         dist.barrier()
     if cfg.folder and FOLDER not in regimes:
-        out.update(folder_splits(cfg, template=next(iter(out.values()), None)))
+        out.update(folder_splits(cfg, out_dir, template=next(iter(out.values()), None)))
     return out
 
 
-def folder_splits(cfg: TrainConfig, template: Samples | None) -> dict:
+def folder_splits(cfg: DataConfig, out_dir: str, template: Samples | None) -> dict:
     """The ``--folder`` data as samples of source ``"folder"``: a seeded hold-out of
     ``folder_test_fraction`` for val/test, the rest for training. Quantities a real
     image does not have (camera, parameters, mask) are NaN / zero."""
-    annotate = annotation_cache_dir(cfg.out_dir, cfg.folder) if cfg.folder_annotate else None
+    annotate = annotation_cache_dir(out_dir, cfg.folder) if cfg.folder_annotate else None
     data = load_folder(cfg.folder, cfg.image_size, crop=cfg.folder_crop, annotate_cache=annotate)
     n = len(data.names)
     n_test = min(n - 1, max(1, round(cfg.folder_test_fraction * n))) if n > 1 else 0

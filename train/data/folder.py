@@ -16,7 +16,7 @@ landmarks are detected once and cached there (train.data.folder_annotate), never
 ``root``.
 
 Crops (``crop``): ``"centre"`` takes the central square of the image; ``"landmarks"``
-SMIRK's crop (train.faces.crop: the landmarks' box x 1.6, similarity warp); ``"auto"``
+SMIRK's crop (train.faces.crop_box: the landmarks' box x 1.6, similarity warp); ``"auto"``
 (what ``train.finetune`` uses) the landmark crop for annotated images and the centre
 crop for images that came with a landmark file, as before detection existed.
 
@@ -43,13 +43,11 @@ import torch
 from PIL import Image
 
 import ppcam
-from train.data.pts import read_pts
-from train.faces.crop import FOLDER_CROPS, SCALE_TEST, landmark_crop, warp
+from train.faces.crop_box import FOLDER_CROPS, SCALE_TEST, landmark_crop, warp
 from train.faces.detect import FaceDetector
 from train.faces.images import IMAGE_SUFFIXES, read_image
+from train.faces.landmark_files import LANDMARK_SUFFIXES, read_landmarks
 from train.units import REFERENCE_PIXELS
-
-LANDMARK_SUFFIXES = (".npy", ".json", ".pts")
 
 
 @dataclasses.dataclass
@@ -62,31 +60,6 @@ class FolderData:
     names: list[str]
     skipped: list[tuple[str, str]]
     rho_prior: float | None
-
-
-def read_landmarks(path: str) -> np.ndarray:
-    """Landmarks ``[68,2]`` (0-based pixels) from a .npy, .json or .pts file."""
-    suffix = os.path.splitext(path)[1].lower()
-    if suffix == ".npy":
-        points = np.load(path, allow_pickle=False)
-    elif suffix == ".json":
-        with open(path) as f:
-            content = json.load(f)
-        if isinstance(content, dict):
-            if "landmarks" not in content:
-                raise ValueError("JSON landmarks need a 'landmarks' key or a top-level list")
-            content = content["landmarks"]
-        points = np.asarray(content, dtype=np.float64)
-    elif suffix == ".pts":
-        points = read_pts(path)
-    else:
-        raise ValueError(f"unknown landmark format {suffix!r}, expected one of {LANDMARK_SUFFIXES}")
-    points = np.asarray(points, dtype=np.float64)
-    if points.shape != (68, 2):
-        raise ValueError(f"expected 68 (x, y) landmarks, got shape {list(points.shape)}")
-    if not np.isfinite(points).all():
-        raise ValueError("landmarks contain NaN or inf")
-    return points
 
 
 def read_rho_prior(root: str) -> float | None:

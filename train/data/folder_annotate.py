@@ -15,8 +15,8 @@ import os
 import numpy as np
 
 from _common.atomic import write_text
-from train.data.pts import read_pts, write_pts
 from train.faces.detect import FaceDetector, find_faces
+from train.faces.landmark_files import read_pts, write_pts
 
 
 def annotation_cache_dir(out_dir: str, folder: str) -> str:

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 import flame
 from train.data.seeding import seeded
-from train.models.render import camera_vertices, project_landmarks, render_mesh
+from train.render.head import camera_vertices, project_landmarks, render_mesh
 from train.units import JAW, REFERENCE_PIXELS, ndc_per_pixel
 
 SPLITS = ("train", "val", "test")

@@ -12,19 +12,16 @@ import os
 import typing
 from collections.abc import Sequence
 
-from train.faces.crop import FOLDER_CROPS
+from train.data.data_config import DataConfig
+from train.data.sources import FOLDER, REGIMES
+from train.faces.crop_box import FOLDER_CROPS
+from train.models.masking import MASKINGS
+from train.models.regressor import CAMERA_MODES, RHO_INITS
 
-CAMERA_MODES = ("ortho", "pseudo", "perspective")
-REGIMES = ("hmc", "studio", "wild")
-#: Real data from ``--folder``: the fourth source, with no ground-truth camera.
-FOLDER = "folder"
-SOURCES = (*REGIMES, FOLDER)
-MASKINGS = ("paper", "smirk")
 #: Regressor and neural-renderer architectures: "small" (this project's compact
 #: MobileNet-like encoders and UNet, for CPUs) or "smirk" (SMIRK's released encoder and
-#: generator, train.models.smirk_nets; its checkpoint converts with train.import_smirk)
+#: generator, train.models.smirk.networks; its checkpoint converts with train.import_smirk)
 ARCHS = ("small", "smirk")
-RHO_INITS = ("paper", "zero")
 #: learning-rate schedules: constant after the warm-up, or cosine decay to 0 at the last step
 LR_SCHEDULES = ("constant", "cosine")
 #: The ablations of the rho model (``train.finetune --ablations all``): the report's
@@ -230,6 +227,12 @@ class TrainConfig:
     def sources(self) -> tuple[str, ...]:
         """The data sources a run trains and evaluates on: its regimes and the folder."""
         return (*self.regimes, FOLDER) if self.folder else tuple(self.regimes)
+
+    @property
+    def data(self) -> DataConfig:
+        """The data section (what train.data receives)."""
+        names = [f.name for f in dataclasses.fields(DataConfig)]
+        return DataConfig(**{k: getattr(self, k) for k in names})
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)

@@ -7,7 +7,8 @@ import torch
 from _common.atomic import atomic_path
 from train.data.batches import Samples
 from train.data.seeding import seeded
-from train.engine.config import SOURCES, TrainConfig
+from train.data.sources import SOURCES
+from train.engine.config import TrainConfig
 from train.engine.run_log import read_metrics
 from train.engine.system import TrainingSystem
 

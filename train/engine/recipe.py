@@ -75,7 +75,7 @@ def replicates(cfg: TrainConfig, n: int) -> list[TrainConfig]:
 def run_pretraining(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Run:
     """Train the pretraining run ``cfg`` on its data (``resume``: continue a killed one)."""
     init_distributed(pick_device(cfg.device))
-    data = load_data(cfg, progress=progress)
+    data = load_data(cfg.data, cfg.out_dir, progress=progress)
     run = Run(cfg, resume=resume, progress=progress)
     run.train(data)
     return run

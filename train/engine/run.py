@@ -31,16 +31,17 @@ import flame
 from _common.atomic import write_text
 from train.data.batches import batch_indices, concat_regimes
 from train.data.seeding import seeded
+from train.data.sources import SOURCES
 from train.engine import checkpoint as ckpt
 from train.engine import run_log
 from train.engine.batchnorm import recalibrate
-from train.engine.config import SOURCES, TrainConfig, config_diff
+from train.engine.config import TrainConfig, config_diff
 from train.engine.device import init_distributed, pick_device
 from train.engine.ema import WeightAverage
 from train.engine.host import machine_name
 from train.engine.plots import plot_curves, sample_grid
 from train.engine.system import TrainingSystem
-from train.eval.predict import evaluate_system
+from train.engine.validation import evaluate_system
 
 
 def prior_table(cfg: TrainConfig) -> torch.Tensor:

@@ -7,7 +7,7 @@ import json
 import os
 
 from _common.atomic import write_text
-from train.eval.metrics import finite_or_none
+from train.metrics import finite_or_none
 
 
 def append_record(path: str, record: dict) -> None:

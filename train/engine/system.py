@@ -12,11 +12,12 @@ import flame
 import ppcam
 from train.engine import checkpoint as ckpt
 from train.engine.config import TrainConfig
+from train.models.interface import Regressor, Renderer
 from train.models.masking import mask_face
 from train.models.regressor import FaceRegressor
-from train.models.render import camera_vertices, project_landmarks, render_mesh
-from train.models.smirk_regressor import SmirkRegressor, SmirkRenderer
+from train.models.smirk.adapter import SmirkRegressor, SmirkRenderer
 from train.models.unet import NeuralRenderer
+from train.render.head import camera_vertices, project_landmarks, render_mesh
 from train.units import JAW, LANDMARK_UNIT, OTHER
 
 #: The expression cycle's edit: Gaussian changes of this std on the first
@@ -27,7 +28,7 @@ CYCLE_EDITED_MODES = 10
 CYCLE_JAW_OPEN_MAX = 0.25
 
 
-def make_networks(cfg: TrainConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
+def make_networks(cfg: TrainConfig) -> tuple[Regressor, Renderer]:
     """The regressor and the neural renderer of ``cfg.arch``, freshly initialised.
 
     ``"small"``: :class:`FaceRegressor` (``width``) and :class:`NeuralRenderer`

@@ -1,2 +1,3 @@
-"""Evaluation: metrics, the neutral-shape error, predictions of a trained system,
-the evaluation report (tables, targets, figures) and inference on images."""
+"""Evaluation of trained runs: their predictions on held-out data (``results.py``), the
+neutral-shape error, the fitting rows, the report (tables, targets, figures) and the
+spread over training replicates."""

@@ -22,10 +22,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from _common.atomic import atomic_path  # noqa: E402
-from train.engine.config import REGIMES, SOURCES  # noqa: E402
+from train.data.sources import REGIMES, SOURCES  # noqa: E402
 from train.engine.run_log import read_metrics  # noqa: E402
 from train.eval.tables import sources_present  # noqa: E402
-from train.models.render import camera_vertices, project_landmarks, render_mesh  # noqa: E402
+from train.render.head import camera_vertices, project_landmarks, render_mesh  # noqa: E402
 
 RHO_SWEEP = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
 FIG_PIXELS = 128  # renders and upsampled inputs in the figures

@@ -6,7 +6,7 @@ can be checked against each other; a missing value prints as a dash.
 
 from __future__ import annotations
 
-from train.engine.config import REGIMES
+from train.data.sources import REGIMES
 
 DASH = "–"
 ABLATION_ROLES = ("rho-no-prior", "rho-smirk-masking", "rho-paper-init")

@@ -11,8 +11,9 @@ import torch
 
 from train.data.batches import Samples, concat_regimes
 from train.data.cache import load_data
+from train.data.sources import REGIMES
 from train.engine.checkpoint import read_info
-from train.engine.config import ABLATIONS, REGIMES, TrainConfig
+from train.engine.config import ABLATIONS, TrainConfig
 from train.engine.system import TrainingSystem, load_system
 
 #: roles in report order, with their titles
@@ -129,7 +130,7 @@ def held_out_samples(runs: list[EvalRun], progress: bool = True) -> Samples:
     """The test split of every regime, plus the folder's held-out part if a run used one."""
     folder = next((r.cfg.folder for r in runs if r.cfg.folder), "")
     cfg = dataclasses.replace(data_config(runs), regimes=REGIMES, folder=folder)
-    data = load_data(cfg, splits=("test",), progress=progress)
+    data = load_data(cfg.data, cfg.out_dir, splits=("test",), progress=progress)
     return concat_regimes(data, cfg.sources(), "test")
 
 

@@ -8,16 +8,16 @@ from tqdm import tqdm
 
 import flame
 from train.data.batches import Samples
-from train.engine.config import SOURCES
-from train.eval.metrics import (
+from train.data.sources import SOURCES
+from train.eval.runs import BASELINE
+from train.eval.shape_error import NeutralShapeError
+from train.metrics import (
     batched_pearson,
     bootstrap_ci,
     pearson,
     per_image_landmark_errors,
     rho_summary,
 )
-from train.eval.runs import BASELINE
-from train.eval.shape_error import NeutralShapeError
 from train.units import REFERENCE_PIXELS
 
 #: the reference row of table 2: the mean head (all shape coefficients zero)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from train.engine.config import REGIMES
+from train.data.sources import REGIMES
 from train.eval.runs import BASELINE
 
 #: the paper's own numbers (docs/design.md section 7), shown beside ours for direction and ratio:

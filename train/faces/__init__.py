@@ -1,9 +1,10 @@
 """Real photographs and footage: robust image reading (``images``), face detection and
 68 landmarks behind one interface (``detect``, dlib backend in the ``faces`` extra),
-SMIRK-style similarity crops (``crop``), writing overlays (``overlay``) and video frames
-(``video``, ``video`` extra). See docs/faces.md."""
+SMIRK-style similarity crops (``crop_box``) and the network's input crops
+(``input_crops``), landmark files (``landmark_files``), detections drawn for checking
+(``draw``) and video frames (``video``, ``video`` extra). See docs/faces.md."""
 
-from train.faces.crop import (
+from train.faces.crop_box import (
     SCALE_INFER,
     SCALE_TEST,
     SCALE_TRAIN,

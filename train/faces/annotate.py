@@ -11,11 +11,10 @@ import warnings
 from tqdm import tqdm
 
 from _common.atomic import write_text
-from train.data.folder import LANDMARK_SUFFIXES
-from train.data.pts import write_pts
 from train.faces.detect import FaceDetector, find_faces, load_detector
+from train.faces.draw import draw_faces
 from train.faces.images import ImageError, is_video, list_inputs, read_image
-from train.faces.overlay import draw_faces
+from train.faces.landmark_files import LANDMARK_SUFFIXES, write_pts
 
 
 @dataclasses.dataclass

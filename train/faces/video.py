@@ -1,5 +1,6 @@
 """Footage: frames from a video file (PyAV, the ``video`` extra) or a folder of frames,
-one face tracked through them with a smoothed crop box, and the sequence's rho summary.
+one face tracked through them with a smoothed crop box (the sequence's rho summary is
+:func:`train.metrics.sequence_rho_summary`).
 
 Tracking: in each frame every face is detected; the one whose landmark crop overlaps the
 previous frame's smoothed crop most (intersection over union) continues the track (the
@@ -12,13 +13,12 @@ steady crop. Where no face is found the last crop is held for up to ``max_hold``
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from collections.abc import Iterator
 
 import numpy as np
 
-from train.faces.crop import SCALE_INFER, CropBox, landmark_crop
+from train.faces.crop_box import SCALE_INFER, CropBox, landmark_crop
 from train.faces.detect import Face, FaceDetector, find_faces
 from train.faces.images import IMAGE_SUFFIXES, ImageError, read_image
 
@@ -160,24 +160,3 @@ class FaceTracker:
                 self.size,
             )
         return TrackStep(self.crop, face, False)
-
-
-def rho_summary(rho: list[float]) -> dict:
-    """The sequence's rho: median, quartiles, interquartile range, median absolute
-    deviation (unscaled), mean, standard deviation, min, max and count (finite values)."""
-    values = np.array([r for r in rho if math.isfinite(r)], dtype=np.float64)
-    if len(values) == 0:
-        return {"n": 0}
-    q25, median, q75 = np.percentile(values, [25, 50, 75])
-    return {
-        "n": int(len(values)),
-        "median": float(median),
-        "q25": float(q25),
-        "q75": float(q75),
-        "iqr": float(q75 - q25),
-        "mad": float(np.median(np.abs(values - median))),
-        "mean": float(values.mean()),
-        "std": float(values.std()),
-        "min": float(values.min()),
-        "max": float(values.max()),
-    }

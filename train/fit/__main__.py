@@ -30,12 +30,12 @@ import flame
 from _common.atomic import write_json, write_text
 from train.data.folder import read_rho_prior
 from train.engine.device import pick_device
-from train.eval.inference import overlay, write_obj
 from train.faces.images import read_image
 from train.fit import CAMERAS, fit_landmarks
 from train.fit.fitting import DEFAULT_ITERATIONS
 from train.fit.inputs import collect, ndc_to_pixels
-from train.models.render import camera_vertices, render_mesh
+from train.render.head import camera_vertices, render_mesh
+from train.render.writers import overlay, write_obj
 
 #: largest overlay side in pixels (the render is the image's centred square)
 OVERLAY_PIXELS = 512

@@ -35,7 +35,7 @@ import flame
 from train.data.synthetic import EXPRESSION_DECAY, JAW_NOISE_FACTOR, SHAPE_STD
 from train.fit.landmark_model import LandmarkModel
 from train.fit.lbfgs import minimize
-from train.models.render import project_landmarks
+from train.render.head import project_landmarks
 from train.units import JAW, REFERENCE_PIXELS, ndc_per_pixel
 
 CAMERAS = ("pseudo", "ortho")

@@ -1,7 +1,7 @@
 """The inputs of ``python -m train.fit``: images with 68-point landmark files.
 
 An image ``photo.jpg`` needs ``photo.pts`` (300-W, 1-based), ``photo.npy`` or
-``photo.json`` (0-based pixels) beside it (:func:`train.data.folder.read_landmarks`;
+``photo.json`` (0-based pixels) beside it (:func:`train.faces.landmark_files.read_landmarks`;
 ``python -m train.landmarks`` writes them where the face extra is installed).
 Landmarks go to the NDC of the whole image with the principal point at its centre:
 ``x = (2 c + 1 - W) / s``, ``y = (2 r + 1 - H) / s`` with ``s = max(W, H)``, the
@@ -19,8 +19,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from train.data.folder import LANDMARK_SUFFIXES, read_landmarks
 from train.faces.images import IMAGE_SUFFIXES, read_image
+from train.faces.landmark_files import LANDMARK_SUFFIXES, read_landmarks
 
 
 class FitInput(NamedTuple):

@@ -1,2 +1,2 @@
-"""The networks (regressor, backbone, neural renderer), the face masking of the
-neural renderer's input, and the rendering helpers over minirast and ppcam."""
+"""The networks (regressor, backbone, neural renderer, SMIRK's in ``smirk/``), the
+interfaces they implement, and the face masking of the neural renderer's input."""

@@ -1,5 +1,6 @@
-"""Input checking for :func:`train.models.masking.mask_face` and the neural renderers:
-one place, one wording."""
+"""Input checking for the networks of :mod:`train.models` (the regressors' arguments and
+images, :func:`train.models.masking.mask_face` and the neural renderers): one place, one
+wording."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import NamedTuple
 import torch
 
 from _common.checks import check_same_device_dtype, check_same_size, check_tensor
+from train.models.backbone import MIN_SIZE
 
+#: face maskings of the neural renderer's input (train.models.masking)
 MODES = ("paper", "smirk")
 
 
@@ -130,3 +133,40 @@ def renderer_inputs(masked: object, rendered: object, multiple: int, why: str) -
         raise ValueError(
             f"image height and width must be positive multiples of {multiple} ({why}), got {h}x{w}"
         )
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``, else ``ValueError`` naming ``name``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """``value`` if it is an int >= 1 (not a bool), else ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def check_positive_float(name: str, value: object) -> float:
+    """``value`` as a float if it is a finite number > 0, else ``ValueError``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
+    return float(value)
+
+
+def check_images(images: object) -> torch.Tensor:
+    """Validate a batch of images: ``[B, 3, H, W]`` floating point, H, W >= 32."""
+    images = check_tensor("images", images, ("B", 3, "H", "W"))
+    h, w = images.shape[-2:]
+    if h < MIN_SIZE or w < MIN_SIZE:
+        raise ValueError(f"images must be at least {MIN_SIZE}x{MIN_SIZE} pixels, got {h}x{w}")
+    if images.shape[0] == 0:
+        raise ValueError("images must hold at least one image, got batch size 0")
+    return images

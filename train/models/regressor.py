@@ -35,8 +35,13 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from _common.checks import check_tensor
-from train.models.backbone import MIN_SIZE, MobileNetBackbone
+from train.models._validate import (
+    check_choice,
+    check_images,
+    check_positive_float,
+    check_positive_int,
+)
+from train.models.backbone import MobileNetBackbone
 
 CAMERA_MODES = ("ortho", "pseudo", "perspective")
 RHO_INITS = ("paper", "zero")
@@ -86,40 +91,6 @@ class Prediction(NamedTuple):
     eyelids: torch.Tensor
 
 
-def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-    return value
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-def _check_positive_float(name: str, value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
-    return float(value)
-
-
-def check_images(images: object) -> torch.Tensor:
-    """Validate a batch of images: ``[B, 3, H, W]`` floating point, H, W >= 32."""
-    images = check_tensor("images", images, ("B", 3, "H", "W"))
-    h, w = images.shape[-2:]
-    if h < MIN_SIZE or w < MIN_SIZE:
-        raise ValueError(f"images must be at least {MIN_SIZE}x{MIN_SIZE} pixels, got {h}x{w}")
-    if images.shape[0] == 0:
-        raise ValueError("images must hold at least one image, got batch size 0")
-    return images
-
-
 def positive_scale(raw: torch.Tensor, floor: float = SCALE_FLOOR) -> torch.Tensor:
     """The camera scale from the raw linear output: identity above ``floor``.
 
@@ -151,7 +122,7 @@ def make_rho_head(in_features: int, rho_init: str) -> nn.Linear:
     ``"zero"``: zero weights and bias ``logit(ZERO_INIT_RHO_FRACTION)``, so rho starts
     at 0.02 rho_max (what the text intends: start from the orthographic model).
     """
-    _check_choice("rho_init", rho_init, RHO_INITS)
+    check_choice("rho_init", rho_init, RHO_INITS)
     head = nn.Linear(in_features, 1)
     with torch.no_grad():
         if rho_init == "paper":
@@ -202,9 +173,9 @@ def attach_camera_head(
     removed. Calling it with the current mode changes no weight, except
     "pseudo" with a different ``rho_init``, which re-initializes the rho head.
     """
-    _check_choice("camera", camera, CAMERA_MODES)
+    check_choice("camera", camera, CAMERA_MODES)
     rho_init = owner.rho_init if rho_init is None else rho_init
-    _check_choice("rho_init", rho_init, RHO_INITS)
+    check_choice("rho_init", rho_init, RHO_INITS)
     if camera == owner.camera and (camera != "pseudo" or rho_init == owner.rho_init):
         owner.rho_init = rho_init  # only the "pseudo" head depends on it
         return
@@ -294,9 +265,9 @@ class PoseCameraEncoder(nn.Module):
         rho_init: str = "zero",
     ) -> None:
         super().__init__()
-        _check_choice("camera", camera, CAMERA_MODES)
-        _check_choice("rho_init", rho_init, RHO_INITS)
-        self.rho_max = _check_positive_float("rho_max", rho_max)
+        check_choice("camera", camera, CAMERA_MODES)
+        check_choice("rho_init", rho_init, RHO_INITS)
+        self.rho_max = check_positive_float("rho_max", rho_max)
         self.backbone = MobileNetBackbone(width)
         self.pose_head = _linear(self.backbone.out_features, 6, POSE_WEIGHT_STD)
         with torch.no_grad():
@@ -326,7 +297,7 @@ class ShapeEncoder(nn.Module):
 
     def __init__(self, width: float = 1.0, n_shape: int = 100) -> None:
         super().__init__()
-        self.n_shape = _check_positive_int("n_shape", n_shape)
+        self.n_shape = check_positive_int("n_shape", n_shape)
         self.backbone = MobileNetBackbone(width)
         self.head = _linear(self.backbone.out_features, n_shape, 0.0)
 
@@ -346,7 +317,7 @@ class ExpressionEncoder(nn.Module):
 
     def __init__(self, width: float = 1.0, n_expr: int = 50) -> None:
         super().__init__()
-        self.n_expr = _check_positive_int("n_expr", n_expr)
+        self.n_expr = check_positive_int("n_expr", n_expr)
         self.backbone = MobileNetBackbone(width)
         self.head = _linear(self.backbone.out_features, n_expr + 5, POSE_WEIGHT_STD)
 
@@ -387,8 +358,8 @@ class FaceRegressor(nn.Module):
         width: float = 1.0,
     ) -> None:
         super().__init__()
-        _check_choice("camera", camera, CAMERA_MODES)
-        _check_choice("rho_init", rho_init, RHO_INITS)
+        check_choice("camera", camera, CAMERA_MODES)
+        check_choice("rho_init", rho_init, RHO_INITS)
         self.pose = PoseCameraEncoder(width, camera, rho_max, rho_init)
         self.shape = ShapeEncoder(width, n_shape)
         self.expression = ExpressionEncoder(width, n_expr)

@@ -28,10 +28,10 @@ import argparse
 import os
 import sys
 
-from train.eval.inference import infer
-from train.faces.crop import SCALE_INFER
-from train.faces.crops import CROP_MODES
+from train.faces.crop_box import SCALE_INFER
 from train.faces.detect import LICENCE_NOTE, DetectorUnavailable, load_detector
+from train.faces.input_crops import CROP_MODES
+from train.infer.inference import infer
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,7 +2,7 @@
 
 Architecture from SMIRK (github.com/georgeretsi/smirk, ``src/smirk_encoder.py`` and
 ``src/smirk_generator.py``, MIT licence). The module trees, and so the state-dict
-keys, are SMIRK's; the backbones are :class:`~train.models.mobilenetv3.MobileNetV3Minimal`
+keys, are SMIRK's; the backbones are :class:`~train.models.smirk.mobilenetv3.MobileNetV3Minimal`
 in place of timm's models, with the same names.
 
 Encoders take RGB images ``[B,3,H,W]`` (float, SMIRK feeds [0, 1] at 224x224; any
@@ -29,7 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from _common.checks import check_tensor
-from train.models.mobilenetv3 import MobileNetV3Minimal
+from train.models.smirk.mobilenetv3 import MobileNetV3Minimal
 
 
 def _check_count(name: str, value: object) -> int:

@@ -2,7 +2,7 @@
 overlay PNG and the posed mesh as OBJ (``python -m train.infer`` is its command).
 
 Each image is read robustly (train.faces.images: EXIF rotation, any mode, bombs
-refused) and cut into network inputs by ``crop`` (train.faces.crops): ``detect`` gives
+refused) and cut into network inputs by ``crop`` (train.faces.input_crops): ``detect`` gives
 one SMIRK crop per detected face, written as ``<stem>_<k>.*`` (k = 0 the largest face),
 plus ``<stem>_faces.png`` with every face's predicted landmarks on the photograph;
 ``centre`` and ``none`` give one input, written as ``<stem>.*``. Landmarks are reported
@@ -23,48 +23,26 @@ import warnings
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 import ppcam
-from _common.atomic import atomic_path, write_text
+from _common.atomic import write_text
 from train.engine.device import pick_device
 from train.engine.system import load_system
-from train.faces.crop import SCALE_INFER, warp
-from train.faces.crops import FaceCrop, face_crops
+from train.faces.crop_box import SCALE_INFER, warp
 from train.faces.detect import FaceDetector
+from train.faces.draw import draw_faces
 from train.faces.images import ImageError, is_video, list_inputs, read_image
-from train.faces.overlay import draw_faces
-from train.models.render import camera_vertices, project_landmarks, render_mesh
+from train.faces.input_crops import FaceCrop, face_crops
+from train.metrics import sequence_rho_summary
+from train.render.head import camera_vertices, project_landmarks, render_mesh
+from train.render.writers import overlay, write_obj
 
 
 def list_images(inputs: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
     """Image paths from files and folders (sorted), and the inputs skipped with why
     (train.faces.images.list_inputs: every file PIL reads is an image)."""
     return list_inputs(inputs)
-
-
-def write_obj(path: str, vertices: np.ndarray, faces: np.ndarray) -> None:
-    """The mesh as a Wavefront OBJ (1-based face indices)."""
-    lines = ["# minirast train.infer: FLAME model frame (x left, y up, z out), metres\n"]
-    lines += [f"v {x:.6f} {y:.6f} {z:.6f}\n" for x, y, z in vertices]
-    lines += [f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in faces]
-    write_text(path, "".join(lines))
-
-
-def overlay(image: torch.Tensor, render: torch.Tensor, mask: torch.Tensor, lmk_ndc, path: str):
-    """The input with the shaded predicted mesh blended in and the landmarks drawn."""
-    blend = torch.where(mask, 0.45 * image + 0.55 * render, image)
-    arr = (blend.permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8)
-    size = arr.shape[0]
-    scale = 4 if size < 256 else 1
-    pil = Image.fromarray(arr).resize((size * scale, size * scale), Image.NEAREST)
-    draw = ImageDraw.Draw(pil)
-    for x, y in ((lmk_ndc + 1) * size / 2 - 0.5).tolist():
-        cx, cy = (x + 0.5) * scale, (y + 0.5) * scale
-        draw.ellipse((cx - 2, cy - 2, cx + 2, cy + 2), fill=(255, 40, 40))
-    with atomic_path(path) as tmp:
-        pil.save(tmp, format="PNG")
 
 
 @dataclasses.dataclass
@@ -195,7 +173,7 @@ def infer(
     """Run the model on every image; returns ``(written_names, skipped)``.
 
     ``crop``: ``detect`` (one result per face, needs a detector: ``detector`` or the
-    ``faces`` extra's dlib), ``centre`` or ``none`` (train.faces.crops). An unreadable
+    ``faces`` extra's dlib), ``centre`` or ``none`` (train.faces.input_crops). An unreadable
     file, a decompression bomb, an image without a face and a video (see
     :func:`infer_sequence`) are skipped with the reason; the batch goes on. Video files,
     and with ``sequence`` every folder, are run as sequences (:func:`infer_sequence`).
@@ -264,7 +242,7 @@ def infer_sequence(
     ``_overlay.png`` and ``<stem>_summary.json`` (median rho and spread, frames with a
     face, held and lost). Returns the written names and the summary. ``ValueError`` /
     ``ImportError`` (PyAV missing) name the source when it cannot be read at all."""
-    from train.faces.video import FaceTracker, folder_frames, rho_summary, video_frames
+    from train.faces.video import FaceTracker, folder_frames, video_frames
 
     stem = os.path.basename(os.path.normpath(source))
     stem = os.path.splitext(stem)[0] if os.path.isfile(source) else stem
@@ -308,7 +286,7 @@ def infer_sequence(
         "frames_with_result": len(written),
         "frames_held": held,
         "frames_lost": lost,
-        "rho": rho_summary(rho),
+        "rho": sequence_rho_summary(rho),
         "rho_per_frame": rho,
         "smoothing": smoothing,
         "scale": scale,

@@ -17,10 +17,9 @@ from train.engine.config import TrainConfig
 from train.engine.device import pick_device
 from train.engine.host import machine
 from train.engine.run_log import read_metrics
+from train.engine.validation import predict
 from train.eval import figures, report
-from train.eval.fits import fit_results
-from train.eval.metrics import finite_or_none
-from train.eval.predict import predict
+from train.eval.fit_rows import fit_results
 from train.eval.replicates import replicate_table
 from train.eval.runs import EvalRun, data_config, held_out_samples, load_runs, title
 from train.eval.tables import (
@@ -31,6 +30,7 @@ from train.eval.tables import (
     sources_present,
 )
 from train.eval.targets import PAPER_REFERENCE, paper_changes, targets
+from train.metrics import finite_or_none
 from train.units import REFERENCE_PIXELS
 
 
@@ -100,7 +100,7 @@ def evaluate(
     """Evaluate the runs and write ``out/report.md``, ``out/results.json`` and figures.
 
     With ``fits`` the report also fits FLAME and the camera to the test landmarks
-    (:mod:`train.eval.fits`). Returns the results (as written to ``results.json``, NaN
+    (:mod:`train.eval.fit_rows`). Returns the results (as written to ``results.json``, NaN
     as None).
     """
     if n_boot < 0:

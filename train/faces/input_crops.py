@@ -1,5 +1,5 @@
 """The network's input crops of one photograph, for each ``--crop`` mode of
-``train.infer``: ``detect`` (one SMIRK crop per detected face, train.faces.crop),
+``train.infer``: ``detect`` (one SMIRK crop per detected face, train.faces.crop_box),
 ``centre`` (the central square, the behaviour before faces were detected) and ``none``
 (the image is a ready square crop)."""
 
@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 from PIL import Image
 
-from train.faces.crop import SCALE_INFER, CropBox, landmark_crop, warp
+from train.faces.crop_box import SCALE_INFER, CropBox, landmark_crop, warp
 from train.faces.detect import Box, FaceDetector, find_faces
 
 CROP_MODES = ("detect", "centre", "none")

@@ -1,6 +1,6 @@
 """SMIRK's released networks behind the project's interfaces (``arch="smirk"``).
 
-:class:`SmirkRegressor` holds SMIRK's encoder (:class:`train.models.smirk_nets.
+:class:`SmirkRegressor` holds SMIRK's encoder (:class:`train.models.smirk.networks.
 SmirkEncoder`, parameter names and numerics as SMIRK's, so its checkpoint loads
 strictly into ``.encoder``) and turns its output into a
 :class:`train.models.regressor.Prediction`, adding the paper's camera head on the
@@ -24,21 +24,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from train.models._validate import renderer_inputs
+from train.models._validate import (
+    check_choice,
+    check_images,
+    check_positive_float,
+    check_positive_int,
+    renderer_inputs,
+)
 from train.models.regressor import (
     CAMERA_MODES,
     RHO_INITS,
     CameraOutput,
     Prediction,
-    _check_choice,
-    _check_positive_float,
-    _check_positive_int,
     attach_camera_head,
     camera_output,
-    check_images,
     named_param_groups,
 )
-from train.models.smirk_nets import SmirkEncoder, SmirkGenerator
+from train.models.smirk.networks import SmirkEncoder, SmirkGenerator
 
 #: residual blocks of SMIRK's released generator
 SMIRK_RES_BLOCKS = 5
@@ -85,11 +87,11 @@ class SmirkRegressor(nn.Module):
         rho_init: str = "zero",
     ) -> None:
         super().__init__()
-        _check_choice("camera", camera, CAMERA_MODES)
-        _check_choice("rho_init", rho_init, RHO_INITS)
-        self.n_shape = _check_positive_int("n_shape", n_shape)
-        self.n_expr = _check_positive_int("n_expr", n_expr)
-        self.rho_max = _check_positive_float("rho_max", rho_max)
+        check_choice("camera", camera, CAMERA_MODES)
+        check_choice("rho_init", rho_init, RHO_INITS)
+        self.n_shape = check_positive_int("n_shape", n_shape)
+        self.n_expr = check_positive_int("n_expr", n_expr)
+        self.rho_max = check_positive_float("rho_max", rho_max)
         self.encoder = SmirkEncoder(n_shape=n_shape, n_expr=n_expr)
         self.camera = "ortho"
         self.rho_init = rho_init
@@ -162,7 +164,7 @@ class SmirkRenderer(nn.Module):
 
     def __init__(self, init_features: int = SMIRK_GENERATOR_FEATURES) -> None:
         super().__init__()
-        self.init_features = _check_positive_int("init_features", init_features)
+        self.init_features = check_positive_int("init_features", init_features)
         self.generator = SmirkGenerator(
             in_channels=6, out_channels=3, init_features=init_features, res_blocks=SMIRK_RES_BLOCKS
         )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 
 from train.data.batches import Samples
-from train.engine.config import SOURCES
+from train.data.sources import SOURCES
 from train.engine.system import TrainingSystem
-from train.eval.metrics import landmark_errors, rho_summary
-from train.models.render import project_landmarks
+from train.metrics import landmark_errors, rho_summary
+from train.render.head import project_landmarks
 
 
 @torch.no_grad()

@@ -25,8 +25,9 @@ import torch
 
 import flame
 from train.data.batches import Samples
+from train.data.sources import REGIMES
 from train.data.synthetic import FaceGenerator
-from train.engine.config import REGIMES, TrainConfig
+from train.engine.config import TrainConfig
 from train.eval.runs import EvalRun, data_config
 from train.eval.tables import (
     Numbers,

@@ -6,22 +6,20 @@ flat ``torch.save`` dict whose keys start with ``smirk_encoder.`` or
 
 - reads it with ``torch.load(weights_only=True)``: tensors and plain containers
   only, nothing in the file is executed; a file that needs more is refused;
-- builds :class:`~train.models.smirk_nets.SmirkEncoder` and
-  :class:`~train.models.smirk_nets.SmirkGenerator` at the sizes the tensors say
+- builds :class:`~train.models.smirk.networks.SmirkEncoder` and
+  :class:`~train.models.smirk.networks.SmirkGenerator` at the sizes the tensors say
   and loads each strictly (:func:`load_smirk`);
-- converts it to the project's training checkpoint (``arch="smirk"``,
-  orthographic camera, FLAME settings checked) so that ``train.infer``,
-  ``train.evaluate`` and ``train.finetune --init`` take it
-  (:func:`import_smirk`, ``python -m train.import_smirk``).
+- checks the FLAME model a converted checkpoint uses (:func:`smirk_flame`); the
+  conversion to the project's training checkpoint is ``python -m train.import_smirk``
+  (:func:`train.import_smirk.import_smirk`).
 
 Conventions (ty sign, eyelids after skinning) are mapped by
-:mod:`train.models.smirk_regressor` and ``flame.FLAME(eyelid_space=...)``;
+:mod:`train.models.smirk.adapter` and ``flame.FLAME(eyelid_space=...)``;
 docs/design.md section 6.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import pickle
@@ -33,11 +31,7 @@ import torch
 
 import flame
 from _common.atomic import atomic_path
-from train.engine import checkpoint as ckpt
-from train.engine.config import TrainConfig
-from train.engine.system import TrainingSystem
-from train.models.smirk_nets import SmirkEncoder, SmirkGenerator
-from train.models.smirk_regressor import SMIRK_RES_BLOCKS
+from train.models.smirk.networks import SmirkEncoder, SmirkGenerator
 
 ENCODER_PREFIX = "smirk_encoder."
 GENERATOR_PREFIX = "smirk_generator."
@@ -246,58 +240,3 @@ def file_sha256(path: str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def import_smirk(
-    smirk_path: str,
-    out_path: str,
-    *,
-    flame_path: str = "bundled",
-    landmarks: list[str] | None = None,
-    eyelids: list[str] | None = None,
-    image_size: int = 224,
-) -> TrainConfig:
-    """Convert SMIRK's checkpoint to a training checkpoint of this project.
-
-    The result is an ``arch="smirk"``, orthographic (``camera="ortho"``) run
-    trained on ``studio`` + ``wild`` in the report's terms (SMIRK's released model
-    is the paper's orthographic pretrained model), at ``image_size`` (224 for the
-    released weights), with FLAME from :func:`smirk_flame`. The encoder and the
-    generator keep SMIRK's weights bit for bit. Returns the written config.
-    """
-    if not out_path.endswith(".safetensors"):
-        raise ValueError(f"the output must end in .safetensors, got {out_path}")
-    encoder, generator = load_smirk(smirk_path)
-    if generator is None:
-        raise ValueError(
-            f"{smirk_path}: no {GENERATOR_PREFIX!r} keys; fine-tuning needs SMIRK's generator"
-        )
-    if len(generator.resnet_blocks) != SMIRK_RES_BLOCKS:
-        raise ValueError(
-            f"{smirk_path}: the generator has {len(generator.resnet_blocks)} residual blocks; "
-            f"SMIRK's released model (the one supported) has {SMIRK_RES_BLOCKS}"
-        )
-    n_shape = encoder.shape_encoder.shape_layers[0].out_features
-    n_expr = encoder.expression_encoder.expression_layers[0].out_features - 5
-    stem = out_path[: -len(".safetensors")]
-    flame_used = smirk_flame(
-        flame_path, landmarks, eyelids, n_shape, n_expr, write_to=stem + ".flame.safetensors"
-    )
-    cfg = dataclasses.replace(
-        TrainConfig(),
-        name=os.path.basename(stem) or "smirk",
-        arch="smirk",
-        camera="ortho",
-        regimes=("studio", "wild"),
-        flame=flame_used,
-        image_size=image_size,
-        n_shape=n_shape,
-        n_expr=n_expr,
-        renderer_channels=int(generator.encoder1[0].out_channels),
-    ).validate()
-    system = TrainingSystem(cfg, flame.FLAME(flame_used, n_shape=n_shape, n_expr=n_expr))
-    system.model.encoder.load_state_dict(encoder.state_dict(), strict=True)
-    system.renderer.generator.load_state_dict(generator.state_dict(), strict=True)
-    extra = {"imported_from": os.path.abspath(smirk_path), "sha256": file_sha256(smirk_path)}
-    ckpt.save_checkpoint(out_path, system, None, dataclasses.asdict(cfg), 0, extra=extra)
-    return cfg

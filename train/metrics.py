@@ -1,9 +1,11 @@
-"""Evaluation metrics shared by training summaries and the evaluation report."""
+"""Metrics shared by training summaries, inference and the evaluation report: landmark
+errors, correlations, bootstrap intervals, and summaries of predicted rho."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from train.units import JAW, LANDMARK_UNIT, OTHER
@@ -110,3 +112,24 @@ def bootstrap_ci(
     tail = (1.0 - level) / 2
     lo, hi = torch.quantile(stats, torch.tensor([tail, 1.0 - tail], dtype=stats.dtype))
     return float(lo), float(hi)
+
+
+def sequence_rho_summary(rho: list[float]) -> dict:
+    """The sequence's rho: median, quartiles, interquartile range, median absolute
+    deviation (unscaled), mean, standard deviation, min, max and count (finite values)."""
+    values = np.array([r for r in rho if math.isfinite(r)], dtype=np.float64)
+    if len(values) == 0:
+        return {"n": 0}
+    q25, median, q75 = np.percentile(values, [25, 50, 75])
+    return {
+        "n": int(len(values)),
+        "median": float(median),
+        "q25": float(q25),
+        "q75": float(q75),
+        "iqr": float(q75 - q25),
+        "mad": float(np.median(np.abs(values - median))),
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+        "min": float(values.min()),
+        "max": float(values.max()),
+    }
