@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ import torch
 
 import flame
 from flame import standin
+from flame.storage import read_safetensors
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +180,55 @@ def test_deterministic_build_matches_cache(model):
             np.testing.assert_allclose(a, cached[key], rtol=1e-5, atol=1e-9, err_msg=key)
         else:
             np.testing.assert_array_equal(a, cached[key], err_msg=key)
+
+
+def test_cache_key_changes_with_every_module_of_the_package(tmp_path, monkeypatch):
+    """The cache file is named after the package's content: editing, renaming or adding
+    any module of flame/standin/ names a new file; moving the package does not."""
+    package = Path(standin.__file__).parent
+    copy = tmp_path / "standin"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    base = standin.package_digest(copy)
+    assert base == standin.package_digest(package) == standin.package_digest()
+    monkeypatch.setenv("MINIRAST_CACHE", str(tmp_path / "cache"))
+    name = f"flame_standin_v{standin.VERSION}_{base}.safetensors"
+    assert standin.cache_path() == tmp_path / "cache" / name
+
+    modules = sorted(p.name for p in copy.glob("*.py"))
+    assert {"__init__.py", "implicit.py", "mesh.py", "build.py", "cache.py"} <= set(modules)
+    seen = {base}
+    for module in modules:  # one byte more in any module
+        path = copy / module
+        text = path.read_bytes()
+        path.write_bytes(text + b"\n")
+        seen.add(standin.package_digest(copy))
+        path.write_bytes(text)
+    assert len(seen) == len(modules) + 1
+    assert standin.package_digest(copy) == base  # same bytes, same key
+    (copy / "masks.py").rename(copy / "regions.py")  # a renamed stage
+    assert standin.package_digest(copy) not in seen
+    (copy / "regions.py").rename(copy / "masks.py")
+    (copy / "extra.py").write_text("")  # a new, empty stage
+    assert standin.package_digest(copy) not in seen
+    (copy / "extra.py").unlink()
+    (copy / "notes.txt").write_text("not a module")  # only .py files count
+    (copy / "__pycache__").mkdir(exist_ok=True)
+    (copy / "__pycache__" / "mesh.cpython-310.pyc").write_bytes(b"\0")
+    assert standin.package_digest(copy) == base
+
+
+def test_damaged_cache_is_rebuilt_and_rewritten(tmp_path, monkeypatch, model):
+    monkeypatch.setenv("MINIRAST_CACHE", str(tmp_path))
+    path = standin.cache_path()
+    path.write_bytes(b"not a safetensors file")
+    standin.cache._cached.cache_clear()
+    try:
+        rebuilt = standin.bundled_model()
+    finally:
+        standin.cache._cached.cache_clear()  # later callers read their own cache again
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no temporary left
+    arrays, meta = read_safetensors(path)
+    assert meta["version"] == standin.VERSION
+    assert sorted(arrays) == sorted(rebuilt.to_arrays()) == sorted(model.to_arrays())
+    for key, a in rebuilt.to_arrays().items():
+        np.testing.assert_array_equal(arrays[key], a, err_msg=key)
