@@ -171,6 +171,7 @@ def test_no_client_imports_a_private_library_module(project_graph):
 #: are single modules every part may use.
 TRAIN_STACK = (
     "units",
+    "options",
     "metrics",
     "faces",
     "render",

@@ -49,7 +49,11 @@ from train.eval.results import evaluate
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m train.finetune", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m train.finetune",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_config_arguments(parser, FINETUNE_DEFAULTS)
     parser.add_argument(
         "--baselines",
@@ -108,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.bootstrap < 0:
         parser.error(f"--bootstrap must be >= 0, got {args.bootstrap}")
 
-    dist = init_distributed(pick_device(cfg.device))
+    dist = init_distributed(pick_device(cfg.run.device))
     run_dirs = []
     for rep, rep_runs in zip(reps, runs):
         try:  # with --init every replicate starts from that one checkpoint
@@ -116,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
         except ValueError as exc:
             parser.error(str(exc))
         # the same data for every replicate (cached after the first)
-        data = load_data(rep.data, rep.out_dir)
+        data = load_data(rep.data, rep.run.out_dir)
         for run_cfg in rep_runs:
             Run(run_cfg, init_from=init, resume=args.resume).train(data)
         if args.init_from is None:
@@ -129,7 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
     out = args.report or os.path.join(run_dir(cfg), "report")
     command = "python -m train.finetune " + " ".join(argv if argv is not None else sys.argv[1:])
     results = evaluate(
-        run_dirs, out, cfg.device, n_boot=args.bootstrap, command=command, fits=not args.no_fit
+        run_dirs, out, cfg.run.device, n_boot=args.bootstrap, command=command, fits=not args.no_fit
     )
     print(headline(results))
     print(f"\nreport: {os.path.join(out, 'report.md')}", file=sys.stderr)

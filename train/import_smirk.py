@@ -68,8 +68,7 @@ def import_smirk(
     flame_used = smirk_flame(
         flame_path, landmarks, eyelids, n_shape, n_expr, write_to=stem + ".flame.safetensors"
     )
-    cfg = dataclasses.replace(
-        TrainConfig(),
+    cfg = TrainConfig.of(
         name=os.path.basename(stem) or "smirk",
         arch="smirk",
         camera="ortho",
@@ -126,10 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (FileNotFoundError, ValueError) as exc:
         parser.error(str(exc))
+    data = cfg.data
     print(
-        f"wrote {args.output}: arch smirk, {cfg.n_shape} shape + {cfg.n_expr} expression "
-        f"coefficients, generator {cfg.renderer_channels} channels, {cfg.image_size} px, "
-        f"FLAME {cfg.flame}",
+        f"wrote {args.output}: arch smirk, {data.n_shape} shape + {data.n_expr} expression "
+        f"coefficients, generator {cfg.model.renderer_channels} channels, {data.image_size} px, "
+        f"FLAME {data.flame}",
         file=sys.stderr,
     )
     return 0

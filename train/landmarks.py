@@ -34,7 +34,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace existing landmark files (default: skip)"
     )
-    parser.add_argument("--detector", choices=sorted(DETECTORS), default="dlib")
+    parser.add_argument(
+        "--detector",
+        choices=sorted(DETECTORS),
+        default="dlib",
+        help="face detector and landmark model (the faces extra) (default: dlib)",
+    )
     args = parser.parse_args(argv)
     try:
         detector = load_detector(args.detector)

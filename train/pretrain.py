@@ -14,7 +14,9 @@ from train.engine.recipe import PRETRAIN_DEFAULTS, run_pretraining
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg, args = parse_config(argv, base=PRETRAIN_DEFAULTS, prog="python -m train.pretrain")
+    cfg, args = parse_config(
+        argv, base=PRETRAIN_DEFAULTS, prog="python -m train.pretrain", description=__doc__
+    )
     run = run_pretraining(cfg, resume=args.resume)
     print(f"pretraining done: {run.dir}/final.safetensors", file=sys.stderr)
 

@@ -45,15 +45,16 @@ def config(dry_run: bool, amp: bool, out_dir: str) -> TrainConfig:
     preset = "smoke" if dry_run else "full"
     values = DRY_RUN if dry_run else PRESETS["full"]
     name = f"throughput-amp{int(amp)}"
-    return TrainConfig(
+    return TrainConfig.of(
         **{**values, "preset": preset, "amp": amp, "out_dir": out_dir, "name": name}
     ).validate()
 
 
 def make_batch(cfg: TrainConfig) -> dict[str, torch.Tensor]:
     """One training batch of synthetic head-mounted-camera faces (CPU)."""
-    gen = FaceGenerator(cfg.flame, cfg.image_size, cfg.n_shape, cfg.n_expr, cfg.seed)
-    return gen.generate("hmc", "train", list(range(cfg.batch_size)))
+    data = cfg.data
+    gen = FaceGenerator(data.flame, data.image_size, data.n_shape, data.n_expr, data.seed)
+    return gen.generate("hmc", "train", list(range(cfg.schedule.batch_size)))
 
 
 class _RenderProbe:
@@ -108,10 +109,10 @@ def measure(cfg: TrainConfig, batch: dict, warmup: int, steps: int) -> dict:
 
     def step(k: int) -> None:
         system.train()
-        total, _, _ = system(images, landmarks, priors, seeded(cfg.seed, "step", k, 0))
+        total, _, _ = system(images, landmarks, priors, seeded(cfg.data.seed, "step", k, 0))
         optimizer.zero_grad(set_to_none=True)
         total.backward()
-        torch.nn.utils.clip_grad_norm_(system.parameters(), cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(system.parameters(), cfg.schedule.grad_clip)
         optimizer.step()
 
     for k in range(warmup):
@@ -130,16 +131,16 @@ def measure(cfg: TrainConfig, batch: dict, warmup: int, steps: int) -> dict:
     render_ms = render_fwd_bwd_ms(run, probe, quick=steps < 2)
     per_step = statistics.mean(calls)
     return {
-        "amp": cfg.amp,
-        "autocast_active": cfg.amp and device.type == "cuda",
+        "amp": cfg.run.amp,
+        "autocast_active": cfg.run.amp and device.type == "cuda",
         "device": str(device),
-        "batch_size": cfg.batch_size,
-        "image_size": cfg.image_size,
+        "batch_size": cfg.schedule.batch_size,
+        "image_size": cfg.data.image_size,
         "warmup_steps": warmup,
         "timed_steps": steps,
         "mean_step_ms": mean_step * 1e3,
         "median_step_ms": statistics.median(step_s) * 1e3,
-        "images_per_s": cfg.batch_size / mean_step,
+        "images_per_s": cfg.schedule.batch_size / mean_step,
         "render_calls_per_step": per_step,
         "render_fwd_share": statistics.mean(render_s) / mean_step,
         "render_fwd_bwd_ms": render_ms,
@@ -162,7 +163,7 @@ def run(dry_run: bool) -> dict:
         for r in rows
     )
     return {
-        "preset": cfg["preset"],
+        "preset": cfg["run"]["preset"],
         "config": cfg,
         "rows": rows,
         "fitting_benchmark": "see the fit stage (bench.fit)",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 
@@ -32,7 +30,7 @@ def tiny_config(tmp_path, **overrides) -> TrainConfig:
         bn_recalibrate=2,
     )
     values.update(overrides)
-    return dataclasses.replace(TrainConfig(), **values).validate()
+    return TrainConfig.of(**values).validate()
 
 
 def tiny_cli_args(out_dir, steps: int = 2) -> list[str]:
@@ -64,4 +62,4 @@ def single_thread():
 def tiny_data(tmp_path, **overrides) -> dict:
     """The data of :func:`tiny_config` (rendered once per folder, then cached)."""
     cfg = tiny_config(tmp_path, **overrides)
-    return load_data(cfg.data, cfg.out_dir, progress=False)
+    return load_data(cfg.data, cfg.run.out_dir, progress=False)

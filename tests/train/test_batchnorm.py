@@ -36,7 +36,7 @@ def test_statistics_are_the_plain_average_over_the_batches():
     with pytest.raises(ValueError, match="batches must be >= 1"):
         recalibrate(net, 0, lambda k: None)
     with pytest.raises(ValueError, match="bn_recalibrate must be >= 0"):
-        TrainConfig(bn_recalibrate=-1).validate()
+        TrainConfig.of(bn_recalibrate=-1).validate()
 
 
 @pytest.mark.parametrize("ema_decay", [0.0, 0.5])
@@ -49,7 +49,7 @@ def test_a_run_delivers_recomputed_statistics_and_the_same_weights(data_root, em
         )
         run = Run(cfg, progress=False)
         run.train(data)
-        runs[k] = load_file(os.path.join(cfg.out_dir, cfg.name, "final.safetensors"))
+        runs[k] = load_file(os.path.join(cfg.run.out_dir, cfg.run.name, "final.safetensors"))
         if k:
             layers = batchnorm_layers(run.system)
     buffers = [k for k in runs[0] if k.startswith("model.") and "running_" in k]

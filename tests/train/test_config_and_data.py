@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import importlib
+import json
+import os
+import re
 
 import pytest
 import torch
@@ -10,7 +15,14 @@ import torch
 import ppcam
 from train.data.shards import load_shards, save_shards
 from train.data.synthetic import REGIME_SPECS, FaceGenerator, sample_parameters
-from train.engine.config import PRESETS, SAVED_BEFORE_FIELD, TrainConfig, parse_config
+from train.engine.config import (
+    PRESETS,
+    SAVED_BEFORE_FIELD,
+    TrainConfig,
+    config_diff,
+    parse_config,
+)
+from train.engine.recipe import pretrain_config
 
 
 def test_every_field_is_a_flag_and_presets_apply():
@@ -22,14 +34,19 @@ def test_every_field_is_a_flag_and_presets_apply():
             "0.01",
             "--regimes",
             "hmc,wild",
-            "--landmark-noise",
-            "false",
+            "--no-landmark-noise",
             "--camera",
             "perspective",
         ]
     )
-    assert cfg.lr == 0.01 and cfg.regimes == ("hmc", "wild") and not cfg.landmark_noise
-    assert cfg.image_size == PRESETS["smoke"]["image_size"] and cfg.camera == "perspective"
+    assert (
+        cfg.schedule.lr == 0.01
+        and cfg.data.regimes == ("hmc", "wild")
+        and not cfg.data.landmark_noise
+    )
+    assert (
+        cfg.data.image_size == PRESETS["smoke"]["image_size"] and cfg.model.camera == "perspective"
+    )
     round_trip = TrainConfig.from_dict(__import__("json").loads(cfg.to_json()))
     assert round_trip == cfg
 
@@ -37,7 +54,7 @@ def test_every_field_is_a_flag_and_presets_apply():
 @pytest.mark.parametrize(
     "argv,message",
     [
-        (["--camera", "fisheye"], "camera must be one of"),
+        (["--camera", "fisheye"], "argument --camera: invalid choice: 'fisheye'"),
         (["--regimes", "hmc,moon"], "regimes must be a non-empty subset"),
         (["--image-size", "30"], "image_size must be a multiple of 8"),
         (["--lr", "-1"], "lr must be > 0"),
@@ -55,19 +72,105 @@ def test_bad_configs_are_rejected(argv, message, capsys):
 
 
 def test_configs_saved_before_a_field_existed_keep_how_they_were_trained():
-    saved = dataclasses.asdict(TrainConfig())
+    saved = TrainConfig().flat()
     for field in SAVED_BEFORE_FIELD:
         del saved[field]
     old = TrainConfig.from_dict(saved)
-    assert (old.ema_decay, old.bn_recalibrate) == (0.0, 0)  # not today's defaults
-    assert (TrainConfig().ema_decay, TrainConfig().bn_recalibrate) == (0.99, 20)
+    assert (old.schedule.ema_decay, old.schedule.bn_recalibrate) == (0.0, 0)  # not today's
+    assert (TrainConfig().schedule.ema_decay, TrainConfig().schedule.bn_recalibrate) == (0.99, 20)
     new = TrainConfig.from_dict(dataclasses.asdict(TrainConfig()))
     assert new == TrainConfig()
 
 
-def test_unknown_saved_fields_are_rejected():
+def test_a_flat_config_saved_before_the_sections_loads_as_it_was_trained():
+    """config.json of the default pretraining as saved at 73b1e42: one flat object, and
+    folder_rho_prior -1.0 for none."""
+    path = os.path.join(os.path.dirname(__file__), "saved", "pretrain-default-73b1e42.config.json")
+    with open(path) as f:
+        flat = json.load(f)
+    cfg = TrainConfig.from_dict(flat)
+    assert cfg.run.name == "pretrain-default" and cfg.model.camera == "ortho"
+    assert cfg.data.regimes == ("studio", "wild") and cfg.schedule.steps == 360
+    assert cfg.loss.folder_rho_prior is None and cfg.rho_prior("hmc") == 4.0
+    # every other value as saved, and the same config as built today by the recipe
+    assert {k: v for k, v in cfg.flat().items() if k not in ("regimes", "folder_rho_prior")} == {
+        k: v for k, v in flat.items() if k not in ("regimes", "folder_rho_prior")
+    }
+    assert cfg == pretrain_config(TrainConfig.of(preset="default").validate())
+    # saved again it has sections, and reads back equal
+    nested = json.loads(cfg.to_json())
+    assert sorted(nested) == ["data", "loss", "model", "run", "schedule"]
+    assert TrainConfig.from_dict(nested) == cfg
+
+
+def test_sections_hold_every_field_once_and_replace_routes_by_name():
+    cfg = TrainConfig()
+    names = list(cfg.flat())
+    assert len(names) == len(set(names)) == 51
+    changed = cfg.replace(image_size=96, camera="ortho", lr=0.5, name="x", w_cycle=2.0)
+    assert (changed.data.image_size, changed.model.camera, changed.schedule.lr) == (
+        96,
+        "ortho",
+        0.5,
+    )
+    assert (changed.run.name, changed.loss.w_cycle) == ("x", 2.0)
+    assert cfg == TrainConfig()  # the original is untouched
+    assert config_diff(cfg, changed) == {
+        "image_size": (64, 96),
+        "camera": ("pseudo", "ortho"),
+        "lr": (0.001, 0.5),
+        "name": ("finetune", "x"),
+        "w_cycle": (1.0, 2.0),
+    }
     with pytest.raises(ValueError, match="unknown config fields"):
-        TrainConfig.from_dict({"nonsense": 1})
+        cfg.replace(colour="red")
+
+
+def test_booleans_take_no_and_yes_flags_and_none_is_spelled_out(capsys):
+    cfg, _ = parse_config(["--no-amp", "--no-folder-annotate", "--folder-rho-prior", "none"])
+    assert not cfg.run.amp and not cfg.data.folder_annotate and cfg.loss.folder_rho_prior is None
+    cfg, _ = parse_config(["--amp", "--folder-rho-prior", "2.5"])
+    assert cfg.run.amp and cfg.loss.folder_rho_prior == 2.5
+    for bad in (["--amp", "false"], ["--folder-rho-prior", "-1"], ["--folder-rho-prior", "x"]):
+        with pytest.raises(SystemExit):
+            parse_config(bad)
+    err = capsys.readouterr().err
+    assert "folder_rho_prior must be >= 0 or none" in err and "a number or 'none'" in err
+
+
+COMMANDS = ["finetune", "pretrain", "evaluate", "infer", "fit", "landmarks", "import_smirk"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_flag_of_every_command_says_what_it_does(command, capsys):
+    """--help of each command: every option has help text beyond its default, and the
+    config flags are grouped by section with their choices shown."""
+    module = importlib.import_module(
+        f"train.{command}.__main__" if command in ("fit", "infer") else f"train.{command}"
+    )
+    parsers = []
+    real = argparse.ArgumentParser.parse_args
+
+    def spy(self, *args, **kwargs):
+        parsers.append(self)
+        return real(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(argparse.ArgumentParser, "parse_args", spy)
+        with pytest.raises(SystemExit):
+            module.main(["--help"])
+    assert parsers and "usage:" in capsys.readouterr().out
+    actions = [a for a in parsers[0]._actions if a.option_strings and a.dest != "help"]
+    assert actions
+    for action in actions:
+        text = re.sub(r"\(default: [^)]*\)", "", action.help or "").strip()
+        assert len(text) >= 10, (command, action.option_strings, action.help)
+    if command in ("finetune", "pretrain"):
+        titles = [g.title for g in parsers[0]._action_groups]
+        for section in ("run", "data", "model", "loss", "schedule"):
+            assert any(t.startswith(section + ":") for t in titles), titles
+        camera = next(a for a in actions if a.dest == "camera")
+        assert tuple(camera.choices) == ("ortho", "pseudo", "perspective")
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,7 @@ def test_the_first_step_is_taken_almost_whole_and_late_ones_at_the_decay():
     with pytest.raises(ValueError, match=r"decay must be in \[0, 1\)"):
         WeightAverage(_module([1.0, 2.0]), 1.0)
     with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\)"):
-        TrainConfig(ema_decay=-0.1).validate()
+        TrainConfig.of(ema_decay=-0.1).validate()
 
 
 def test_swapped_in_restores_the_raw_state_even_on_error():
@@ -87,10 +87,10 @@ def test_loading_an_incomplete_average_is_refused():
 
 def test_a_run_with_ema_delivers_the_average_and_keeps_the_raw_weights(data_root):
     cfg = tiny_config(data_root, name="ema", steps=3, ema_decay=0.5, lr=1e-2)
-    data = load_data(cfg.data, cfg.out_dir, progress=False)
+    data = load_data(cfg.data, cfg.run.out_dir, progress=False)
     run = Run(cfg, progress=False)
     run.train(data)
-    folder = os.path.join(cfg.out_dir, cfg.name)
+    folder = os.path.join(cfg.run.out_dir, cfg.run.name)
     final = load_file(os.path.join(folder, "final.safetensors"))
     last = load_file(os.path.join(folder, "last.safetensors"))
     assert read_info(os.path.join(folder, "final.safetensors"))["extra"]["weights"] == "ema"
@@ -104,11 +104,11 @@ def test_a_run_with_ema_delivers_the_average_and_keeps_the_raw_weights(data_root
     assert moved > 0  # the average is not the raw weights
     plain = tiny_config(data_root, name="no-ema", steps=1, ema_decay=0.0)
     Run(plain, progress=False).train(data)
-    plain_final = load_file(os.path.join(plain.out_dir, plain.name, "final.safetensors"))
+    plain_final = load_file(os.path.join(plain.run.out_dir, plain.run.name, "final.safetensors"))
     assert not any(k.startswith(PREFIX) for k in plain_final)
-    assert read_info(os.path.join(plain.out_dir, plain.name, "final.safetensors"))["extra"] == {
-        "weights": "raw"
-    }
+    assert read_info(os.path.join(plain.run.out_dir, plain.run.name, "final.safetensors"))[
+        "extra"
+    ] == {"weights": "raw"}
 
     # the report's setup table names the weights each evaluated checkpoint holds
     def weights(path):
@@ -116,4 +116,4 @@ def test_a_run_with_ema_delivers_the_average_and_keeps_the_raw_weights(data_root
 
     assert weights(os.path.join(folder, "final.safetensors")) == "ema 0.5"
     assert weights(os.path.join(folder, "last.safetensors")) == "raw"
-    assert weights(os.path.join(plain.out_dir, plain.name, "final.safetensors")) == "raw"
+    assert weights(os.path.join(plain.run.out_dir, plain.run.name, "final.safetensors")) == "raw"

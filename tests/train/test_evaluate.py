@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -175,8 +174,8 @@ def test_evaluate_cli_on_a_subset_says_what_is_missing(all_runs, tmp_path, capsy
 
 def test_runs_on_different_data_are_refused():
     a = TrainConfig()
-    b = dataclasses.replace(a, image_size=96)
-    check_same_data([("a", a), ("c", dataclasses.replace(a, steps=7))])
+    b = a.replace(image_size=96)
+    check_same_data([("a", a), ("c", a.replace(steps=7))])
     with pytest.raises(ValueError, match="image_size"):
         check_same_data([("a", a), ("b", b)])
 
@@ -185,17 +184,13 @@ def test_run_roles_come_from_the_config():
     base = TrainConfig()
     role = run_role
     assert role(base) == "rho"
-    assert role(dataclasses.replace(base, camera="ortho")) == "ortho-retrained"
-    assert role(dataclasses.replace(base, camera="ortho", regimes=("studio", "wild"))) == (
-        "ortho-pretrained"
-    )
-    assert role(dataclasses.replace(base, camera="perspective")) == "perspective"
-    assert role(dataclasses.replace(base, w_rho_prior=0.0)) == "rho-no-prior"
-    assert role(dataclasses.replace(base, masking="smirk")) == "rho-smirk-masking"
-    assert role(dataclasses.replace(base, rho_init="paper")) == "rho-paper-init"
-    assert role(dataclasses.replace(base, rho_init="paper", masking="smirk")) == (
-        "rho-smirk-masking+paper-init"
-    )
+    assert role(base.replace(camera="ortho")) == "ortho-retrained"
+    assert role(base.replace(camera="ortho", regimes=("studio", "wild"))) == ("ortho-pretrained")
+    assert role(base.replace(camera="perspective")) == "perspective"
+    assert role(base.replace(w_rho_prior=0.0)) == "rho-no-prior"
+    assert role(base.replace(masking="smirk")) == "rho-smirk-masking"
+    assert role(base.replace(rho_init="paper")) == "rho-paper-init"
+    assert role(base.replace(rho_init="paper", masking="smirk")) == ("rho-smirk-masking+paper-init")
 
 
 def test_headline_prints_dashes_without_a_baseline():
@@ -264,8 +259,8 @@ def test_ablations_need_the_rho_model(tmp_path):
 
     with pytest.raises(SystemExit):
         finetune.main([*tiny_cli_args(tmp_path), "--camera", "perspective", "--ablations", "all"])
-    cfg = TrainConfig(out_dir=str(tmp_path))
-    names = [r.name for r in recipe.finetune_runs(cfg, "none", "all")]
+    cfg = TrainConfig.of(out_dir=str(tmp_path))
+    names = [r.run.name for r in recipe.finetune_runs(cfg, "none", "all")]
     assert names == ["finetune", "finetune-noprior", "finetune-smirkmask", "finetune-paperinit"]
     roles = [run_role(r) for r in recipe.finetune_runs(cfg, "all", "all")]
     assert roles == ["rho", "ortho-retrained", "perspective", *ABLATIONS]

@@ -21,8 +21,8 @@ from train.infer.__main__ import main as infer_main
 @pytest.fixture(scope="module")
 def checkpoint(data_root):
     cfg = tiny_config(data_root, name="for-infer", steps=1)
-    Run(cfg, progress=False).train(load_data(cfg.data, cfg.out_dir, progress=False))
-    return os.path.join(cfg.out_dir, cfg.name, "final.safetensors")
+    Run(cfg, progress=False).train(load_data(cfg.data, cfg.run.out_dir, progress=False))
+    return os.path.join(cfg.run.out_dir, cfg.run.name, "final.safetensors")
 
 
 def test_folder_of_images(checkpoint, tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 
@@ -19,28 +18,28 @@ from train.eval.replicates import seed_changes
 
 
 def test_replicate_zero_trains_with_the_data_seed_and_others_differ():
-    cfg = TrainConfig(seed=7)
-    seeds = [dataclasses.replace(cfg, replicate=k).train_seed for k in range(4)]
+    cfg = TrainConfig.of(seed=7)
+    seeds = [cfg.replace(replicate=k).train_seed for k in range(4)]
     assert seeds[0] == 7  # runs trained before replicates existed are unchanged
     assert len(set(seeds)) == 4
-    assert dataclasses.replace(cfg, replicate=2).train_seed == seeds[2]  # deterministic
+    assert cfg.replace(replicate=2).train_seed == seeds[2]  # deterministic
     with pytest.raises(ValueError, match="replicate must be >= 0"):
-        TrainConfig(replicate=-1).validate()
+        TrainConfig.of(replicate=-1).validate()
 
 
 def test_replicates_name_every_run_and_share_the_data():
-    cfg = TrainConfig(name="finetune", preset="smoke")
+    cfg = TrainConfig.of(name="finetune", preset="smoke")
     reps = recipe.replicates(cfg, 3)
-    assert [r.name for r in reps] == ["finetune", "finetune-r1", "finetune-r2"]
-    assert {r.seed for r in reps} == {cfg.seed}
+    assert [r.run.name for r in reps] == ["finetune", "finetune-r1", "finetune-r2"]
+    assert {r.data.seed for r in reps} == {cfg.data.seed}
     runs = recipe.finetune_runs(reps[2], "ortho", "all")
-    assert [r.name for r in runs] == [
+    assert [r.run.name for r in runs] == [
         "finetune-r2", "finetune-ortho-r2", "finetune-noprior-r2", "finetune-smirkmask-r2",
         "finetune-paperinit-r2",
     ]  # fmt: skip
-    assert {r.replicate for r in runs} == {2}
-    assert recipe.pretrain_config(reps[1]).name == "pretrain-smoke-r1"
-    assert recipe.pretrain_config(reps[0]).name == "pretrain-smoke"
+    assert {r.run.replicate for r in runs} == {2}
+    assert recipe.pretrain_config(reps[1]).run.name == "pretrain-smoke-r1"
+    assert recipe.pretrain_config(reps[0]).run.name == "pretrain-smoke"
     with pytest.raises(ValueError, match="--seeds must be >= 1"):
         recipe.replicates(cfg, 0)
 

@@ -94,9 +94,14 @@ def test_import_keeps_weights_and_maps_the_camera(smirk_file, converted):
     _, encoder, generator = smirk_file
     system = load_system(str(converted), torch.device("cpu"))
     cfg = system.cfg
-    assert (cfg.arch, cfg.camera, cfg.n_shape, cfg.n_expr) == ("smirk", "ortho", N_SHAPE, N_EXPR)
-    assert cfg.renderer_channels == FEATURES and cfg.image_size == 32
-    assert set(cfg.regimes) == {"studio", "wild"}  # the report's orthographic pretrained (p)
+    assert (cfg.model.arch, cfg.model.camera, cfg.data.n_shape, cfg.data.n_expr) == (
+        "smirk",
+        "ortho",
+        N_SHAPE,
+        N_EXPR,
+    )
+    assert cfg.model.renderer_channels == FEATURES and cfg.data.image_size == 32
+    assert set(cfg.data.regimes) == {"studio", "wild"}  # the report's orthographic pretrained (p)
     assert "imported_from" in read_info(str(converted))["extra"]
     for k, v in encoder.state_dict().items():
         assert torch.equal(system.model.encoder.state_dict()[k], v), k
@@ -251,7 +256,7 @@ def test_finetune_from_smirk(converted, tmp_path, single_thread, capsys):
     ]  # fmt: skip
     results = finetune.main(args)
     system = load_system(str(out / "finetune" / "final.safetensors"), torch.device("cpu"))
-    assert system.cfg.arch == "smirk" and system.cfg.camera == "pseudo"
+    assert system.cfg.model.arch == "smirk" and system.cfg.model.camera == "pseudo"
     assert system.model.rho_head.in_features == 576
     assert set(results["runs"]) == {"ortho-pretrained", "rho"}
     with pytest.raises(SystemExit):
@@ -276,7 +281,11 @@ def test_full_size_checkpoint_round_trips(tmp_path, single_thread):
     out = tmp_path / "smirk.safetensors"
     assert import_smirk.main([str(path), "-o", str(out), "--image-size", "64"]) == 0
     system = load_system(str(out), torch.device("cpu"))
-    assert (system.cfg.n_shape, system.cfg.n_expr, system.cfg.renderer_channels) == (300, 50, 32)
+    assert (
+        system.cfg.data.n_shape,
+        system.cfg.data.n_expr,
+        system.cfg.model.renderer_channels,
+    ) == (300, 50, 32)
     x = images(2, 64)
     smirk, pred = encoder(x), system.encode(x)
     assert torch.equal(pred.shape, smirk["shape_params"])

@@ -28,9 +28,9 @@ def test_smoke_training_reduces_the_loss(data_root, single_thread):
     # one thread: with two, the CPU's reduction order gives another 14-step trajectory,
     # on which this tiny run's loss was flat (seen here when the file ran alone)
     cfg = tiny_config(data_root, name="reduce", steps=14, lr=3e-3, w_cycle=0.0, camera_lr_scale=1.0)
-    data = load_data(cfg.data, cfg.out_dir, progress=False)
+    data = load_data(cfg.data, cfg.run.out_dir, progress=False)
     Run(cfg, progress=False).train(data)
-    records = _records(os.path.join(cfg.out_dir, cfg.name))
+    records = _records(os.path.join(cfg.run.out_dir, cfg.run.name))
     losses = [r["landmarks"] for r in records if "loss" in r]
     assert len(losses) == 14
     assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4
@@ -40,9 +40,9 @@ def test_smoke_training_reduces_the_loss(data_root, single_thread):
 
 def test_rho_gradients_reach_the_rho_head(data_root):
     cfg = tiny_config(data_root, name="grad", camera="pseudo")
-    data = load_data(cfg.data, cfg.out_dir, progress=False)
+    data = load_data(cfg.data, cfg.run.out_dir, progress=False)
     run = Run(cfg, progress=False)
-    train = concat_regimes(data, cfg.regimes, "train")
+    train = concat_regimes(data, cfg.data.regimes, "train")
     images = train["image"][:4].float() / 255
     total, _, _ = run.system(images, train["landmarks"][:4], torch.zeros(4), seeded(0))
     total.backward()
@@ -68,11 +68,13 @@ def test_the_rho_prior_alone_pulls_rho_to_the_prior(data_root):
         camera_lr_scale=1.0,
         checkpoint_every=100,
     )
-    data = load_data(cfg.data, cfg.out_dir, progress=False)
+    data = load_data(cfg.data, cfg.run.out_dir, progress=False)
     run = Run(cfg, progress=False)
     run.train(data)
     # the batch-mean rho the loss saw, step by step: from 0.12 to the prior
-    rho = [r["rho_mean"] for r in _records(os.path.join(cfg.out_dir, cfg.name)) if "loss" in r]
+    rho = [
+        r["rho_mean"] for r in _records(os.path.join(cfg.run.out_dir, cfg.run.name)) if "loss" in r
+    ]
     assert rho[0] < 0.5
     late = sum(rho[-10:]) / 10
     assert abs(late - 4.0) < 0.4, rho[-10:]
@@ -111,30 +113,32 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(data_root, monkeypatch,
     b = Run(killed, resume=True, progress=False).system.state_dict()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    final_a = load_file(os.path.join(straight.out_dir, straight.name, "final.safetensors"))
-    final_b = load_file(os.path.join(killed.out_dir, killed.name, "final.safetensors"))
+    final_a = load_file(os.path.join(straight.run.out_dir, straight.run.name, "final.safetensors"))
+    final_b = load_file(os.path.join(killed.run.out_dir, killed.run.name, "final.safetensors"))
     assert final_a.keys() == final_b.keys()
     for key in final_a:  # the weight average too, when there is one
         assert torch.equal(final_a[key], final_b[key]), key
-    records = [r for r in _records(os.path.join(killed.out_dir, killed.name)) if "loss" in r]
+    records = [
+        r for r in _records(os.path.join(killed.run.out_dir, killed.run.name)) if "loss" in r
+    ]
     assert [r["step"] for r in records] == [1, 2, 3, 4]
-    assert [r["lr_factor"] for r in records] == [killed.lr_factor(k) for k in range(4)]
+    assert [r["lr_factor"] for r in records] == [killed.schedule.lr_factor(k) for k in range(4)]
 
 
 def test_lr_factor_warms_up_then_holds_or_decays_to_zero():
-    cosine = TrainConfig(steps=11, lr_schedule="cosine", warmup_steps=2)
-    factors = [cosine.lr_factor(k) for k in range(11)]
+    cosine = TrainConfig.of(steps=11, lr_schedule="cosine", warmup_steps=2)
+    factors = [cosine.schedule.lr_factor(k) for k in range(11)]
     assert factors[:3] == [0.5, 1.0, 1.0]
     assert factors[-1] == pytest.approx(0.0, abs=1e-12)
     assert all(a >= b for a, b in zip(factors[2:], factors[3:]))
     assert factors[2 + 4] == pytest.approx(0.5)  # halfway through the decay
-    constant = TrainConfig(steps=11, warmup_steps=4)
-    assert [constant.lr_factor(k) for k in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
-    assert TrainConfig().lr_factor(0) == 1.0  # the default: no schedule at all
+    constant = TrainConfig.of(steps=11, warmup_steps=4)
+    assert [constant.schedule.lr_factor(k) for k in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert TrainConfig().schedule.lr_factor(0) == 1.0  # the default: no schedule at all
     with pytest.raises(ValueError, match="lr_schedule must be one of"):
-        TrainConfig(lr_schedule="step").validate()
+        TrainConfig.of(lr_schedule="step").validate()
     with pytest.raises(ValueError, match="warmup_steps must be >= 0 and below steps"):
-        TrainConfig(steps=10, warmup_steps=10).validate()
+        TrainConfig.of(steps=10, warmup_steps=10).validate()
 
 
 def test_resume_with_another_config_is_refused(data_root):
@@ -235,7 +239,7 @@ def test_finetune_with_a_real_data_folder(data_root, tmp_path):
     from train.engine.config import TrainConfig
     from train.engine.run import rho_priors
 
-    cfg = TrainConfig(folder=str(folder))
+    cfg = TrainConfig.of(folder=str(folder))
     priors = rho_priors(cfg, torch.tensor([SOURCES.index("folder"), 0]))
     assert priors.tolist() == [3.0, 4.0]
     with open(os.path.join(out, "finetune", "report", "report.md")) as f:

@@ -23,14 +23,35 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("build", "preview"):
         p = sub.add_parser(name)
-        p.add_argument("--regime", choices=sorted(REGIME_SPECS), default="hmc")
-        p.add_argument("--split", choices=SPLITS, default="train")
-        p.add_argument("--n", type=int, default=20000 if name == "build" else 8)
-        p.add_argument("--size", type=int, default=REFERENCE_PIXELS)
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--flame", default="bundled", help="FLAME model path, or 'bundled'")
-        p.add_argument("--out", default="data" if name == "build" else "preview.png")
-    sub.choices["build"].add_argument("--shard-size", type=int, default=1000)
+        n, out = (20000, "data") if name == "build" else (8, "preview.png")
+        p.add_argument(
+            "--regime",
+            choices=sorted(REGIME_SPECS),
+            default="hmc",
+            help="synthetic regime (default: hmc)",
+        )
+        p.add_argument(
+            "--split", choices=SPLITS, default="train", help="split drawn from (default: train)"
+        )
+        p.add_argument("--n", type=int, default=n, help=f"samples (default: {n})")
+        p.add_argument(
+            "--size",
+            type=int,
+            default=REFERENCE_PIXELS,
+            help=f"image side in pixels (default: {REFERENCE_PIXELS})",
+        )
+        p.add_argument("--seed", type=int, default=0, help="seed of the samples (default: 0)")
+        p.add_argument(
+            "--flame", default="bundled", help="FLAME model path, or 'bundled' (default: bundled)"
+        )
+        p.add_argument(
+            "--out",
+            default=out,
+            help=f"output {'folder of shards' if name == 'build' else 'PNG'} (default: {out})",
+        )
+    sub.choices["build"].add_argument(
+        "--shard-size", type=int, default=1000, help="samples per shard file (default: 1000)"
+    )
     args = parser.parse_args(argv)
     if args.n <= 0 or args.size < 16:
         parser.error("--n must be > 0 and --size >= 16")

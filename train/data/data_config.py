@@ -1,6 +1,6 @@
 """The data section of a run's configuration: which synthetic data is rendered (FLAME
-model, basis sizes, image size, split sizes, seed), whether the network sees noisy
-landmarks, and the optional folder of real images that joins the fine-tuning."""
+model, basis sizes, image size, split sizes, seed), whether the landmark loss sees
+detector-like noise, and the optional folder of real images that joins the fine-tuning."""
 
 from __future__ import annotations
 
@@ -9,51 +9,62 @@ import os
 
 from train.data.sources import FOLDER, REGIMES
 from train.faces.crop_box import FOLDER_CROPS
+from train.options import check_options, option
 
 
 @dataclasses.dataclass
 class DataConfig:
-    """What a run trains and is evaluated on. Units: pixels, samples."""
+    """What a run trains and is evaluated on (:mod:`train.data` receives only this)."""
 
-    #: the FLAME model: "bundled" (the stand-in head) or a converted model file
-    flame: str = "bundled"
-    #: seed of the synthetic samples and of the folder's hold-out split
-    seed: int = 0
-    #: the synthetic regimes a run trains on (a subset of train.data.sources.REGIMES)
-    regimes: tuple[str, ...] = REGIMES
-    #: side of the square network input, pixels
-    image_size: int = 64
-    #: FLAME shape and expression coefficients the data draws and the networks predict
-    n_shape: int = 50
-    n_expr: int = 50
-    #: samples per regime in each split
-    n_train: int = 1024
-    n_val: int = 64
-    n_test: int = 128
-    #: the network's landmark loss uses the detector-like noisy landmarks
-    landmark_noise: bool = True
-    #: a folder of real images + 68-point landmark files (train.data.folder) that joins
-    #: the fine-tuning with landmark supervision and its rho_prior.json; "" for none
-    folder: str = ""
-    #: share of the folder held out for evaluation
-    folder_test_fraction: float = 0.2
-    #: images of the folder without a landmark file: annotated by the face detector
-    #: (the faces extra) and cached under <out_dir>/.data/folder-landmarks/, else skipped
-    folder_annotate: bool = True
-    #: folder crops: "auto" (SMIRK's landmark crop for annotated images, the centre
-    #: square for images with their own landmark file), "centre" or "landmarks"
-    folder_crop: str = "auto"
+    flame: str = option(
+        "bundled", "FLAME model: 'bundled' (the stand-in head) or a converted model file"
+    )
+    seed: int = option(
+        0,
+        "seed of the synthetic samples and the folder's hold-out split (and, for "
+        "replicate 0, of the training)",
+    )
+    regimes: tuple[str, ...] = option(
+        REGIMES, "synthetic regimes trained on, comma-separated", choices=REGIMES
+    )
+    image_size: int = option(
+        64,
+        "side of the square network input (a multiple of 8, >= 32)",
+        unit="pixels",
+        positive=True,
+    )
+    n_shape: int = option(50, "FLAME shape coefficients drawn and predicted", positive=True)
+    n_expr: int = option(50, "FLAME expression coefficients drawn and predicted", positive=True)
+    n_train: int = option(1024, "training samples per regime", positive=True)
+    n_val: int = option(64, "validation samples per regime", positive=True)
+    n_test: int = option(128, "test samples per regime", positive=True)
+    landmark_noise: bool = option(
+        True, "the landmark loss uses detector-like noisy landmarks, as real detections are"
+    )
+    folder: str = option(
+        "",
+        "a folder of real images and 68-point landmark files (train.data.folder) that "
+        "joins the fine-tuning with landmark supervision and its rho_prior.json; '' for none",
+    )
+    folder_test_fraction: float = option(
+        0.2, "share of the folder held out for validation and evaluation, in (0, 1)"
+    )
+    folder_annotate: bool = option(
+        True,
+        "images of the folder without a landmark file are annotated by the face "
+        "detector (the faces extra) and cached under <out-dir>/.data/folder-landmarks/; "
+        "else they are skipped",
+    )
+    folder_crop: str = option(
+        "auto",
+        "folder crops: 'auto' (SMIRK's landmark crop for annotated images, the "
+        "centre square for images with their own landmark file), 'centre' or 'landmarks'",
+        choices=FOLDER_CROPS,
+    )
 
     def validate(self) -> DataConfig:
         """Raise ``ValueError`` naming the field when a value is out of range."""
-        if self.folder_crop not in FOLDER_CROPS:
-            raise ValueError(f"folder_crop must be one of {FOLDER_CROPS}, got {self.folder_crop!r}")
-        bad = [r for r in self.regimes if r not in REGIMES]
-        if bad or not self.regimes:
-            raise ValueError(f"regimes must be a non-empty subset of {REGIMES}, got {self.regimes}")
-        for field in ("image_size", "n_train", "n_test", "n_val", "n_shape", "n_expr"):
-            if getattr(self, field) <= 0:
-                raise ValueError(f"{field} must be > 0, got {getattr(self, field)}")
+        check_options(self)
         if self.image_size < 32 or self.image_size % 8:
             raise ValueError(f"image_size must be a multiple of 8 and >= 32, got {self.image_size}")
         if self.folder and not os.path.isdir(self.folder):

@@ -1,5 +1,10 @@
-"""Typed run configuration: every hyperparameter is a field, overridable from the
-command line (``--field value``), chosen in bulk by a preset, and saved with the run."""
+"""Typed run configuration in five sections, each received by the part that uses it:
+``data`` (:class:`~train.data.data_config.DataConfig`, train.data), ``model``
+(:class:`~train.models.model_config.ModelConfig`, the networks), ``loss``, ``schedule``
+and ``run`` (this module, the training engine). Every field is a command-line flag
+(``--field-name value``, grouped by section in ``--help``), chosen in bulk by a preset,
+and saved with the run as ``config.json`` (sections as objects; files saved before the
+sections existed, one flat object, still load)."""
 
 from __future__ import annotations
 
@@ -8,20 +13,15 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import typing
 from collections.abc import Sequence
+from typing import Any
 
 from train.data.data_config import DataConfig
-from train.data.sources import FOLDER, REGIMES
-from train.faces.crop_box import FOLDER_CROPS
-from train.models.masking import MASKINGS
-from train.models.regressor import CAMERA_MODES, RHO_INITS
+from train.data.sources import FOLDER
+from train.models.model_config import ModelConfig
+from train.options import check_options, option
 
-#: Regressor and neural-renderer architectures: "small" (this project's compact
-#: MobileNet-like encoders and UNet, for CPUs) or "smirk" (SMIRK's released encoder and
-#: generator, train.models.smirk.networks; its checkpoint converts with train.import_smirk)
-ARCHS = ("small", "smirk")
 #: learning-rate schedules: constant after the warm-up, or cosine decay to 0 at the last step
 LR_SCHEDULES = ("constant", "cosine")
 #: The ablations of the rho model (``train.finetune --ablations all``): the report's
@@ -39,143 +39,86 @@ SAVED_BEFORE_FIELD = {"ema_decay": 0.0, "bn_recalibrate": 0}
 
 
 @dataclasses.dataclass
-class TrainConfig:
-    """One training run (pretraining or fine-tuning). Units: pixels, steps, seconds."""
+class RunConfig:
+    """Where a run lives, what it is called, the device, and its bookkeeping."""
 
-    # what and where
-    name: str = "finetune"
-    preset: str = "default"
-    out_dir: str = "runs"
-    flame: str = "bundled"
-    seed: int = 0  # the data (synthetic samples, splits) and, for replicate 0, the training
-    # training replicate: 0 trains with ``seed``; k > 0 draws its own network init, batch
-    # order and per-step noise (train_seed) on the same data (train.finetune --seeds N)
-    replicate: int = 0
-    device: str = "auto"
-    # data
-    regimes: tuple[str, ...] = REGIMES
-    image_size: int = 64
-    n_train: int = 1024  # samples per regime
-    n_val: int = 64
-    n_test: int = 128
-    landmark_noise: bool = True
-    # a folder of real images + 68-point landmark files (train.data.folder) that joins the
-    # fine-tuning with landmark supervision and its rho_prior.json; "" for none
-    folder: str = ""
-    folder_test_fraction: float = 0.2  # share of the folder held out for evaluation
-    folder_rho_prior: float = -1.0  # >= 0 overrides the folder's rho_prior.json
-    # images of the folder without a landmark file: annotated by the face detector (the
-    # faces extra) and cached under <out_dir>/.data/folder-landmarks/, else skipped
-    folder_annotate: bool = True
-    # folder crops: "auto" (SMIRK's landmark crop for annotated images, the centre
-    # square for images with their own landmark file), "centre" or "landmarks"
-    folder_crop: str = "auto"
-    # model
-    arch: str = "small"
-    camera: str = "pseudo"
-    rho_max: float = 6.0
-    rho_init: str = "zero"
-    n_shape: int = 50
-    n_expr: int = 50
-    width: float = 0.5  # "small" only: channel multiplier of the encoders
-    renderer_channels: int = 8  # channels of the renderer's first level (SMIRK's: 32)
-    masking: str = "paper"
-    # optimisation
-    steps: int = 360
-    pretrain_steps: int = 360  # used by train.finetune when it trains the pretraining first
-    batch_size: int = 32
-    lr: float = 1e-3
-    # lr * lr_factor(step): linear warm-up over warmup_steps, then constant or cosine to 0
-    lr_schedule: str = "constant"
-    warmup_steps: int = 0
-    grad_clip: float = 5.0
-    # exponential moving average of the weights (train.engine.ema): 0 for none, else its
-    # decay; validation and final.safetensors (what evaluation and fine-tuning read) then
-    # use the average, last.safetensors keeps the raw weights. With bn_recalibrate, the
-    # default since the seed-variance study (docs/default-run/): it cut the between-seed
-    # spread of the headline (docs/training.md)
-    ema_decay: float = 0.99
-    # training batches over which the BatchNorm statistics of the delivered weights are
-    # recomputed at the end of the run (train.engine.batchnorm); 0 keeps the running ones
-    bn_recalibrate: int = 20
-    # Learning-rate multiplier of the camera head (rho or f/t_z): Adam moves a weight by
-    # about lr per step, and the rho head's sigmoid logit has several units to travel.
-    camera_lr_scale: float = 20.0
-    # bfloat16 autocast of the encoders and the neural renderer on CUDA (geometry,
-    # projection and rasterization stay float32); ignored on CPU
-    amp: bool = True
-    eval_every: int = 100
-    checkpoint_every: int = 50
-    max_bad_steps: int = 5
-    # loss weights (SMIRK's published values, docs/design.md section 6; rho prior 0.1)
-    w_landmarks: float = 100.0
-    w_photometric: float = 10.0
-    w_shape_reg: float = 100.0 / 300.0
-    w_expr_reg: float = 1e-3
-    w_jaw_reg: float = 1e-2
-    w_cycle: float = 1.0
-    w_rho_prior: float = 0.1
-    # per-regime rho priors (the paper: 4.0 for head-mounted footage, 0 elsewhere)
-    rho_prior_hmc: float = 4.0
-    rho_prior_studio: float = 0.0
-    rho_prior_wild: float = 0.0
+    name: str = option("finetune", "run name: the run's folder is <out-dir>/<name>")
+    preset: str = option("default", "preset the run started from (see --preset)")
+    out_dir: str = option("runs", "folder of the runs and their shared data cache (.data/)")
+    replicate: int = option(
+        0,
+        "training replicate: 0 trains with --seed; k > 0 draws its own network init, "
+        "batch order and per-step noise on the same data (train.finetune --seeds N)",
+    )
+    device: str = option("auto", "'auto' (CUDA when present, else CPU), 'cpu', 'cuda' or 'cuda:K'")
+    amp: bool = option(
+        True,
+        "bfloat16 autocast of the encoders and the neural renderer on CUDA (geometry, "
+        "projection and rasterization stay float32); ignored on CPU",
+    )
+    eval_every: int = option(100, "validate every this many steps", unit="steps", positive=True)
+    checkpoint_every: int = option(
+        50, "save last.safetensors every this many steps", unit="steps", positive=True
+    )
+    max_bad_steps: int = option(
+        5, "stop after this many consecutive steps with a non-finite loss", positive=True
+    )
 
-    def validate(self) -> TrainConfig:
+    def validate(self) -> RunConfig:
         """Raise ``ValueError`` naming the field when a value is out of range."""
-        choices = {
-            "arch": ARCHS,
-            "camera": CAMERA_MODES,
-            "masking": MASKINGS,
-            "rho_init": RHO_INITS,
-            "folder_crop": FOLDER_CROPS,
-            "lr_schedule": LR_SCHEDULES,
-        }
-        for field, allowed in choices.items():
-            if getattr(self, field) not in allowed:
-                raise ValueError(f"{field} must be one of {allowed}, got {getattr(self, field)!r}")
-        bad = [r for r in self.regimes if r not in REGIMES]
-        if bad or not self.regimes:
-            raise ValueError(f"regimes must be a non-empty subset of {REGIMES}, got {self.regimes}")
-        positive = (
-            "image_size",
-            "n_train",
-            "n_test",
-            "n_val",
-            "steps",
-            "pretrain_steps",
-            "batch_size",
-            "n_shape",
-            "n_expr",
-            "renderer_channels",
-            "eval_every",
-            "checkpoint_every",
-            "max_bad_steps",
-        )
-        for field in positive:
-            if getattr(self, field) <= 0:
-                raise ValueError(f"{field} must be > 0, got {getattr(self, field)}")
-        if self.image_size < 32 or self.image_size % 8:
-            raise ValueError(f"image_size must be a multiple of 8 and >= 32, got {self.image_size}")
-        if self.arch == "smirk" and self.image_size % 16:
-            raise ValueError(
-                f"image_size must be a multiple of 16 for arch 'smirk' (its generator pools "
-                f"four times), got {self.image_size}"
-            )
-        for field in ("lr", "rho_max", "width", "grad_clip", "camera_lr_scale"):
-            if not getattr(self, field) > 0:
-                raise ValueError(f"{field} must be > 0, got {getattr(self, field)}")
-        for f in dataclasses.fields(self):
-            if f.name.startswith("w_") and getattr(self, f.name) < 0:
-                raise ValueError(f"loss weight {f.name} must be >= 0, got {getattr(self, f.name)}")
-        if self.folder and not os.path.isdir(self.folder):
-            raise ValueError(
-                f"folder not found: {self.folder!r} (a directory of images and "
-                "landmark files, see train.data.folder)"
-            )
-        if not 0.0 < self.folder_test_fraction < 1.0:
-            raise ValueError(
-                f"folder_test_fraction must be in (0, 1), got {self.folder_test_fraction}"
-            )
+        check_options(self)
+        if self.replicate < 0:
+            raise ValueError(f"replicate must be >= 0, got {self.replicate}")
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise ValueError(f"name must be a plain directory name, got {self.name!r}")
+        return self
+
+
+@dataclasses.dataclass
+class ScheduleConfig:
+    """How long and how fast a run trains, and what weights it delivers."""
+
+    steps: int = option(360, "optimizer steps of this run", unit="steps", positive=True)
+    pretrain_steps: int = option(
+        360,
+        "steps of the pretraining train.finetune trains first when it is absent",
+        unit="steps",
+        positive=True,
+    )
+    batch_size: int = option(32, "samples per step (over all ranks)", positive=True)
+    lr: float = option(1e-3, "Adam learning rate (peak, after the warm-up)", positive=True)
+    lr_schedule: str = option(
+        "constant",
+        "after the warm-up: 'constant', or 'cosine' decay to 0 at the last step",
+        choices=LR_SCHEDULES,
+    )
+    warmup_steps: int = option(
+        0, "linear learning-rate warm-up from lr / warmup_steps to lr", unit="steps"
+    )
+    grad_clip: float = option(5.0, "gradient norm clip", positive=True)
+    camera_lr_scale: float = option(
+        20.0,
+        "learning-rate multiplier of the camera head (rho, or f and t_z): Adam moves a "
+        "weight by about lr per step, and the rho head's sigmoid logit has several units "
+        "to travel",
+        positive=True,
+    )
+    ema_decay: float = option(
+        0.99,
+        "decay of the exponential moving average of the weights (train.engine.ema) that "
+        "validation and final.safetensors use; 0 for none (last.safetensors keeps the raw "
+        "weights)",
+    )
+    bn_recalibrate: int = option(
+        20,
+        "training batches over which the BatchNorm statistics of the delivered weights "
+        "are recomputed after the last step; 0 keeps the running ones",
+        unit="batches",
+    )
+
+    def validate(self) -> ScheduleConfig:
+        """Raise ``ValueError`` naming the field when a value is out of range."""
+        check_options(self)
         if not 0 <= self.warmup_steps < self.steps:
             raise ValueError(
                 f"warmup_steps must be >= 0 and below steps ({self.steps}), got {self.warmup_steps}"
@@ -184,10 +127,6 @@ class TrainConfig:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.bn_recalibrate < 0:
             raise ValueError(f"bn_recalibrate must be >= 0, got {self.bn_recalibrate}")
-        if self.replicate < 0:
-            raise ValueError(f"replicate must be >= 0, got {self.replicate}")
-        if not self.name or "/" in self.name or self.name.startswith("."):
-            raise ValueError(f"name must be a plain directory name, got {self.name!r}")
         return self
 
     def lr_factor(self, step: int) -> float:
@@ -203,62 +142,162 @@ class TrainConfig:
         t = min((step - self.warmup_steps) / span, 1.0)
         return 0.5 * (1.0 + math.cos(math.pi * t))
 
+
+@dataclasses.dataclass
+class LossConfig:
+    """The loss weights (SMIRK's published values, docs/design.md section 6) and the
+    rho priors of the data sources (the paper: 4.0 for head-mounted footage, 0 elsewhere)."""
+
+    w_landmarks: float = option(100.0, "weight of the 2D landmark loss")
+    w_photometric: float = option(10.0, "weight of the photometric reconstruction loss")
+    w_shape_reg: float = option(100.0 / 300.0, "weight of the shape regulariser")
+    w_expr_reg: float = option(1e-3, "weight of the expression regulariser")
+    w_jaw_reg: float = option(1e-2, "weight of the jaw-pose regulariser")
+    w_cycle: float = option(1.0, "weight of the expression cycle loss")
+    w_rho_prior: float = option(0.1, "weight of the per-source rho prior loss")
+    rho_prior_hmc: float = option(4.0, "rho prior of the hmc regime", unit="1 / model unit")
+    rho_prior_studio: float = option(0.0, "rho prior of the studio regime", unit="1 / model unit")
+    rho_prior_wild: float = option(0.0, "rho prior of the wild regime", unit="1 / model unit")
+    folder_rho_prior: float | None = option(
+        None,
+        "rho prior of the --folder images: 'none' reads the folder's rho_prior.json "
+        "(no prior where it has none), a number >= 0 overrides it",
+        unit="1 / model unit",
+    )
+
+    def validate(self) -> LossConfig:
+        """Raise ``ValueError`` naming the field when a value is out of range."""
+        check_options(self)
+        for f in dataclasses.fields(self):
+            if f.name.startswith("w_") and getattr(self, f.name) < 0:
+                raise ValueError(f"loss weight {f.name} must be >= 0, got {getattr(self, f.name)}")
+        if self.folder_rho_prior is not None and not self.folder_rho_prior >= 0:
+            raise ValueError(f"folder_rho_prior must be >= 0 or none, got {self.folder_rho_prior}")
+        return self
+
+
+#: the sections in the order of config.json and --help, with their --help titles
+SECTIONS = {
+    "run": (RunConfig, "run: name, folders, device, bookkeeping"),
+    "data": (DataConfig, "data: what is rendered and read (train.data)"),
+    "model": (ModelConfig, "model: the networks and the camera (train.models)"),
+    "loss": (LossConfig, "loss: weights and rho priors"),
+    "schedule": (ScheduleConfig, "schedule: steps, learning rate, delivered weights"),
+}
+
+
+def section_fields() -> dict[str, tuple[str, dataclasses.Field]]:
+    """``{field name: (section, field)}`` of every field (names are unique across sections)."""
+    return {
+        f.name: (section, f)
+        for section, (cls, _) in SECTIONS.items()
+        for f in dataclasses.fields(cls)
+    }
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """One training run (pretraining or fine-tuning), in sections."""
+
+    run: RunConfig = dataclasses.field(default_factory=RunConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    schedule: ScheduleConfig = dataclasses.field(default_factory=ScheduleConfig)
+
+    @classmethod
+    def of(cls, **values: Any) -> TrainConfig:
+        """A config from field names (``TrainConfig.of(image_size=32, camera="ortho")``),
+        the rest default. Not validated."""
+        return cls().replace(**values)
+
+    def replace(self, **values: Any) -> TrainConfig:
+        """A copy with the named fields (of any section) changed. Not validated."""
+        where = section_fields()
+        unknown = sorted(set(values) - set(where))
+        if unknown:
+            raise ValueError(f"unknown config fields {unknown}")
+        changes: dict[str, dict] = {}
+        for name, value in values.items():
+            changes.setdefault(where[name][0], {})[name] = value
+        return dataclasses.replace(
+            self,
+            **{s: dataclasses.replace(getattr(self, s), **v) for s, v in changes.items()},
+        )
+
+    def get(self, name: str) -> Any:
+        """The value of field ``name``, whichever section holds it."""
+        return getattr(getattr(self, section_fields()[name][0]), name)
+
+    def flat(self) -> dict[str, Any]:
+        """``{field name: value}`` over every section."""
+        return {name: self.get(name) for name in section_fields()}
+
+    def validate(self) -> TrainConfig:
+        """Raise ``ValueError`` naming the field when a value is out of range."""
+        for section in SECTIONS:
+            getattr(self, section).validate()
+        if self.model.arch == "smirk" and self.data.image_size % 16:
+            raise ValueError(
+                f"image_size must be a multiple of 16 for arch 'smirk' (its generator pools "
+                f"four times), got {self.data.image_size}"
+            )
+        return self
+
     @property
     def train_seed(self) -> int:
         """Seed of the network init, batch order and per-step noise: ``seed`` for
         replicate 0 (runs trained before replicates existed are unchanged), else a hash
         of (seed, replicate)."""
-        if self.replicate == 0:
-            return self.seed
-        key = f"{self.seed}/replicate/{self.replicate}".encode()
+        if self.run.replicate == 0:
+            return self.data.seed
+        key = f"{self.data.seed}/replicate/{self.run.replicate}".encode()
         return int.from_bytes(hashlib.sha256(key).digest()[:4], "little")
 
     def rho_prior(self, regime: str) -> float:
         """The rho prior of a regime, or of the folder (NaN: the folder has none)."""
         if regime == FOLDER:
-            if self.folder_rho_prior >= 0:
-                return float(self.folder_rho_prior)
+            if self.loss.folder_rho_prior is not None:
+                return float(self.loss.folder_rho_prior)
             from train.data.folder import read_rho_prior
 
-            prior = read_rho_prior(self.folder) if self.folder else None
+            prior = read_rho_prior(self.data.folder) if self.data.folder else None
             return float("nan") if prior is None else float(prior)
-        return float(getattr(self, f"rho_prior_{regime}"))
+        return float(getattr(self.loss, f"rho_prior_{regime}"))
 
     def sources(self) -> tuple[str, ...]:
         """The data sources a run trains and evaluates on: its regimes and the folder."""
-        return (*self.regimes, FOLDER) if self.folder else tuple(self.regimes)
-
-    @property
-    def data(self) -> DataConfig:
-        """The data section (what train.data receives)."""
-        names = [f.name for f in dataclasses.fields(DataConfig)]
-        return DataConfig(**{k: getattr(self, k) for k in names})
+        return self.data.sources()
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
-        """Build from a saved dict; unknown keys are an error (a config from another version).
-        A field the dict lacks (saved before the field existed) takes the value that
-        reproduces how that run was trained: :data:`SAVED_BEFORE_FIELD`, else the default."""
-        values = {**SAVED_BEFORE_FIELD, **values}
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
+        """Build from a saved dict: sections as objects, or one flat object (configs saved
+        before the sections existed). Unknown keys are an error (a config from another
+        version). A field the dict lacks (saved before the field existed) takes the value
+        that reproduces how that run was trained: :data:`SAVED_BEFORE_FIELD`, else the
+        default. A flat config's ``folder_rho_prior`` of -1 meant none."""
+        if set(values) <= set(SECTIONS):
+            flat = {k: v for section in values.values() for k, v in section.items()}
+        else:
+            flat = dict(values)
+            if flat.get("folder_rho_prior") is not None and flat["folder_rho_prior"] < 0:
+                flat["folder_rho_prior"] = None
+        flat = {**SAVED_BEFORE_FIELD, **flat}
+        unknown = sorted(set(flat) - set(section_fields()))
         if unknown:
             raise ValueError(f"unknown config fields {unknown}")
-        hints = typing.get_type_hints(cls)
-        fixed = {k: tuple(v) if hints[k] == tuple[str, ...] else v for k, v in values.items()}
-        return cls(**fixed).validate()
+        if "regimes" in flat:
+            flat["regimes"] = tuple(flat["regimes"])
+        return cls.of(**flat).validate()
 
 
 def config_diff(saved: TrainConfig, wanted: TrainConfig, ignore=()) -> dict[str, tuple]:
     """``{field: (saved value, wanted value)}`` for the fields that differ, except ``ignore``."""
-    return {
-        k: (v, getattr(wanted, k))
-        for k, v in dataclasses.asdict(saved).items()
-        if v != getattr(wanted, k) and k not in ignore
-    }
+    new = wanted.flat()
+    return {k: (v, new[k]) for k, v in saved.flat().items() if v != new[k] and k not in ignore}
 
 
 #: Presets: field overrides applied before command-line flags.
@@ -302,58 +341,113 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def _parse_bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+def _optional_float(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
+
+
+def _help(f: dataclasses.Field, default: Any, list_choices: bool) -> str:
+    """A flag's help line: what it does, its unit, its choices (``list_choices``: when
+    argparse does not show them) and its default."""
+    meta = f.metadata
+    text = meta["help"]
+    if meta.get("unit"):
+        text += f" [{meta['unit']}]"
+    if list_choices and meta.get("choices"):
+        text += f"; choices: {', '.join(meta['choices'])}"
+    if isinstance(default, float):
+        default = f"{default:g}"
+    elif isinstance(default, tuple):
+        default = ",".join(default)
+    elif default is None:
+        default = "none"
+    elif isinstance(default, bool):
+        default = "on" if default else "off"
+    elif default == "":
+        default = "''"
+    return text.replace("%", "%%") + f" (default: {default})"
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, defaults: dict | None = None) -> None:
-    """One ``--field`` flag per config field, typed from the annotations."""
-    hints = typing.get_type_hints(TrainConfig)
+    """One ``--field-name`` flag per config field, in one ``--help`` group per section,
+    typed from the annotations: booleans as ``--x/--no-x``, choices listed, tuples
+    comma-separated, ``none`` for an optional number. ``defaults``: the command's own."""
+    hints = {}
+    for cls, _ in SECTIONS.values():
+        hints.update(typing.get_type_hints(cls))
     defaults = defaults or {}
-    for f in dataclasses.fields(TrainConfig):
-        kind = hints[f.name]
-        flag = "--" + f.name.replace("_", "-")
-        default = defaults.get(f.name, f.default)
-        help_text = f"(default: {default})"
-        if f.name == "preset":
-            parser.add_argument(flag, choices=sorted(PRESETS), default=None, help=help_text)
-        elif kind is bool:
-            parser.add_argument(flag, type=_parse_bool, default=None, help=help_text)
-        elif kind == tuple[str, ...]:
-            parser.add_argument(
-                flag,
-                type=lambda s: tuple(x for x in s.split(",") if x),
-                default=None,
-                help="comma-separated " + help_text,
-            )
-        else:
-            parser.add_argument(flag, type=kind, default=None, help=help_text)
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="field values chosen in bulk, before the flags below: 'smoke' (a minute or two "
+        "on 2 CPU cores), 'default' (the README's command), 'full' (paper scale, for GPUs) "
+        "(default: default)",
+    )
+    for cls, title in SECTIONS.values():
+        group = parser.add_argument_group(title)
+        for f in dataclasses.fields(cls):
+            if f.name == "preset":
+                continue
+            kind = hints[f.name]
+            flag = "--" + f.name.replace("_", "-")
+            default = defaults.get(f.name, f.default)
+            help_text = _help(f, default, list_choices=kind == tuple[str, ...])
+            if kind is bool:
+                group.add_argument(
+                    flag, action=argparse.BooleanOptionalAction, default=None, help=help_text
+                )
+            elif kind == tuple[str, ...]:
+                group.add_argument(
+                    flag,
+                    type=lambda s: tuple(x for x in s.split(",") if x),
+                    default=None,
+                    metavar="A,B",
+                    help=help_text,
+                )
+            elif kind == float | None:
+                group.add_argument(
+                    flag, type=_optional_float, default=None, metavar="X|none", help=help_text
+                )
+            elif f.metadata.get("choices"):
+                group.add_argument(
+                    flag, choices=f.metadata["choices"], default=None, help=help_text
+                )
+            else:
+                metavar = {int: "N", float: "X", str: "TEXT"}[kind]
+                group.add_argument(flag, type=kind, default=None, metavar=metavar, help=help_text)
 
 
 def config_from_args(args: argparse.Namespace, base: dict | None = None) -> TrainConfig:
     """Defaults < ``base`` (the entry point's own defaults) < preset < explicit flags."""
-    values = dataclasses.asdict(TrainConfig())
+    values = TrainConfig().flat()
     values.update(base or {})
     preset = args.preset or values["preset"]
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
     values.update(PRESETS[preset])
     values["preset"] = preset
-    for f in dataclasses.fields(TrainConfig):
-        given = getattr(args, f.name, None)
-        if given is not None and f.name != "preset":
-            values[f.name] = given
-    return TrainConfig(**values).validate()
+    for name in section_fields():
+        given = getattr(args, name, None)
+        if given is not None and name != "preset":
+            values[name] = given
+    return TrainConfig.of(**values).validate()
 
 
-def parse_config(argv: Sequence[str] | None, base: dict | None = None, prog: str | None = None):
+def parse_config(
+    argv: Sequence[str] | None,
+    base: dict | None = None,
+    prog: str | None = None,
+    description: str | None = None,
+):
     """Parse a command line into a :class:`TrainConfig` (plus the parser's namespace)."""
-    parser = argparse.ArgumentParser(prog=prog)
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_config_arguments(parser, base)
     parser.add_argument("--resume", action="store_true", help="continue the run in out_dir/name")
     args = parser.parse_args(argv)

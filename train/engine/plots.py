@@ -78,7 +78,7 @@ def sample_grid(
         images,
         true_lmk,
         torch.zeros(len(pick), device=device),
-        seeded(cfg.seed, "grid"),
+        seeded(cfg.data.seed, "grid"),
         with_images=True,
     )
     size = images.shape[-1]

@@ -3,7 +3,6 @@ from, and the fine-tuning runs with their baselines and ablations."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 
@@ -43,20 +42,19 @@ def pretrain_config(finetune: TrainConfig) -> TrainConfig:
     """The pretraining that a fine-tuning run starts from: same data and model sizes,
     orthographic camera, far regimes, ``pretrain_steps`` steps."""
     defaults = TrainConfig()
-    return dataclasses.replace(
-        finetune,
-        name=f"pretrain-{finetune.preset}{replicate_suffix(finetune)}",
+    return finetune.replace(
+        name=f"pretrain-{finetune.run.preset}{replicate_suffix(finetune)}",
         camera="ortho",
         regimes=("studio", "wild"),
-        steps=finetune.pretrain_steps,
+        steps=finetune.schedule.pretrain_steps,
         folder="",  # real data joins the fine-tuning only
-        **{k: getattr(defaults, k) for k in _RHO_ONLY_FIELDS},
+        **{k: defaults.get(k) for k in _RHO_ONLY_FIELDS},
     ).validate()
 
 
 def replicate_suffix(cfg: TrainConfig) -> str:
     """Run-name suffix of a training replicate: "" for replicate 0, ``-r<k>`` otherwise."""
-    return f"-r{cfg.replicate}" if cfg.replicate else ""
+    return f"-r{cfg.run.replicate}" if cfg.run.replicate else ""
 
 
 def replicates(cfg: TrainConfig, n: int) -> list[TrainConfig]:
@@ -64,18 +62,18 @@ def replicates(cfg: TrainConfig, n: int) -> list[TrainConfig]:
     :func:`replicate_suffix` added)."""
     if n < 1:
         raise ValueError(f"--seeds must be >= 1, got {n}")
-    base = cfg.name.removesuffix(replicate_suffix(cfg))
+    base = cfg.run.name.removesuffix(replicate_suffix(cfg))
     out = []
     for k in range(n):
-        rep = dataclasses.replace(cfg, replicate=k, name=base)
-        out.append(dataclasses.replace(rep, name=base + replicate_suffix(rep)).validate())
+        rep = cfg.replace(replicate=k, name=base)
+        out.append(rep.replace(name=base + replicate_suffix(rep)).validate())
     return out
 
 
 def run_pretraining(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Run:
     """Train the pretraining run ``cfg`` on its data (``resume``: continue a killed one)."""
-    init_distributed(pick_device(cfg.device))
-    data = load_data(cfg.data, cfg.out_dir, progress=progress)
+    init_distributed(pick_device(cfg.run.device))
+    data = load_data(cfg.data, cfg.run.out_dir, progress=progress)
     run = Run(cfg, resume=resume, progress=progress)
     run.train(data)
     return run
@@ -83,7 +81,7 @@ def run_pretraining(cfg: TrainConfig, resume: bool = False, progress: bool = Tru
 
 def run_dir(cfg: TrainConfig) -> str:
     """The folder of a run: ``<out_dir>/<name>``."""
-    return os.path.join(cfg.out_dir, cfg.name)
+    return os.path.join(cfg.run.out_dir, cfg.run.name)
 
 
 def ensure_pretrained(cfg: TrainConfig, progress: bool = True) -> str:
@@ -119,29 +117,29 @@ def adopt_init_structure(cfg: TrainConfig, init_path: str, explicit: set[str]) -
     init = TrainConfig.from_dict(read_info(init_path)["config"])
     changes = {}
     for field in INIT_FIELDS:
-        theirs = getattr(init, field)
+        theirs = init.get(field)
         if field not in explicit:
             changes[field] = theirs
-        elif field not in ("image_size", "flame") and getattr(cfg, field) != theirs:
+        elif field not in ("image_size", "flame") and cfg.get(field) != theirs:
             raise ValueError(
-                f"--{field.replace('_', '-')} {getattr(cfg, field)} does not match the "
+                f"--{field.replace('_', '-')} {cfg.get(field)} does not match the "
                 f"checkpoint {init_path} ({theirs}); leave it out to take the checkpoint's"
             )
-    return dataclasses.replace(cfg, **changes).validate()
+    return cfg.replace(**changes).validate()
 
 
 def finetune_runs(cfg: TrainConfig, baselines: str, ablations: str = "none") -> list[TrainConfig]:
     """The paper's run, the requested baselines and ablations, all with the same budget."""
     runs = [cfg]
     rep = replicate_suffix(cfg)
-    base = cfg.name.removesuffix(rep)
+    base = cfg.run.name.removesuffix(rep)
     for camera in BASELINES[baselines]:
-        if camera != cfg.camera:
-            runs.append(dataclasses.replace(cfg, camera=camera, name=f"{base}-{camera}{rep}"))
+        if camera != cfg.model.camera:
+            runs.append(cfg.replace(camera=camera, name=f"{base}-{camera}{rep}"))
     if ablations == "all":
-        if cfg.camera != "pseudo":
+        if cfg.model.camera != "pseudo":
             raise ValueError("--ablations all ablates the rho model: it needs --camera pseudo")
         for suffix, fields in ABLATION_RUNS.items():
-            if any(getattr(cfg, k) != v for k, v in fields.items()):
-                runs.append(dataclasses.replace(cfg, name=f"{base}-{suffix}{rep}", **fields))
+            if any(cfg.get(k) != v for k, v in fields.items()):
+                runs.append(cfg.replace(name=f"{base}-{suffix}{rep}", **fields))
     return [r.validate() for r in runs]

@@ -66,16 +66,18 @@ class Run:
         progress: bool = True,
     ) -> None:
         self.cfg = cfg.validate()
-        self.dir = os.path.join(cfg.out_dir, cfg.name)
-        self.device = pick_device(cfg.device)
+        self.dir = os.path.join(cfg.run.out_dir, cfg.run.name)
+        self.device = pick_device(cfg.run.device)
         self.dist = init_distributed(self.device)
         self.progress = progress and self.dist.main
         torch.manual_seed(cfg.train_seed)
-        self.flame_layer = flame.FLAME(cfg.flame, n_shape=cfg.n_shape, n_expr=cfg.n_expr)
+        self.flame_layer = flame.FLAME(
+            cfg.data.flame, n_shape=cfg.data.n_shape, n_expr=cfg.data.n_expr
+        )
         self.flame_layer.to(self.device)
         self.system = TrainingSystem(cfg, self.flame_layer).to(self.device)
         self.step = 0
-        #: the weight average (cfg.ema_decay > 0) that validation and final.safetensors use
+        #: the weight average (cfg.schedule.ema_decay > 0) that validation and final.safetensors use
         self.ema: WeightAverage | None = None
         last = os.path.join(self.dir, "last.safetensors")
         if resume and os.path.exists(last):
@@ -86,8 +88,8 @@ class Run:
             if init_from is not None:
                 self._init_from(init_from)
             self.optimizer = self._make_optimizer()
-            if cfg.ema_decay > 0:
-                self.ema = WeightAverage(self.system, cfg.ema_decay)
+            if cfg.schedule.ema_decay > 0:
+                self.ema = WeightAverage(self.system, cfg.schedule.ema_decay)
         self.ddp = self.system
         if self.dist.world > 1:
             # Unused parameters: the renderer when its losses are off, the camera heads
@@ -102,14 +104,18 @@ class Run:
         cfg = self.cfg
         groups = self.system.model.param_groups()
         for group in groups:
-            scale = cfg.camera_lr_scale if group["name"] == "camera_head" else 1.0
-            group["lr"] = cfg.lr * scale
+            scale = cfg.schedule.camera_lr_scale if group["name"] == "camera_head" else 1.0
+            group["lr"] = cfg.schedule.lr * scale
         groups.append(
-            {"name": "renderer", "params": list(self.system.renderer.parameters()), "lr": cfg.lr}
+            {
+                "name": "renderer",
+                "params": list(self.system.renderer.parameters()),
+                "lr": cfg.schedule.lr,
+            }
         )
-        for group in groups:  # the schedule scales this (cfg.lr_factor) at every step
+        for group in groups:  # the schedule scales this (cfg.schedule.lr_factor) at every step
             group["base_lr"] = group["lr"]
-        return torch.optim.Adam(groups, lr=cfg.lr)
+        return torch.optim.Adam(groups, lr=cfg.schedule.lr)
 
     def _init_from(self, path: str) -> None:
         """Start from a checkpoint of another run (e.g. the orthographic pretraining),
@@ -117,14 +123,14 @@ class Run:
         tensors, info = ckpt.read_checkpoint(path)
         src = TrainConfig.from_dict(info["config"])
         for field in ("arch", "n_shape", "n_expr", "width", "renderer_channels", "image_size"):
-            if getattr(src, field) != getattr(self.cfg, field):
+            if src.get(field) != self.cfg.get(field):
                 raise ValueError(
                     f"cannot initialise from {path}: its {field} is "
-                    f"{getattr(src, field)}, this run's is {getattr(self.cfg, field)}"
+                    f"{src.get(field)}, this run's is {self.cfg.get(field)}"
                 )
         donor = TrainingSystem(src, self.flame_layer)
         ckpt.load_model_state(donor, tensors)
-        donor.model.set_camera(self.cfg.camera, rho_init=self.cfg.rho_init)
+        donor.model.set_camera(self.cfg.model.camera, rho_init=self.cfg.model.rho_init)
         self.system.load_state_dict(donor.state_dict())
 
     def _restore(self, path: str) -> None:
@@ -140,8 +146,8 @@ class Run:
         for group, base in zip(self.optimizer.param_groups, bases):
             group["base_lr"] = base  # checkpoints from before the schedule have none
         self.step = info["step"]
-        if self.cfg.ema_decay > 0:
-            self.ema = WeightAverage(self.system, self.cfg.ema_decay)
+        if self.cfg.schedule.ema_decay > 0:
+            self.ema = WeightAverage(self.system, self.cfg.schedule.ema_decay)
             self.ema.load(tensors, path)
 
     # -- bookkeeping
@@ -166,7 +172,7 @@ class Run:
         path = os.path.join(self.dir, "final.safetensors")
         extra = {"weights": "raw"}
         if self.ema is not None:
-            extra = {"weights": "ema", "ema_decay": self.cfg.ema_decay}
+            extra = {"weights": "ema", "ema_decay": self.cfg.schedule.ema_decay}
         with self.delivered() as system:
             ckpt.save_checkpoint(path, system, None, dataclasses.asdict(self.cfg), self.step, extra)
 
@@ -203,13 +209,13 @@ class Run:
         timed_steps = 0
         start = time.perf_counter()
         bar = tqdm(
-            total=cfg.steps,
+            total=cfg.schedule.steps,
             initial=self.step,
-            desc=cfg.name,
+            desc=cfg.run.name,
             unit="step",
             disable=not self.progress,
         )
-        while self.step < cfg.steps:
+        while self.step < cfg.schedule.steps:
             images, landmarks, priors = self._batch(train, priors_by_source, self.step, True)
             gen = seeded(cfg.train_seed, "step", self.step, self.dist.rank)
             self.system.train()
@@ -218,7 +224,7 @@ class Run:
             if not torch.isfinite(total):
                 bad_in_a_row += 1
                 warnings.warn(f"step {self.step}: non-finite loss, step skipped", stacklevel=2)
-                if bad_in_a_row >= cfg.max_bad_steps:
+                if bad_in_a_row >= cfg.run.max_bad_steps:
                     raise FloatingPointError(
                         f"{bad_in_a_row} non-finite losses in a row; stopping. The last good "
                         f"checkpoint is {os.path.join(self.dir, 'last.safetensors')}"
@@ -228,8 +234,8 @@ class Run:
             bad_in_a_row = 0
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
-            torch.nn.utils.clip_grad_norm_(self.system.parameters(), cfg.grad_clip)
-            lr_factor = cfg.lr_factor(self.step)
+            torch.nn.utils.clip_grad_norm_(self.system.parameters(), cfg.schedule.grad_clip)
+            lr_factor = cfg.schedule.lr_factor(self.step)
             for group in self.optimizer.param_groups:
                 group["lr"] = group["base_lr"] * lr_factor
             self.optimizer.step()
@@ -252,11 +258,13 @@ class Run:
             bar.set_postfix(
                 loss=f"{float(total.detach()):.3f}", rho=f"{float(stats['rho_mean']):.2f}"
             )
-            if self.step == cfg.steps and cfg.bn_recalibrate:
+            if self.step == cfg.schedule.steps and cfg.schedule.bn_recalibrate:
                 self._recalibrate_batchnorm(train, priors_by_source)  # before the last save
-            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+            if self.step % cfg.run.checkpoint_every == 0 or self.step == cfg.schedule.steps:
                 self.save()
-            if self.dist.main and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
+            if self.dist.main and (
+                self.step % cfg.run.eval_every == 0 or self.step == cfg.schedule.steps
+            ):
                 self._epoch_outputs(data)
         bar.close()
         if step_seconds > 0:
@@ -280,26 +288,26 @@ class Run:
         """Images ``[b,3,H,W]`` in [0, 1], supervising landmarks and rho priors of the
         global batch of ``step`` on the run's device (``shard``: this rank's share)."""
         cfg, dev = self.cfg, self.device
-        idx = batch_indices(len(train["image"]), cfg.batch_size, cfg.train_seed, step)
+        idx = batch_indices(len(train["image"]), cfg.schedule.batch_size, cfg.train_seed, step)
         if shard:
             idx = idx[self.dist.rank :: self.dist.world]
         images = train["image"][idx].to(dev).float() / 255.0
-        landmarks = train["landmarks_noisy" if cfg.landmark_noise else "landmarks"][idx]
+        landmarks = train["landmarks_noisy" if cfg.data.landmark_noise else "landmarks"][idx]
         return images, landmarks.to(dev), priors_by_source[train["regime"][idx]].to(dev)
 
     def _recalibrate_batchnorm(self, train: dict, priors_by_source: torch.Tensor) -> None:
         """Recompute the BatchNorm statistics of the delivered weights (the average, if
-        any) over ``cfg.bn_recalibrate`` training batches after the last step (the batches
+        any) over ``cfg.schedule.bn_recalibrate`` training batches after the last step (the batches
         steps ``steps``, ``steps + 1``, ... would have drawn; every rank the whole batch,
         so the ranks agree)."""
         cfg = self.cfg
 
         def run_batch(k: int) -> None:
-            batch = self._batch(train, priors_by_source, cfg.steps + k, False)
+            batch = self._batch(train, priors_by_source, cfg.schedule.steps + k, False)
             self.system(*batch, seeded(cfg.train_seed, "batchnorm", k))
 
         with self.delivered() as system:
-            recalibrate(system, cfg.bn_recalibrate, run_batch)
+            recalibrate(system, cfg.schedule.bn_recalibrate, run_batch)
             if self.ema is not None:
                 self.ema.capture(system)
 

@@ -29,19 +29,25 @@ CYCLE_JAW_OPEN_MAX = 0.25
 
 
 def make_networks(cfg: TrainConfig) -> tuple[Regressor, Renderer]:
-    """The regressor and the neural renderer of ``cfg.arch``, freshly initialised.
+    """The regressor and the neural renderer of ``cfg.model.arch``, freshly initialised.
 
     ``"small"``: :class:`FaceRegressor` (``width``) and :class:`NeuralRenderer`
     (``renderer_channels``); ``"smirk"``: SMIRK's encoder behind
     :class:`SmirkRegressor` and its generator behind :class:`SmirkRenderer`
     (``renderer_channels`` = the generator's first-level channels, 32 in SMIRK).
     """
-    camera = {"camera": cfg.camera, "rho_max": cfg.rho_max, "rho_init": cfg.rho_init}
-    if cfg.arch == "smirk":
-        model = SmirkRegressor(n_shape=cfg.n_shape, n_expr=cfg.n_expr, **camera)
-        return model, SmirkRenderer(init_features=cfg.renderer_channels)
-    model = FaceRegressor(n_shape=cfg.n_shape, n_expr=cfg.n_expr, width=cfg.width, **camera)
-    return model, NeuralRenderer(base_channels=cfg.renderer_channels)
+    camera = {
+        "camera": cfg.model.camera,
+        "rho_max": cfg.model.rho_max,
+        "rho_init": cfg.model.rho_init,
+    }
+    if cfg.model.arch == "smirk":
+        model = SmirkRegressor(n_shape=cfg.data.n_shape, n_expr=cfg.data.n_expr, **camera)
+        return model, SmirkRenderer(init_features=cfg.model.renderer_channels)
+    model = FaceRegressor(
+        n_shape=cfg.data.n_shape, n_expr=cfg.data.n_expr, width=cfg.model.width, **camera
+    )
+    return model, NeuralRenderer(base_channels=cfg.model.renderer_channels)
 
 
 class TrainingSystem(torch.nn.Module):
@@ -58,9 +64,9 @@ class TrainingSystem(torch.nn.Module):
         self.render_seconds = 0.0
 
     def _autocast(self, device: torch.device):
-        """bfloat16 autocast for the networks on CUDA when ``cfg.amp``; geometry, projection
+        """bfloat16 autocast for the networks on CUDA when ``cfg.run.amp``; geometry, projection
         and rasterization always run in float32 (outside this context)."""
-        enabled = self.cfg.amp and device.type == "cuda"
+        enabled = self.cfg.run.amp and device.type == "cuda"
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled)
 
     def encode(self, images):
@@ -111,32 +117,32 @@ class TrainingSystem(torch.nn.Module):
         out = self.geometry(pred)
         lmk = project_landmarks(out.landmarks, pred.scale, pred.trans, pred.rho)
         sq = ((lmk - landmarks) ** 2).sum(-1)
-        losses = {"landmarks": cfg.w_landmarks * sq.mean()}
+        losses = {"landmarks": cfg.loss.w_landmarks * sq.mean()}
         stats = {
             "lmk_jaw": sq[:, JAW].mean().detach() * LANDMARK_UNIT,
             "lmk_other": sq[:, OTHER].mean().detach() * LANDMARK_UNIT,
         }
 
         rendered = masked = recon = None
-        if with_images or cfg.w_photometric > 0 or cfg.w_cycle > 0:
+        if with_images or cfg.loss.w_photometric > 0 or cfg.loss.w_cycle > 0:
             rendered = self.render(out, pred, size)
             masked = mask_face(
                 images,
                 rendered.mask.detach(),
                 landmarks.detach(),
-                mode=cfg.masking,
+                mode=cfg.model.masking,
                 generator=generator,
             )
             recon = self.rebuild(masked.masked, rendered.image)
-        if cfg.w_photometric > 0:
-            losses["photometric"] = cfg.w_photometric * (recon - images).abs().mean()
-        losses["shape_reg"] = cfg.w_shape_reg * pred.shape.square().sum(-1).mean()
-        losses["expr_reg"] = cfg.w_expr_reg * pred.expression.square().sum(-1).mean()
-        losses["jaw_reg"] = cfg.w_jaw_reg * pred.jaw_pose.square().sum(-1).mean()
-        if cfg.camera == "pseudo" and cfg.w_rho_prior > 0:
-            losses["rho_prior"] = ppcam.rho_prior_loss(pred.rho, rho_prior, cfg.w_rho_prior)
-        if cfg.w_cycle > 0:
-            losses["cycle"] = cfg.w_cycle * self._cycle(pred, masked.masked, size, generator)
+        if cfg.loss.w_photometric > 0:
+            losses["photometric"] = cfg.loss.w_photometric * (recon - images).abs().mean()
+        losses["shape_reg"] = cfg.loss.w_shape_reg * pred.shape.square().sum(-1).mean()
+        losses["expr_reg"] = cfg.loss.w_expr_reg * pred.expression.square().sum(-1).mean()
+        losses["jaw_reg"] = cfg.loss.w_jaw_reg * pred.jaw_pose.square().sum(-1).mean()
+        if cfg.model.camera == "pseudo" and cfg.loss.w_rho_prior > 0:
+            losses["rho_prior"] = ppcam.rho_prior_loss(pred.rho, rho_prior, cfg.loss.w_rho_prior)
+        if cfg.loss.w_cycle > 0:
+            losses["cycle"] = cfg.loss.w_cycle * self._cycle(pred, masked.masked, size, generator)
         total = sum(losses.values())
         stats.update({k: v.detach() for k, v in losses.items()})
         stats["rho_mean"] = pred.rho.detach().mean()
@@ -169,7 +175,7 @@ def load_system(path: str, device: torch.device) -> TrainingSystem:
     """The trained regressor (and renderer) of a training checkpoint, in eval mode."""
     tensors, info = ckpt.read_checkpoint(path)
     cfg = TrainConfig.from_dict(info["config"])
-    layer = flame.FLAME(cfg.flame, n_shape=cfg.n_shape, n_expr=cfg.n_expr).to(device)
+    layer = flame.FLAME(cfg.data.flame, n_shape=cfg.data.n_shape, n_expr=cfg.data.n_expr).to(device)
     system = TrainingSystem(cfg, layer)
     ckpt.load_model_state(system, tensors)
     return system.to(device).eval()

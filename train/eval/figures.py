@@ -187,7 +187,7 @@ def overlays(runs, samples, out: str) -> str:
 
 
 def rho_scatter(runs, preds, samples, out: str) -> str | None:
-    shown = [r for r in runs if r.cfg.camera != "ortho"]
+    shown = [r for r in runs if r.cfg.model.camera != "ortho"]
     known = torch.isfinite(samples["rho"])
     if not shown or not bool(known.any()):
         return None
@@ -220,7 +220,7 @@ def rho_scatter(runs, preds, samples, out: str) -> str | None:
 
 def rho_hist(runs, preds, samples, out: str) -> str | None:
     run = next((r for r in runs if r.role == "rho"), None) or next(
-        (r for r in runs if r.cfg.camera == "pseudo"), None
+        (r for r in runs if r.cfg.model.camera == "pseudo"), None
     )
     if run is None:
         return None
@@ -229,7 +229,7 @@ def rho_hist(runs, preds, samples, out: str) -> str | None:
     for ax, (source, sel) in zip(axes[0], present):
         pred = preds[run.label]["rho"][sel]
         true = samples["rho"][sel]
-        bins = torch.linspace(0, float(run.cfg.rho_max), 31).tolist()
+        bins = torch.linspace(0, float(run.cfg.model.rho_max), 31).tolist()
         ax.hist(pred.tolist(), bins=bins, alpha=0.7, color=COLOURS[source], label="predicted")
         if bool(torch.isfinite(true).all()):
             ax.hist(true.tolist(), bins=bins, histtype="step", color="k", label="true")
@@ -274,7 +274,7 @@ def neutral_bars(runs, results: dict, out: str) -> str | None:
 def draw_all(runs, preds, samples, results: dict, out: str) -> dict[str, str | None]:
     """Draw every figure that the given runs allow; ``{figure: file name or None}``."""
     sweep_run = next((r for r in runs if r.role == "rho"), None) or next(
-        (r for r in runs if r.cfg.camera == "pseudo"), None
+        (r for r in runs if r.cfg.model.camera == "pseudo"), None
     )
     return {
         "rho_sweep": rho_sweep(sweep_run, samples, out) if sweep_run else None,

@@ -96,7 +96,7 @@ def _as_prediction(fit) -> dict:
 def fit_predictions(runs: list[EvalRun], preds: dict, samples: Samples, progress: bool = True):
     """``(rows, predictions, seconds)`` of the fit rows on ``samples``."""
     cfg = data_config(runs)
-    layer = flame.FLAME(cfg.flame, n_shape=cfg.n_shape, n_expr=cfg.n_expr)
+    layer = flame.FLAME(cfg.data.flame, n_shape=cfg.data.n_shape, n_expr=cfg.data.n_expr)
     noisy = samples.get("landmarks_noisy", samples["landmarks"])
     noisy = torch.where(torch.isfinite(noisy), noisy, samples["landmarks"])
     rho_run = next((r for r in runs if r.role == "rho"), None)
@@ -135,7 +135,13 @@ def better_of(a: FitResult, b: FitResult) -> FitResult:
 
 def capture_results(cfg: TrainConfig, num: Numbers) -> dict:
     """Per regime: captures fitted with one rho each against per-frame fits."""
-    gen = FaceGenerator(cfg.flame, size=32, n_shape=cfg.n_shape, n_expr=cfg.n_expr, seed=cfg.seed)
+    gen = FaceGenerator(
+        cfg.data.flame,
+        size=32,
+        n_shape=cfg.data.n_shape,
+        n_expr=cfg.data.n_expr,
+        seed=cfg.data.seed,
+    )
     data = gen.generate_captures(REGIMES, "test", CAPTURES_PER_REGIME, FRAMES_PER_CAPTURE)
     groups = data["capture"]
     start = time.perf_counter()

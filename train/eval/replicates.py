@@ -78,7 +78,7 @@ def by_replicate(runs: list[EvalRun]) -> dict[str, dict[int, EvalRun]]:
     out: dict[str, dict[int, EvalRun]] = {}
     for run in runs:
         if not run.imported:
-            out.setdefault(run.role, {})[run.cfg.replicate] = run
+            out.setdefault(run.role, {})[run.cfg.run.replicate] = run
     return out
 
 

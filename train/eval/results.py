@@ -47,13 +47,13 @@ def training_budget(run: EvalRun) -> dict:
     """Steps, batch, optimisation recipe and time of a run, read from its config,
     checkpoint and metrics.jsonl."""
     cfg = run.cfg
-    warmup = f", warm-up {cfg.warmup_steps}" if cfg.warmup_steps else ""
+    warmup = f", warm-up {cfg.schedule.warmup_steps}" if cfg.schedule.warmup_steps else ""
     budget = {
-        "steps": cfg.steps,
-        "batch_size": cfg.batch_size,
-        "images_seen": cfg.steps * cfg.batch_size,
-        "lr": cfg.lr,
-        "lr_schedule": f"{cfg.lr_schedule}{warmup}",
+        "steps": cfg.schedule.steps,
+        "batch_size": cfg.schedule.batch_size,
+        "images_seen": cfg.schedule.steps * cfg.schedule.batch_size,
+        "lr": cfg.schedule.lr,
+        "lr_schedule": f"{cfg.schedule.lr_schedule}{warmup}",
         "weights": delivered_weights(run),
         "train_seconds": None,
         "mean_step_s": None,
@@ -77,13 +77,13 @@ def data_info(samples: Samples, cfg: TrainConfig) -> dict:
     counts = {s: int(sel.sum()) for s, sel in sources_present(samples)}
     return {
         "test_images": counts,
-        "train_images_per_regime": cfg.n_train,
-        "image_size": cfg.image_size,
-        "seed": cfg.seed,
-        "flame": cfg.flame,
-        "n_shape": cfg.n_shape,
-        "n_expr": cfg.n_expr,
-        "folder": cfg.folder or None,
+        "train_images_per_regime": cfg.data.n_train,
+        "image_size": cfg.data.image_size,
+        "seed": cfg.data.seed,
+        "flame": cfg.data.flame,
+        "n_shape": cfg.data.n_shape,
+        "n_expr": cfg.data.n_expr,
+        "folder": cfg.data.folder or None,
     }
 
 
@@ -129,11 +129,11 @@ def evaluate(
                 "title": title(r.role),
                 "dir": r.dir,
                 "checkpoint": r.checkpoint,
-                "camera": r.cfg.camera,
-                "regimes": list(r.cfg.regimes),
-                "masking": r.cfg.masking,
-                "rho_init": r.cfg.rho_init,
-                "w_rho_prior": r.cfg.w_rho_prior,
+                "camera": r.cfg.model.camera,
+                "regimes": list(r.cfg.data.regimes),
+                "masking": r.cfg.model.masking,
+                "rho_init": r.cfg.model.rho_init,
+                "w_rho_prior": r.cfg.loss.w_rho_prior,
                 "budget": training_budget(r),
             }
             for r in runs

@@ -37,14 +37,14 @@ BASELINE = "ortho-retrained"
 
 def run_role(cfg: TrainConfig) -> str:
     """The role of a run in the report, from its config (see the module docstring)."""
-    if cfg.camera == "ortho":
-        return "ortho-retrained" if set(cfg.regimes) == set(REGIMES) else "ortho-pretrained"
-    if cfg.camera == "perspective":
+    if cfg.model.camera == "ortho":
+        return "ortho-retrained" if set(cfg.data.regimes) == set(REGIMES) else "ortho-pretrained"
+    if cfg.model.camera == "perspective":
         return "perspective"
     changed = [
         role
         for role, fields in ABLATIONS.items()
-        if all(getattr(cfg, k) == v for k, v in fields.items())
+        if all(cfg.get(k) == v for k, v in fields.items())
     ]
     if len(changed) > 1:
         return "rho-" + "+".join(c.removeprefix("rho-") for c in changed)
@@ -90,7 +90,7 @@ def check_same_data(runs: list[tuple[str, TrainConfig]], imported: set[str] = fr
     ref_dir, ref = trained[0]
     for run_dir, cfg in runs:
         fields = IMPORTED_DATA_FIELDS if run_dir in imported else DATA_FIELDS
-        diff = {f: (getattr(ref, f), getattr(cfg, f)) for f in fields}
+        diff = {f: (ref.get(f), cfg.get(f)) for f in fields}
         diff = {f: v for f, v in diff.items() if v[0] != v[1]}
         if diff:
             raise ValueError(
@@ -128,9 +128,9 @@ def data_config(runs: list[EvalRun]) -> TrainConfig:
 
 def held_out_samples(runs: list[EvalRun], progress: bool = True) -> Samples:
     """The test split of every regime, plus the folder's held-out part if a run used one."""
-    folder = next((r.cfg.folder for r in runs if r.cfg.folder), "")
-    cfg = dataclasses.replace(data_config(runs), regimes=REGIMES, folder=folder)
-    data = load_data(cfg.data, cfg.out_dir, splits=("test",), progress=progress)
+    folder = next((r.cfg.data.folder for r in runs if r.cfg.data.folder), "")
+    cfg = data_config(runs).replace(regimes=REGIMES, folder=folder)
+    data = load_data(cfg.data, cfg.run.out_dir, splits=("test",), progress=progress)
     return concat_regimes(data, cfg.sources(), "test")
 
 

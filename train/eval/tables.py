@@ -82,9 +82,9 @@ def landmark_table(
     # each run is compared with the baseline of its own training replicate (or the first)
     bases = [r for r in runs if r.role == baseline]
     trained = [r for r in reversed(bases) if not getattr(r, "imported", False)]
-    by_rep = {r.cfg.replicate: r.label for r in trained}
+    by_rep = {r.cfg.run.replicate: r.label for r in trained}
     for run in runs:
-        base = by_rep.get(run.cfg.replicate, bases[0].label if bases else None)
+        base = by_rep.get(run.cfg.run.replicate, bases[0].label if bases else None)
         table[run.label], versus[run.label] = {}, {}
         for source, sel in sources_present(samples):
             e = {k: v[sel] for k, v in errors[run.label].items()}
@@ -113,8 +113,8 @@ def neutral_table(
     and each run's difference to the run of role ``baseline``; ``mean_head``: the
     reference row of the mean head first."""
     ref = runs[0].cfg
-    n_shape = max(ref.n_shape, *(p["shape"].shape[1] for p in preds.values()))
-    layer = flame.FLAME(ref.flame, n_shape=n_shape, n_expr=0)
+    n_shape = max(ref.data.n_shape, *(p["shape"].shape[1] for p in preds.values()))
+    layer = flame.FLAME(ref.data.flame, n_shape=n_shape, n_expr=0)
     measure = NeutralShapeError(layer)
     true_shape = samples["shape"]
     known = torch.isfinite(true_shape).all(1)

@@ -55,7 +55,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="each folder (or sub-folder) is one capture: one shape and one rho for its frames",
     )
-    parser.add_argument("--camera", choices=CAMERAS, default="pseudo", help="default: pseudo")
+    parser.add_argument(
+        "--camera",
+        choices=CAMERAS,
+        default="pseudo",
+        help="pseudo: fit rho too (distance from perspective); ortho: rho fixed at 0 "
+        "(default: pseudo)",
+    )
     parser.add_argument(
         "--rho-prior",
         type=float,

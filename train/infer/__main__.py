@@ -35,12 +35,20 @@ from train.infer.inference import infer
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m train.infer", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m train.infer",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("inputs", nargs="+", help="image files and/or folders of images")
     parser.add_argument("--checkpoint", required=True, help="a training checkpoint (.safetensors)")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--batch", type=int, default=16, help="crops per forward pass (default: 16)"
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N] (default: auto)"
+    )
     parser.add_argument(
         "--crop",
         choices=CROP_MODES,
@@ -54,7 +62,10 @@ def main(argv: list[str] | None = None) -> None:
         help="read each folder as the frames of one video (video files always are)",
     )
     parser.add_argument(
-        "--scale", type=float, default=SCALE_INFER, help="--crop detect: box enlargement (1.4)"
+        "--scale",
+        type=float,
+        default=SCALE_INFER,
+        help="--crop detect and videos: enlargement of the landmarks' box (default: 1.4)",
     )
     args = parser.parse_args(argv)
     if args.batch <= 0:

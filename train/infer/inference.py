@@ -70,7 +70,7 @@ class Predictor:
     def __init__(self, checkpoint: str, device: str = "auto"):
         self.device = pick_device(device)
         self.system = load_system(checkpoint, self.device)
-        self.size = self.system.cfg.image_size
+        self.size = self.system.cfg.data.image_size
         self.faces = self.system.flame_layer.faces
         self.checkpoint = checkpoint
 
@@ -118,7 +118,7 @@ class Predictor:
                 "landmarks_ndc": lmk[i].tolist(),
                 # pixel centres of the original image are at integer coordinates
                 "landmarks_px": px.tolist(),
-                "camera_mode": system.cfg.camera,
+                "camera_mode": system.cfg.model.camera,
                 "checkpoint": self.checkpoint,
             }
             if job.face.box is not None:
@@ -291,7 +291,7 @@ def infer_sequence(
         "smoothing": smoothing,
         "scale": scale,
         "checkpoint": predictor.checkpoint,
-        "camera_mode": predictor.system.cfg.camera,
+        "camera_mode": predictor.system.cfg.model.camera,
     }
     write_text(os.path.join(out, f"{stem}_summary.json"), json.dumps(summary, indent=1))
     return written, summary

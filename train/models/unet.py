@@ -1,7 +1,7 @@
 """SMIRK's neural renderer: a small UNet that rebuilds the input image.
 
 It sees the masked input image (face blanked, a few face pixels copied back,
-:func:`train.masking.mask_face`) and the rendered geometry image, concatenated
+:func:`train.models.masking.mask_face`) and the rendered geometry image, concatenated
 into 6 channels, and outputs the reconstructed image in [0, 1].
 """
 
