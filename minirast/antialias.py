@@ -1,10 +1,10 @@
-"""Public silhouette antialiasing (the method: :mod:`minirast._torch.antialias`)."""
+"""Public silhouette antialiasing (the method: :mod:`minirast._cpu.antialias`)."""
 
 from __future__ import annotations
 
 import torch
 
-from ._torch.antialias import blend_silhouettes
+from ._cpu.antialias import blend_silhouettes
 from ._validate import antialias_inputs
 from .fragments import Fragments
 from .raster import _triton_op

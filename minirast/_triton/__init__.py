@@ -7,8 +7,9 @@
 - :mod:`minirast._triton.common`: what the ops share (constants, jit helpers, the
   named slots of the per-triangle setup record, tile bins, segmented sums).
 
-The torch backend (CPU path, and the reference the kernels are tested against)
-mirrors it in :mod:`minirast._torch`; the public functions in ``minirast/*.py``
+The torch backend (``backend="torch"``, the CPU path) mirrors it in
+:mod:`minirast._cpu`; the kernels are tested against it and against the float64
+reference rasterizer :mod:`minirast.reference`. The public functions in ``minirast/*.py``
 validate (``minirast/_validate.py``) and dispatch. Every module here has a
 ``codegen_specs()`` (signatures derived from the kernels by
 :func:`_common.codegen.kernel_spec`); :func:`codegen_specs` gathers them for

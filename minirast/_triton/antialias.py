@@ -1,4 +1,4 @@
-"""Triton antialias op: the analytic silhouette blend of :mod:`minirast._torch.antialias`.
+"""Triton antialias op: the analytic silhouette blend of :mod:`minirast._cpu.antialias`.
 
 Same math as the torch version (its module docstring is the spec): for every pair of
 horizontally or vertically adjacent pixels showing different faces, the nearer pixel's
@@ -391,10 +391,10 @@ def _aa_bwd_pos_kernel(
 
 def silhouette_flags(pos: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """``[B, F*3]`` int8: face-edge ``f*3 + k`` is a silhouette edge in this view (the
-    torch helpers of :mod:`minirast._torch.antialias`, on ``pos [B,V,4]`` float32 and
+    torch helpers of :mod:`minirast._cpu.antialias`, on ``pos [B,V,4]`` float32 and
     int64 ``faces [F,3]``)."""
     from .._constants import EPS_W
-    from .._torch.antialias import _edge_topology, _silhouette_edges
+    from .._cpu.antialias import _edge_topology, _silhouette_edges
 
     with torch.no_grad():
         w = pos[..., 3]

@@ -12,7 +12,8 @@ import torch
 
 import minirast
 from _common.backend import triton_available, triton_interpreted
-from tests.minirast.reference import random_scene, reference_rasterize
+from minirast.reference import reference_rasterize
+from tests.minirast.scenes import random_scene
 
 if importlib.util.find_spec("minirast._triton.rasterize") is None:
     pytest.skip(
