@@ -21,7 +21,8 @@ CPU backend of an op (``backend="torch"``: optimised torch, any device);
 ``minirast/reference.py`` is the float64 reference rasterizer both backends are
 tested against; ``minirast/_triton/<op>.py`` holds the op's Triton kernels, then its
 host functions, then its ``torch.autograd.Function``, with what several ops share
-in ``minirast/_triton/common.py``.
+in ``minirast/_triton/common.py``; the large ops (rasterize, antialias) keep their
+kernels apart, in ``minirast/_triton/<op>_kernels.py``.
 """
 
 from ._constants import BACKGROUND_DEPTH, EPS_W

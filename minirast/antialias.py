@@ -26,7 +26,7 @@ def antialias(
     Returns:
         ``[B,H,W,C]`` antialiased image, differentiable in ``color`` and ``pos_clip``, in
         the promoted dtype of ``color`` and ``pos_clip``. Uses the backend that produced
-        ``fragments``: the Triton kernels (``minirast/_triton/antialias.py``, float32,
+        ``fragments``: the Triton op (``minirast/_triton/antialias.py``, float32,
         bitwise repeatable) for ``backend="triton"`` fragments, else the torch
         implementation (any device; keeps float64 in float64).
     """

@@ -17,7 +17,7 @@ from tests.minirast.scenes import random_scene
 
 if importlib.util.find_spec("minirast._triton.rasterize") is None:
     pytest.skip(
-        "minirast/_triton/rasterize.py (the Triton kernels) is absent", allow_module_level=True
+        "minirast/_triton/rasterize.py (the Triton rasterize op) is absent", allow_module_level=True
     )
 if not triton_available():
     pytest.skip("triton is not installed", allow_module_level=True)
