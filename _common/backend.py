@@ -1,7 +1,9 @@
 """Backend selection shared by every kernel of the project (ppcam, minirast).
 
-Each kernel has two implementations behind one function: ``"torch"`` (the
-reference, any device, CPU path) and ``"triton"`` (GPU; on CPU only under
+Each kernel has two implementations behind one function: ``"torch"`` (plain
+torch, any device, the CPU path: ppcam's is also its reference, minirast's is
+an optimised CPU backend in ``minirast/_cpu/`` with a separate float64 reference,
+``minirast/reference.py``) and ``"triton"`` (GPU; on CPU only under
 ``TRITON_INTERPRET=1``, which the tests use). ``"auto"`` picks triton for CUDA
 tensors when triton is importable, else torch.
 """

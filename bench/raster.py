@@ -18,6 +18,10 @@ Writes ``raster.json``, ``raster.md`` and ``raster.png`` under
 ``bench/results/<device-name>/``; prints the Triton kernels' register/shared
 memory table (compiled for sm_90 and sm_80 without a GPU).
 
+This module holds the pipeline cases, the run, the report and the command line; the
+mesh, poses and camera are in :mod:`bench.raster_scene`, the visibility job against
+the peers in :mod:`bench.peers.visibility`.
+
 Peers are optional: ``pip install moderngl`` and, on Debian/Ubuntu,
 ``apt-get install libegl-mesa0 libgl1-mesa-dri`` for llvmpipe; ``pip install
 mitsuba`` for Mitsuba 3 (on Debian 12 its LLVM backend needs ``apt-get install
@@ -29,7 +33,6 @@ that path itself when the file exists).
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import time
 
@@ -54,6 +57,8 @@ from bench.common import (  # noqa: E402
     device_name,
     time_call,
 )
+from bench.peers.visibility import visibility_table, visibility_vs_peers  # noqa: E402
+from bench.raster_scene import RHO, SCALE, load_mesh, make_batch  # noqa: E402
 
 RESOLUTIONS = (224, 512)
 BATCHES = (1, 8, 64)
@@ -61,54 +66,9 @@ MODES = ("forward", "forward+backward")
 #: On a CPU, cases with more pixels than this (B*H*W) are skipped as too slow
 #: (every default case runs since the span rasterizer: 64 x 512² takes about 2 s).
 CPU_MAX_PIXELS = 64 * 512 * 512
-#: Camera of every image: ppcam scale and rho (a head about 0.33 m away).
-SCALE, RHO = 6.0, 3.0
 #: The visibility job (rasterize alone, beside the peers) runs up to this many pixels
 #: B*H*W on a CPU: all of 512² x 64 (about 4 s a call for minirast on a 2-core CPU).
 VISIBILITY_MAX_PIXELS = 64 * 512 * 512
-
-
-# ------------------------------------------------------------------------ scene
-
-
-def load_mesh():
-    """(verts [V,3] in the FLAME model frame, metres; faces [F,3] int64; name)."""
-    try:
-        import flame
-
-        model = flame.load_model("bundled")
-        verts = torch.as_tensor(np.asarray(model.v_template), dtype=torch.float32)
-        faces = torch.as_tensor(np.asarray(model.faces), dtype=torch.int64)
-        return verts, faces, "flame bundled stand-in head"
-    except Exception:
-        verts, faces = minirast.uv_sphere(70, 72, radius=0.1)
-        return verts, faces, "UV sphere 70x72 (flame not available)"
-
-
-def random_rotations(batch: int, generator: torch.Generator, max_deg: float = 30.0):
-    """Yaw/pitch/roll rotations within +-max_deg, ``[B,3,3]``."""
-    ang = (torch.rand(batch, 3, generator=generator) * 2 - 1) * math.radians(max_deg)
-    ang[:, 2] *= 0.3
-    c, s = torch.cos(ang), torch.sin(ang)
-    one, zero = torch.ones(batch), torch.zeros(batch)
-    rx = torch.stack([one, zero, zero, zero, c[:, 0], -s[:, 0], zero, s[:, 0], c[:, 0]], 1)
-    ry = torch.stack([c[:, 1], zero, s[:, 1], zero, one, zero, -s[:, 1], zero, c[:, 1]], 1)
-    rz = torch.stack([c[:, 2], -s[:, 2], zero, s[:, 2], c[:, 2], zero, zero, zero, one], 1)
-    return rx.view(-1, 3, 3) @ ry.view(-1, 3, 3) @ rz.view(-1, 3, 3)
-
-
-def make_batch(verts: torch.Tensor, batch: int, seed: int = 0):
-    """Camera-frame points ``p = R q + (tx, ty, 0)`` ``[B,V,3]`` and clip positions
-    ``(S p_x, S p_y, p_z, 1 + rho p_z)`` ``[B,V,4]`` (ppcam's ``to_clip``)."""
-    import ppcam
-
-    g = torch.Generator().manual_seed(seed)
-    rot = random_rotations(batch, g)
-    trans = (torch.rand(batch, 2, generator=g) * 2 - 1) * 0.01
-    q = ppcam.flame_to_camera(verts).expand(batch, -1, -1)
-    p = q @ rot.transpose(1, 2) + torch.cat([trans, torch.zeros(batch, 1)], 1)[:, None]
-    clip = ppcam.to_clip(q, SCALE, trans, RHO, rot)
-    return p.contiguous(), clip.contiguous()
 
 
 # --------------------------------------------------------------------- minirast
@@ -148,86 +108,6 @@ def time_minirast(backend, clip, faces, colors, res, mode, device, budget_s):
     return time_call(
         step, device, warmup=1 if heavy else 2, min_repeats=3, max_repeats=20, budget_s=budget_s
     )
-
-
-def time_visibility(backend, clip, faces, res, device, budget_s, warmup=1):
-    """rasterize alone (the job the peers do), forward: ``(ms, the last call's Fragments)``."""
-    pos, f = clip.to(device), faces.to(device)
-    last = []
-
-    def step():
-        with torch.no_grad():
-            last[:] = [minirast.rasterize(pos, f, (res, res), backend=backend)]
-
-    ms = time_call(step, device, warmup=warmup, min_repeats=3, max_repeats=20, budget_s=budget_s)
-    return ms, last[0]
-
-
-def time_peer(peer, points, clip, res, device, budget_s):
-    """A peer's visibility job: ``(ms, the last call's output)`` after one call on the
-    first image (which compiles the peer's kernels and shaders)."""
-    peer.render(points[:1], clip[:1], res)
-    last = []
-
-    def step():
-        last[:] = [peer.render(points, clip, res)]
-
-    ms = time_call(step, device, warmup=0, min_repeats=3, max_repeats=10, budget_s=budget_s)
-    return ms, last[0]
-
-
-def agreement(ours, theirs: dict) -> dict:
-    """Pixel agreement of triangle ids (all pixels; pixels either covers) and, where the
-    peer returns them, the largest barycentric and depth differences where ids agree."""
-    ids = ours.tri_id.cpu().numpy()
-    same = ids == theirs["tri_id"]
-    covered = (ids >= 0) | (theirs["tri_id"] >= 0)
-    out = {
-        "pixel_agreement": float(same.mean()),
-        "covered_pixel_agreement": float(same[covered].mean()) if covered.any() else 1.0,
-    }
-    both = same & (ids >= 0)
-    for key in ("bary", "depth"):
-        if key in theirs:
-            diff = np.abs(getattr(ours, key).cpu().numpy() - theirs[key])[both]
-            out[f"max_{key}_difference"] = float(diff.max()) if diff.size else 0.0
-    return out
-
-
-def visibility_vs_peers(
-    peers, verts, faces, resolutions, batches, device, budget_s, max_pixels, batches_cache
-):
-    """One row per peer and case: the peer's time, minirast torch ``rasterize``'s time
-    (timed once per case, shared by the peers' rows) and their agreement."""
-    rows = []
-    if not peers:
-        return rows
-    cases = [(r, b) for r in resolutions for b in batches]
-    for res, batch in tqdm(cases, desc="visibility vs peers", unit="case"):
-        if device.type == "cpu" and batch * res * res > max_pixels:
-            continue
-        if batch not in batches_cache:
-            batches_cache[batch] = make_batch(verts, batch)
-        points, clip = batches_cache[batch]
-        ours_ms, ours = time_visibility("torch", clip, faces, res, device, budget_s)
-        for peer in peers:
-            peer_ms, theirs = time_peer(peer, points, clip, res, device, budget_s)
-            rows.append(
-                {
-                    "peer": peer.name,
-                    "peer_short": peer.short,
-                    "peer_version": peer.version,
-                    "resolution": res,
-                    "batch": batch,
-                    "peer_ms": peer_ms,
-                    "torch_rasterize_ms": ours_ms,
-                    "speedup_torch_vs_peer": peer_ms / ours_ms,
-                    **agreement(ours, theirs),
-                }
-            )
-            del theirs
-        del ours
-    return rows
 
 
 def triton_interpreter_smoke(verts, faces):
@@ -409,72 +289,6 @@ def markdown_report(p: dict, resource_table: str = "") -> str:
             "```",
         ]
     return "\n".join(lines) + "\n"
-
-
-def visibility_table(p: dict) -> list[str]:
-    """The visibility section: per case, minirast torch ``rasterize`` beside each peer,
-    with the speed ratio (ours / peer images per second) and the pixel agreement."""
-    vis = p["visibility_vs_peers"]
-    shorts = list(dict.fromkeys(v["peer_short"] for v in vis))
-    lines = [
-        "## Visibility job vs peers (triangle id at pixel centres)",
-        "",
-        "Same mesh, poses, camera and threads in the same run. minirast: the torch "
-        "backend's `rasterize` alone (triangle id, barycentrics, depth), forward. "
-        "*speed ratio*: minirast's images/s over the peer's (above 1: minirast faster). "
-        "*agreement*: pixels with the same triangle id, among those either covers.",
-        "",
-    ]
-    for peer in p.get("peers", []):
-        if peer["short"] == "llvmpipe":
-            lines.append(
-                f"- llvmpipe: OpenGL through moderngl {peer['moderngl']} on "
-                f"`{peer['gl_renderer']}`, OpenGL `{peer['gl_version']}`, "
-                f"LP_NUM_THREADS={peer['lp_num_threads']}. It draws minirast's clip "
-                "positions (one draw and read-back per image, faces uploaded once) and its "
-                "time includes uploading the positions and reading triangle id, "
-                "barycentrics and depth back into numpy. llvmpipe snaps vertices to 1/256 "
-                "pixel (its 8 subpixel bits), so pixel centres within about 1/512 pixel "
-                "of an edge may go to the neighbouring face: agreement is a little below "
-                "100 %, more so at low resolution where edges are dense."
-            )
-        elif peer["short"] == "Mitsuba":
-            lines.append(
-                f"- Mitsuba {peer['version']}: `prim_index` and `depth` AOVs with one "
-                "un-jittered sample at each pixel centre; it rebuilds its BVH for every "
-                "pose (each image has its own pose), which is part of its cost."
-            )
-        else:
-            lines.append(f"- {peer['short']}: {peer['name']} {peer['version']}.")
-    header = "| resolution | B | minirast torch rasterize ms |"
-    rule = "|---|---|---|"
-    for short in shorts:
-        header += f" {short} ms | speed ratio vs {short} | agreement with {short} |"
-        rule += "---|---|---|"
-    lines += ["", header, rule]
-    cases = list(dict.fromkeys((v["resolution"], v["batch"]) for v in vis))
-    for res, batch in cases:
-        rows = {v["peer_short"]: v for v in vis if (v["resolution"], v["batch"]) == (res, batch)}
-        ours = next(iter(rows.values()))["torch_rasterize_ms"]
-        line = f"| {res}² | {batch} | {ours:.1f} |"
-        for short in shorts:
-            v = rows.get(short)
-            line += (
-                f" {v['peer_ms']:.1f} | {v['speedup_torch_vs_peer']:.2f}x | "
-                f"{100 * v['covered_pixel_agreement']:.3f} % |"
-                if v
-                else " - | - | - |"
-            )
-        lines.append(line)
-    gl = [v for v in vis if "max_bary_difference" in v]
-    if gl:
-        lines += [
-            "",
-            "Where the triangle ids agree, llvmpipe's barycentrics differ from minirast's "
-            f"by at most {max(v['max_bary_difference'] for v in gl):.1e} and its depths "
-            f"by at most {max(v['max_depth_difference'] for v in gl):.1e}.",
-        ]
-    return lines
 
 
 def plot(p: dict, path: str) -> None:

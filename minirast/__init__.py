@@ -6,18 +6,23 @@ Public API:
   barycentrics, depth per pixel), :func:`interpolate`, :func:`antialias`;
 - helpers: :func:`vertex_normals`, :func:`shade_lambert`, :func:`shade_sh`,
   :func:`sh_basis`, :func:`normals_to_rgb`, :func:`to_uint8_image`, :func:`save_image`,
-  :func:`uv_sphere`, :func:`icosphere`.
+  :func:`uv_sphere`, :func:`icosphere`;
+- :mod:`minirast.reference` (imported on its own): the simple float64 reference
+  rasterizer the backends are tested against (small scenes only).
 
 Conventions and the backend contract: ``docs/design.md`` sections 2 and 4 and
 ``minirast/CONTRACT.md``.
 
-Layout (the same in ``ppcam`` and ``minirast``): public functions live in
+Layout (ppcam's is the same, with a plain-torch reference in ``ppcam/_torch/`` where
+minirast has ``_cpu/``): public functions live in
 ``minirast/<topic>.py`` and start with one ``*_inputs`` call of ``minirast/_validate.py``
-(all input checks), then dispatch on the backend; ``minirast/_torch/<op>.py`` is the
-torch implementation of an op (the CPU path and the reference the kernels are
-tested against); ``minirast/_triton/<op>.py`` holds the op's Triton kernels, then its
+(all input checks), then dispatch on the backend; ``minirast/_cpu/<op>.py`` is the
+CPU backend of an op (``backend="torch"``: optimised torch, any device);
+``minirast/reference.py`` is the float64 reference rasterizer both backends are
+tested against; ``minirast/_triton/<op>.py`` holds the op's Triton kernels, then its
 host functions, then its ``torch.autograd.Function``, with what several ops share
-in ``minirast/_triton/common.py``.
+in ``minirast/_triton/common.py``; the large ops (rasterize, antialias) keep their
+kernels apart, in ``minirast/_triton/<op>_kernels.py``.
 """
 
 from ._constants import BACKGROUND_DEPTH, EPS_W

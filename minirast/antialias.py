@@ -1,10 +1,10 @@
-"""Public silhouette antialiasing (the method: :mod:`minirast._torch.antialias`)."""
+"""Public silhouette antialiasing (the method: :mod:`minirast._cpu.antialias`)."""
 
 from __future__ import annotations
 
 import torch
 
-from ._torch.antialias import blend_silhouettes
+from ._cpu.antialias import blend_silhouettes
 from ._validate import antialias_inputs
 from .fragments import Fragments
 from .raster import _triton_op
@@ -26,7 +26,7 @@ def antialias(
     Returns:
         ``[B,H,W,C]`` antialiased image, differentiable in ``color`` and ``pos_clip``, in
         the promoted dtype of ``color`` and ``pos_clip``. Uses the backend that produced
-        ``fragments``: the Triton kernels (``minirast/_triton/antialias.py``, float32,
+        ``fragments``: the Triton op (``minirast/_triton/antialias.py``, float32,
         bitwise repeatable) for ``backend="triton"`` fragments, else the torch
         implementation (any device; keeps float64 in float64).
     """

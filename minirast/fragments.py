@@ -34,7 +34,7 @@ class Fragments:
     backend: str
     #: Backend-private data reused by the backward passes (the Triton tile bins).
     bins: object | None = dataclasses.field(default=None, repr=False, compare=False)
-    #: Torch backend: the covered pixels as 1-D tensors (``minirast._torch.attributes.
+    #: Torch backend: the covered pixels as 1-D tensors (``minirast._cpu.attributes.
     #: Covered``: flat indices, vertices, the differentiable barycentrics ``bary`` was
     #: scattered from); interpolate reads these.
     covered: object | None = dataclasses.field(

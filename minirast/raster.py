@@ -16,9 +16,9 @@ import torch
 from _common.backend import resolve_backend
 
 from ._constants import EPS_W
-from ._torch.attributes import fragment_attributes
-from ._torch.interpolate import interpolate_attributes
-from ._torch.rasterize import rasterize_ids
+from ._cpu.attributes import fragment_attributes
+from ._cpu.interpolate import interpolate_attributes
+from ._cpu.rasterize import rasterize_ids
 from ._validate import interpolate_inputs, rasterize_inputs
 from .fragments import Fragments
 

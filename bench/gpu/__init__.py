@@ -5,8 +5,8 @@ stage; :mod:`bench.gpu.run` schedules them, :mod:`bench.gpu.stage` runs one):
 
 - ``env``: GPU, driver, torch, triton, CUDA, and a measured device-to-device copy
   bandwidth (:mod:`bench.gpu.env`);
-- ``cuda-tests``: the ``cuda``-marked tests (real kernels against the torch
-  references at sizes the interpreter cannot reach);
+- ``cuda-tests``: the ``cuda``-marked tests (real kernels against their torch
+  backends at sizes the interpreter cannot reach);
 - ``determinism``: bitwise repeatability of every Triton backward at full size
   (:mod:`bench.gpu.determinism`);
 - ``projection``, ``raster``: ``bench.projection`` and ``bench.raster``;

@@ -12,6 +12,9 @@ peer computes them like minirast, ``"bary"`` ``[B,H,W,3]`` and ``"depth"`` ``[B,
 - :mod:`bench.peers.llvmpipe`: OpenGL on Mesa's llvmpipe (moderngl, EGL, no window).
 - :mod:`bench.peers.mitsuba`: Mitsuba 3 ``llvm_ad_rgb`` AOVs.
 
+:mod:`bench.peers.visibility` runs the job: minirast and each peer on the same cases,
+timed, their agreement, and the report's table.
+
 Both are optional: :func:`load_peers` skips one that cannot run with a line saying why
 and how to install it.
 """

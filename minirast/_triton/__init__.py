@@ -1,16 +1,21 @@
 """Triton backend of minirast: one module per op, as Liger-Kernel's ``ops/``.
 
 - :mod:`minirast._triton.rasterize`, :mod:`minirast._triton.interpolate` and
-  :mod:`minirast._triton.antialias`: each holds its kernels, then the host functions
-  that launch them, then its ``torch.autograd.Function`` (``RasterizeFunction``,
-  ``InterpolateFunction``, ``AntialiasFunction``);
+  :mod:`minirast._triton.antialias`: each op's entry points: its host functions that
+  launch the kernels, then its ``torch.autograd.Function`` (``RasterizeFunction``,
+  ``InterpolateFunction``, ``AntialiasFunction``), then its ``codegen_specs()``. The
+  small interpolate op keeps its kernels in the same module, before the host code
+  (as ``ppcam/_triton/project.py``); the two large ops have theirs in a module of
+  their own, :mod:`minirast._triton.rasterize_kernels` and
+  :mod:`minirast._triton.antialias_kernels` (``@triton.jit`` code only);
 - :mod:`minirast._triton.common`: what the ops share (constants, jit helpers, the
   named slots of the per-triangle setup record, tile bins, segmented sums).
 
-The torch backend (CPU path, and the reference the kernels are tested against)
-mirrors it in :mod:`minirast._torch`; the public functions in ``minirast/*.py``
-validate (``minirast/_validate.py``) and dispatch. Every module here has a
-``codegen_specs()`` (signatures derived from the kernels by
+The torch backend (``backend="torch"``, the CPU path) mirrors it in
+:mod:`minirast._cpu`; the kernels are tested against it and against the float64
+reference rasterizer :mod:`minirast.reference`. The public functions in ``minirast/*.py``
+validate (``minirast/_validate.py``) and dispatch. Every module that launches
+kernels has a ``codegen_specs()`` (signatures derived from the kernels by
 :func:`_common.codegen.kernel_spec`); :func:`codegen_specs` gathers them for
 ``python -m bench.kernel_resources minirast._triton``.
 """
@@ -19,7 +24,8 @@ from __future__ import annotations
 
 from _common.codegen import gather_specs
 
-#: The modules of this package that hold kernels.
+#: The modules of this package that launch kernels (each has a ``codegen_specs()``;
+#: ``rasterize`` and ``antialias`` import theirs from ``<op>_kernels``).
 KERNEL_MODULES = ("common", "rasterize", "interpolate", "antialias")
 
 

@@ -12,11 +12,12 @@ import torch
 
 import minirast
 from _common.backend import triton_available, triton_interpreted
-from tests.minirast.reference import random_scene, reference_rasterize
+from minirast.reference import reference_rasterize
+from tests.minirast.scenes import random_scene
 
 if importlib.util.find_spec("minirast._triton.rasterize") is None:
     pytest.skip(
-        "minirast/_triton/rasterize.py (the Triton kernels) is absent", allow_module_level=True
+        "minirast/_triton/rasterize.py (the Triton rasterize op) is absent", allow_module_level=True
     )
 if not triton_available():
     pytest.skip("triton is not installed", allow_module_level=True)

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 import minirast
-from minirast._torch import compiled as compiled_mod
-from tests.minirast.reference import perspective_clip, random_scene
+from minirast._cpu import compiled as compiled_mod
+from tests.minirast.scenes import perspective_clip, random_scene
 
 needs_compiler = pytest.mark.skipif(
     compiled_mod.cxx_compiler() is None, reason="no C++ compiler: the inductor cannot run"

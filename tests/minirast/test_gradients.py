@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minirast
-from tests.minirast.reference import perspective_clip, random_scene
+from tests.minirast.scenes import perspective_clip, random_scene
 
 seeds = st.integers(min_value=0, max_value=2**31 - 1)
 
@@ -204,9 +204,9 @@ def test_antialias_on_a_closed_mesh_blends_only_silhouettes_and_matches_fd():
 def test_barycentric_and_depth_backward_passes_gradcheck(compiled, monkeypatch):
     """The torch backend's analytic backward of barycentrics and depth (tri_id fixed)
     against float64 finite differences, eager and compiled."""
-    from minirast._torch import compiled as compiled_mod
-    from minirast._torch.attributes import fragment_attributes
-    from minirast._torch.rasterize import rasterize_ids
+    from minirast._cpu import compiled as compiled_mod
+    from minirast._cpu.attributes import fragment_attributes
+    from minirast._cpu.rasterize import rasterize_ids
 
     if compiled and compiled_mod.cxx_compiler() is None:
         pytest.skip("no C++ compiler: the inductor cannot run")

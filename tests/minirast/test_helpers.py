@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 import minirast
-from tests.minirast.reference import perspective_clip
+from tests.minirast.scenes import perspective_clip
 
 
 def test_cull_backfaces_keeps_a_triangle_facing_the_camera():

@@ -1,4 +1,5 @@
-"""The torch backend against the independent float64 reference, on random scenes."""
+"""The torch backend (``minirast/_cpu/``) against the independent float64 reference
+rasterizer (:mod:`minirast.reference`), on random scenes."""
 
 from __future__ import annotations
 
@@ -9,9 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minirast
-from tests.minirast.reference import random_scene, reference_rasterize
+from minirast import reference
+from minirast.reference import reference_rasterize
+from tests.minirast.scenes import random_scene
 
 seeds = st.integers(min_value=0, max_value=2**31 - 1)
+
+
+def test_the_reference_restates_the_package_constants():
+    """The reference reads no code of the package, so its drop threshold is restated."""
+    assert reference.EPS_W == minirast.EPS_W
 
 
 def assert_agrees(frag, ref, bary_tol=1e-5):
@@ -58,16 +66,16 @@ def test_large_triangles_across_many_tiles(size):
 
 def test_small_chunk_budget_gives_the_same_image(monkeypatch):
     """Chunking the pixel windows never changes the result."""
-    from minirast._torch import rasterize as _raster_torch
+    from minirast._cpu import rasterize as _raster_cpu
 
     pos, faces = random_scene(3, 2, 30, shared=False)
     full = minirast.rasterize(pos, faces, (40, 56), backend="torch")
-    monkeypatch.setattr(_raster_torch, "CANDIDATE_CHUNK", 50)
-    monkeypatch.setattr(_raster_torch, "ROW_CHUNK", 7)
+    monkeypatch.setattr(_raster_cpu, "CANDIDATE_CHUNK", 50)
+    monkeypatch.setattr(_raster_cpu, "ROW_CHUNK", 7)
     calls = []
-    pixel_keys = _raster_torch._pixel_keys
+    pixel_keys = _raster_cpu._pixel_keys
     monkeypatch.setattr(
-        _raster_torch,
+        _raster_cpu,
         "_pixel_keys",
         lambda *a, compiled: calls.append(a[0].numel()) or pixel_keys(*a, compiled=compiled),
     )

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minirast._constants import EPS_W
-from minirast._torch.rasterize import _sortable_depth, rasterize_ids
+from minirast._cpu.rasterize import _sortable_depth, rasterize_ids
 
 _EMPTY = torch.iinfo(torch.int64).max
 

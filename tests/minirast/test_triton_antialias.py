@@ -3,7 +3,7 @@
 Both run on the same Triton fragments (``tri_id``, ``depth``), so the pairs they blend
 are decided from the same visibility: the Triton op through the public
 :func:`minirast.antialias`, the torch one by calling
-:func:`minirast._torch.antialias.blend_silhouettes` (the spec) directly, with gradients
+:func:`minirast._cpu.antialias.blend_silhouettes` (the spec) directly, with gradients
 from autograd. Under the interpreter (CPU, tiny sizes) the kernels do the same float32
 operations as torch, so even exact ties (edges through pixel centres, 45-degree edges,
 drawn on a grid by hypothesis) are decided alike. The last test runs the bundled head at
@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 import minirast
 from _common.backend import triton_available, triton_interpreted
-from minirast._torch.antialias import blend_silhouettes
-from tests.minirast.reference import perspective_clip, random_scene
+from minirast._cpu.antialias import blend_silhouettes
+from tests.minirast.scenes import perspective_clip, random_scene
 from tests.minirast.strategies import grid_points, vertex_depths, vertex_ws
 
 pytestmark = pytest.mark.skipif(

@@ -2,7 +2,7 @@
 
 Runs in the Triton interpreter on CPU (the root conftest sets ``TRITON_INTERPRET=1``
 when there is no CUDA), so every size here is tiny. The references are written
-independently of the kernels (``tests/minirast/reference.py``): a per-pixel,
+independently of the kernels (:mod:`minirast.reference`): a per-pixel,
 per-triangle edge-function rasterizer and a differentiable recomputation of
 barycentrics and depth, both in float64.
 """
@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from _common.backend import triton_available, triton_interpreted
-from tests.minirast.reference import EPS_W, recompute_bary_depth, reference_rasterize
+from minirast.reference import EPS_W, recompute_bary_depth, reference_rasterize
 
 pytestmark = pytest.mark.skipif(
     not triton_available() or (not torch.cuda.is_available() and not triton_interpreted()),

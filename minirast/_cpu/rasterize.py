@@ -1,4 +1,4 @@
-"""Torch backend of the rasterizer: vectorized spans, memory-bounded.
+"""CPU backend (``backend="torch"``) of the rasterizer: vectorized spans, memory-bounded.
 
 Visibility (``tri_id``) is found without autograd:
 
@@ -25,7 +25,7 @@ Nothing of size ``B x H x W x F`` is ever built: memory is the output, the
 per-triangle arrays, one chunk of at most ``ROW_CHUNK`` rows and one of at most
 ``CANDIDATE_CHUNK`` pixels (a single row longer than that is a chunk of its own,
 at most ``W`` pixels). Barycentrics and depth of the winning triangles are then
-computed by :mod:`minirast._torch.attributes` (with an analytic backward).
+computed by :mod:`minirast._cpu.attributes` (with an analytic backward).
 """
 
 from __future__ import annotations

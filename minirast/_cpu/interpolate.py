@@ -1,4 +1,5 @@
-"""Torch interpolate op: per-vertex attributes over the visible triangles."""
+"""CPU backend (``backend="torch"``) interpolate op: per-vertex attributes over the
+visible triangles."""
 
 from __future__ import annotations
 

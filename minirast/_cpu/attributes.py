@@ -1,4 +1,5 @@
-"""Torch backend: perspective-correct barycentrics and depth of the visible faces.
+"""CPU backend (``backend="torch"``): perspective-correct barycentrics and depth of the
+visible faces.
 
 For each covered pixel (flat index ``idx`` into ``B*H*W``, visible face ``tri``)
 the contract's formulas (``minirast/CONTRACT.md``), with ``iw_k = 1/w_k``,
@@ -16,7 +17,7 @@ The backward is analytic (:func:`_attributes_backward`): with ``T = sum q``,
 
 and the per-vertex sums are one ``index_add`` (sequential on the CPU, so
 deterministic). Both passes are element-wise stages over the covered pixels
-(compiled where :mod:`minirast._torch.compiled` allows). The face per pixel is
+(compiled where :mod:`minirast._cpu.compiled` allows). The face per pixel is
 held fixed (coverage gradients come from ``antialias``).
 """
 

@@ -1,10 +1,26 @@
-"""The float64 reference rasterizer of the tests, and random scenes.
+"""The simple float64 reference rasterizer the backends are tested against.
 
-Written from the contract (docs/design.md section 4, minirast/CONTRACT.md) without
-any code of the package: every pixel centre is tested against every triangle
-with edge functions, dense over pixels x triangles (small sizes only). Both
-backends are tested against it (``test_reference_agreement.py``,
-``test_triton_raster.py``, ``test_backends_agree.py``).
+Written from the contract (``docs/design.md`` section 4, ``minirast/CONTRACT.md``)
+without any other code of the package, and as plainly as possible: every pixel
+centre is tested against every triangle with the contract's edge functions, dense
+over pixels x triangles, in float64. That costs ``O(B H W F)`` time and memory, so
+it is for small scenes only (tests, and checking a change by hand); the backends
+are ``backend="torch"`` (:mod:`minirast._cpu`, the optimised CPU path) and
+``backend="triton"`` (:mod:`minirast._triton`).
+
+- :func:`reference_rasterize`: ``tri_id``, perspective-correct barycentrics and
+  depth, plus the pixels where float32 rounding may legitimately decide
+  (``ambiguous``), so a float32 backend can be compared exactly everywhere else;
+- :func:`recompute_bary_depth`: barycentrics and depth for a given ``tri_id``,
+  differentiable by autograd (the reference for the rasterizer's backward);
+- :func:`pixel_centres`: the contract's NDC pixel centres.
+
+Tests against it: ``tests/minirast/test_reference_agreement.py`` (torch backend),
+``test_triton_raster.py`` (Triton kernels) and ``test_backends_agree.py``::
+
+    from minirast.reference import reference_rasterize
+
+    tri_id, bary, depth, ambiguous = reference_rasterize(pos_clip, faces, 16, 16)
 """
 
 from __future__ import annotations
@@ -13,6 +29,8 @@ import math
 
 import torch
 
+#: The contract's drop threshold on ``w``, restated here so the reference reads no
+#: code of the package (equal to :data:`minirast.EPS_W`; a test checks).
 EPS_W = 1e-6
 
 
@@ -96,7 +114,10 @@ def reference_rasterize(
 
 
 def recompute_bary_depth(pos64, faces, tri_id, height, width):
-    """Differentiable float64 perspective-correct bary and depth for a fixed tri_id."""
+    """Perspective-correct barycentrics ``[B,H,W,3]`` and depth ``[B,H,W]`` of the faces
+    ``tri_id [B,H,W]`` (held fixed; -1 background gives zeros), computed from ``pos64
+    [B,V,4]`` with differentiable float64 torch ops: autograd through them is the
+    reference for the rasterizer's backward. CPU tensors."""
     B = pos64.shape[0]
     gx, gy = pixel_centres(height, width)
     tid = tri_id.reshape(B, -1).long().cpu()
@@ -123,59 +144,3 @@ def recompute_bary_depth(pos64, faces, tri_id, height, width):
         torch.stack(barys).view(B, height, width, 3),
         torch.stack(depths).view(B, height, width),
     )
-
-
-def random_scene(seed: int, batch: int, num_faces: int, shared: bool = True):
-    """A random triangle soup / mesh in clip space, float32.
-
-    NDC vertex positions in [-1.3, 1.3]^2 (some triangles leave the image), depths in
-    [-1, 1], w in [0.4, 2.5], and about 1 vertex in 25 behind the camera (w < 0) so the
-    drop rule is exercised. With ``shared`` the faces index a pool of ``num_faces``
-    vertices (shared edges); otherwise every face has its own 3 vertices. Triangles
-    are kept well shaped (no slivers) so float32 barycentrics are well conditioned;
-    with ``shared`` that can leave fewer than ``num_faces`` faces.
-    """
-    g = torch.Generator().manual_seed(seed)
-    V = num_faces if shared else 3 * num_faces
-    V = max(V, 3)
-    ndc = (torch.rand(batch, V, 2, generator=g, dtype=torch.float64) * 2 - 1) * 1.3
-    z = torch.rand(batch, V, 1, generator=g, dtype=torch.float64) * 2 - 1
-    w = 0.4 + 2.1 * torch.rand(batch, V, 1, generator=g, dtype=torch.float64)
-    behind = torch.rand(batch, V, 1, generator=g) < 0.04
-    w = torch.where(behind, -w, w)
-    pos = torch.cat([ndc * w, z * w, w], -1)
-    if shared:
-        faces = torch.stack([torch.randperm(V, generator=g)[:3] for _ in range(num_faces)]).to(
-            torch.int64
-        )
-        faces = faces[_well_shaped(pos, faces)]
-    else:
-        faces = torch.arange(3 * num_faces, dtype=torch.int64).reshape(-1, 3)
-    # Shrink random triangles towards their centroid so they are not all huge.
-    if not shared:
-        scale = 0.15 + 0.6 * torch.rand(batch, num_faces, 1, 1, generator=g, dtype=torch.float64)
-        p = pos[:, faces]  # [B,F,3,4]
-        ndc3 = p[..., :2] / p[..., 3:]
-        centre = ndc3.mean(2, keepdim=True)
-        ndc3 = centre + (ndc3 - centre) * scale
-        p = torch.cat([ndc3 * p[..., 3:], p[..., 2:]], -1)
-        pos = p.reshape(batch, -1, 4)
-        faces = faces[_well_shaped(pos, faces)]
-    return pos.float(), faces
-
-
-def _well_shaped(pos: torch.Tensor, faces: torch.Tensor, quality: float = 0.08) -> torch.Tensor:
-    """Faces that are not slivers in any batch element: screen area >= ``quality`` times
-    the squared longest edge (float32 barycentrics of slivers are ill-conditioned)."""
-    p = pos[:, faces]
-    ndc = p[..., :2] / p[..., 3:]
-    e = ndc[:, :, [1, 2, 0]] - ndc
-    area = (e[..., 0, 0] * e[..., 1, 1] - e[..., 0, 1] * e[..., 1, 0]).abs()
-    longest = (e**2).sum(-1).amax(-1)
-    return (area >= quality * longest).all(0)
-
-
-def perspective_clip(verts: torch.Tensor, scale: float = 0.8, rho: float = 0.3) -> torch.Tensor:
-    """ppcam-style clip positions ``(S x, S y, z, 1 + rho z)`` of camera-frame points."""
-    x, y, z = verts.unbind(-1)
-    return torch.stack([scale * x, scale * y, z, 1 + rho * z], -1)
