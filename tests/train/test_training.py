@@ -125,6 +125,73 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(data_root, monkeypatch,
     assert [r["lr_factor"] for r in records] == [killed.schedule.lr_factor(k) for k in range(4)]
 
 
+#: the sizes that matter for the convolutions' kernels: the tiny config's, and the default
+#: preset's (64 px, width 0.5, batch 32) on a few samples
+RESUME_SIZES = {
+    "tiny": {},
+    "default-sized": dict(
+        preset="default", image_size=64, width=0.5, renderer_channels=8, n_shape=50,
+        n_expr=50, batch_size=32, n_train=40, n_val=4,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("sizes", sorted(RESUME_SIZES))
+def test_a_resume_that_reads_the_cache_equals_a_run_on_rendered_data(
+    sizes, tmp_path, monkeypatch, single_thread
+):
+    """The killed process rendered its data (kept in memory), the resumed one reads it
+    back from the cache: the same bytes, and (train.data.cache.rendered_layout) the same
+    layout, so the steps after the resume are bitwise those of an uninterrupted run.
+    Before, the cache gave [N,3,H,W] contiguous images and the renderer channels-last
+    ones, and the convolutions' roundings differed from the first step on."""
+    monkeypatch.setattr(Run, "_epoch_outputs", lambda self, data: None)  # speed: no val
+    cfg = tiny_config(tmp_path, regimes=("studio",), steps=3, **RESUME_SIZES[sizes])
+    splits = ("train", "val")
+    rendered = load_data(cfg.data, cfg.run.out_dir, splits=splits, progress=False)  # renders
+    cached = load_data(cfg.data, cfg.run.out_dir, splits=splits, progress=False)  # reads
+    for key, samples in rendered.items():
+        for name, value in samples.items():
+            assert torch.equal(value, cached[key][name]), (key, name)
+
+    straight = cfg.replace(name="straight")
+    Run(straight, progress=False).train(rendered)
+    killed = cfg.replace(name="killed")
+    real_step = torch.optim.Adam.step
+    calls = {"n": 0}
+
+    def dying_step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("simulated kill in step 2")
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        Run(killed, progress=False).train(rendered)
+    monkeypatch.setattr(torch.optim.Adam, "step", real_step)
+    resumed = Run(killed, resume=True, progress=False)
+    assert resumed.step == 1
+    resumed.train(cached)
+
+    def run_path(cfg, *name):
+        return os.path.join(cfg.run.out_dir, cfg.run.name, *name)
+
+    def losses(cfg):
+        return [r["loss"] for r in _records(run_path(cfg)) if "loss" in r]
+
+    assert len(losses(straight)) == 3
+    assert losses(killed) == losses(straight)  # bitwise, the steps after the resume too
+    for name in ("last.safetensors", "final.safetensors"):
+        a, b = load_file(run_path(straight, name)), load_file(run_path(killed, name))
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), (name, key)
+    for key, samples in rendered.items():  # the reason: the same layout either way
+        for name, value in samples.items():
+            assert value.stride() == cached[key][name].stride(), (key, name)
+
+
 def test_lr_factor_warms_up_then_holds_or_decays_to_zero():
     cosine = TrainConfig.of(steps=11, lr_schedule="cosine", warmup_steps=2)
     factors = [cosine.schedule.lr_factor(k) for k in range(11)]

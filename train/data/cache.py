@@ -34,11 +34,32 @@ def split_size(cfg: DataConfig, split: str) -> int:
     return {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}[split]
 
 
-def load_data(
-    cfg: DataConfig, out_dir: str, regimes=None, splits=SPLITS, progress=True
-) -> dict:
+def rendered_layout(samples: Samples) -> Samples:
+    """``samples`` laid out as :class:`~train.data.synthetic.FaceGenerator` renders them:
+    images and masks ``[N,C,H,W]`` channels-last (strides ``(H*W*C, 1, W*C, C)``, a
+    permuted ``[N,H,W,C]``), every other tensor contiguous. The bytes of a split are
+    the same rendered or read from the cache, but the cache gives ``[N,C,H,W]``
+    contiguous, and a layout picks other convolution kernels, with other roundings:
+    a run that rendered its data and one that read it (e.g. its resume) would differ
+    from step 1 by an ulp, and grow apart."""
+    out = {}
+    for key, value in samples.items():
+        if value.dim() != 4:
+            out[key] = value.contiguous()
+            continue
+        n, c, h, w = value.shape
+        strides = (h * w * c, 1, w * c, c)
+        if value.stride() != strides:  # compare strides: a mask's C=1 passes either test
+            value = torch.empty_strided(value.shape, strides, dtype=value.dtype).copy_(value)
+        out[key] = value
+    return out
+
+
+def load_data(cfg: DataConfig, out_dir: str, regimes=None, splits=SPLITS, progress=True) -> dict:
     """``{(regime, split): samples}``, rendered once and cached as safetensors shards
-    under ``<out_dir>/.data/`` (keyed by FLAME model, size, seed and basis sizes)."""
+    under ``<out_dir>/.data/`` (keyed by FLAME model, size, seed and basis sizes).
+    Rendered or read back, the samples have the same bytes in the same layout
+    (:func:`rendered_layout`), so a run trains the same either way."""
     regimes = tuple(regimes or cfg.regimes)
     cache = data_cache_dir(cfg, out_dir)
     distributed = dist.is_available() and dist.is_initialized()
@@ -51,7 +72,7 @@ def load_data(
             n = split_size(cfg, split)
             path = os.path.join(cache, f"{regime}-{split}-n{n}-00000.safetensors")
             if os.path.exists(path):
-                out[(regime, split)] = load_shards([path])
+                out[(regime, split)] = rendered_layout(load_shards([path]))
                 continue
             if generator is None:
                 generator = FaceGenerator(
@@ -65,7 +86,7 @@ def load_data(
                 {"regime": regime, "split": split, "n": n},
                 shard_size=n,
             )
-            out[(regime, split)] = samples
+            out[(regime, split)] = rendered_layout(samples)
     if distributed and dist.get_rank() == 0:
         dist.barrier()
     if cfg.folder and FOLDER not in regimes:
