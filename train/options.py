@@ -19,8 +19,8 @@ def option(
 ) -> Any:
     """A dataclass field with ``help`` (what it does), ``unit`` and ``choices`` in its
     metadata; ``positive``: :func:`check_options` requires a value > 0."""
-    meta = {"help": help, "unit": unit, "choices": tuple(choices) if choices else None}
-    meta["positive"] = positive
+    choices = tuple(choices) if choices else None
+    meta = {"help": help, "unit": unit, "choices": choices, "positive": positive}
     if isinstance(default, (list, dict, set)):
         raise TypeError("mutable defaults are not options; use a tuple")
     return dataclasses.field(default=default, metadata=meta)

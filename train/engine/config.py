@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from train.data.data_config import DataConfig
+from train.data.folder import read_rho_prior
 from train.data.sources import FOLDER
 from train.models.model_config import ModelConfig
 from train.options import check_options, option
@@ -186,8 +188,10 @@ SECTIONS = {
 }
 
 
+@functools.cache
 def section_fields() -> dict[str, tuple[str, dataclasses.Field]]:
-    """``{field name: (section, field)}`` of every field (names are unique across sections)."""
+    """``{field name: (section, field)}`` of every field (names are unique across sections);
+    computed once, shared by every caller: read it, do not change it."""
     return {
         f.name: (section, f)
         for section, (cls, _) in SECTIONS.items()
@@ -259,15 +263,9 @@ class TrainConfig:
         if regime == FOLDER:
             if self.loss.folder_rho_prior is not None:
                 return float(self.loss.folder_rho_prior)
-            from train.data.folder import read_rho_prior
-
             prior = read_rho_prior(self.data.folder) if self.data.folder else None
             return float("nan") if prior is None else float(prior)
         return float(getattr(self.loss, f"rho_prior_{regime}"))
-
-    def sources(self) -> tuple[str, ...]:
-        """The data sources a run trains and evaluates on: its regimes and the folder."""
-        return self.data.sources()
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)

@@ -202,7 +202,7 @@ class Run:
         if self.dist.main:
             write_text(os.path.join(self.dir, "config.json"), cfg.to_json())
         self._truncate_metrics()
-        train = concat_regimes(data, cfg.sources(), "train")
+        train = concat_regimes(data, cfg.data.sources(), "train")
         priors_by_source = prior_table(cfg)
         bad_in_a_row = 0
         step_seconds = render_seconds = 0.0
@@ -333,7 +333,7 @@ class Run:
 
     @torch.no_grad()
     def _epoch_outputs(self, data: dict) -> None:
-        val = concat_regimes(data, self.cfg.sources(), "val")
+        val = concat_regimes(data, self.cfg.data.sources(), "val")
         with self.delivered() as system:
             summary = evaluate_system(system, val, self.device)
             summary["step"] = self.step

@@ -131,7 +131,7 @@ def held_out_samples(runs: list[EvalRun], progress: bool = True) -> Samples:
     folder = next((r.cfg.data.folder for r in runs if r.cfg.data.folder), "")
     cfg = data_config(runs).replace(regimes=REGIMES, folder=folder)
     data = load_data(cfg.data, cfg.run.out_dir, splits=("test",), progress=progress)
-    return concat_regimes(data, cfg.sources(), "test")
+    return concat_regimes(data, cfg.data.sources(), "test")
 
 
 def title(role: str) -> str:

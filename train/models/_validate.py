@@ -13,7 +13,7 @@ from _common.checks import check_same_device_dtype, check_same_size, check_tenso
 from train.models.backbone import MIN_SIZE
 
 #: face maskings of the neural renderer's input (train.models.masking)
-MODES = ("paper", "smirk")
+MASKINGS = ("paper", "smirk")
 
 
 class MaskInputs(NamedTuple):
@@ -86,8 +86,8 @@ def mask_face_inputs(
             raise ValueError(f"{name} must be on the image's device {image.device}, got {t.device}")
     if not bool(torch.isfinite(landmarks).all()):
         raise ValueError("landmarks contain NaN or inf values")
-    if not isinstance(mode, str) or mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}; got {mode!r}")
+    if not isinstance(mode, str) or mode not in MASKINGS:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, MASKINGS))}; got {mode!r}")
     keep_fraction = check_fraction("keep_fraction", keep_fraction)
     noise = check_fraction("noise", noise, upper_open=True)
     dropout_rate = check_fraction("dropout_rate", dropout_rate, upper_open=True)

@@ -25,11 +25,8 @@ from typing import NamedTuple
 import torch
 from torch.nn import functional as F
 
-from train.models._validate import MODES, mask_face_inputs
+from train.models._validate import mask_face_inputs
 from train.units import REFERENCE_PIXELS
-
-#: the face maskings, ``mask_face(mode=...)``: the paper's and SMIRK's
-MASKINGS = MODES
 
 NOSE_LANDMARKS = tuple(range(27, 36))
 """68-point iBUG indices (0-based) of the nose: bridge 27-30 (tip 30), nostrils 31-35."""

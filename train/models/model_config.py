@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from train.models.masking import MASKINGS
+from train.models._validate import MASKINGS
 from train.models.regressor import CAMERA_MODES, RHO_INITS
 from train.options import check_options, option
 
