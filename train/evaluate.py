@@ -1,4 +1,5 @@
-"""``python -m train.evaluate --runs runs/<a> runs/<b> ... [--out report]``.
+"""``python -m train.evaluate --runs runs/<a> runs/<b> ... [--out report]``, or
+``python -m train.evaluate --rejudge REPORT_DIR``.
 
 The paper's evaluation, reproduced on held-out data with known ground truth.
 Every given run (a training directory holding ``final.safetensors``) is
@@ -19,6 +20,9 @@ only is the pretrained model (p), orthographic on all regimes the retrained one
 (r), ``pseudo`` the rho model and ``perspective`` the sec. 6.2 baseline; a rho
 run without the rho prior, with SMIRK masking or with the paper's rho init is
 the matching ablation. Nothing in the report is typed in: it is all computed here.
+
+``--rejudge`` judges the targets of a written report again from its ``results.json``
+(the numbers stay; the verdicts follow this code) and rewrites its ``report.md``.
 """
 
 from __future__ import annotations
@@ -27,13 +31,20 @@ import argparse
 import os
 import sys
 
-from train.eval.report import headline
-from train.eval.results import evaluate
+from train.eval.report import headline, targets_section
+from train.eval.results import evaluate, rejudge
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__)
-    parser.add_argument("--runs", nargs="+", required=True, help="run directories to compare")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--runs", nargs="+", help="run directories to compare")
+    what.add_argument(
+        "--rejudge",
+        metavar="REPORT_DIR",
+        help="judge the targets of a written report again from its results.json and "
+        "rewrite its report.md (no model needed)",
+    )
     parser.add_argument("--out", default="report", help="output folder (default: report)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument(
@@ -48,10 +59,17 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.bootstrap < 0:
         parser.error(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    command = "python -m train.evaluate " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.rejudge:
+        try:
+            results = rejudge(args.rejudge, command)
+        except (FileNotFoundError, ValueError) as exc:
+            parser.error(str(exc))
+        print(report_targets(results))
+        return results
     for run_dir in args.runs:
         if not os.path.isdir(run_dir):
             parser.error(f"--runs: {run_dir} is not a directory")
-    command = "python -m train.evaluate " + " ".join(argv if argv is not None else sys.argv[1:])
     try:
         results = evaluate(
             args.runs,
@@ -67,6 +85,10 @@ def main(argv: list[str] | None = None) -> dict:
     print(headline(results))
     print(f"\nreport: {os.path.join(args.out, 'report.md')}", file=sys.stderr)
     return results
+
+
+def report_targets(results: dict) -> str:
+    return "\n".join(targets_section(results))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,13 @@ from train.eval.tables import (
     rho_table,
     sources_present,
 )
-from train.eval.targets import PAPER_REFERENCE, paper_changes, targets
+from train.eval.targets import (
+    PAPER_REFERENCE,
+    paper_changes,
+    role_labels,
+    role_labels_of,
+    targets,
+)
 from train.metrics import finite_or_none
 from train.units import REFERENCE_PIXELS
 
@@ -126,6 +132,7 @@ def evaluate(
         "runs": {
             r.label: {
                 "role": r.role,
+                "replicate": None if r.imported else r.cfg.run.replicate,
                 "title": title(r.role),
                 "dir": r.dir,
                 "checkpoint": r.checkpoint,
@@ -148,12 +155,35 @@ def evaluate(
         results["replicates"] = replicated
     if fits:
         results["fit"] = fit_results(runs, preds, samples, num, progress)
-    labels = {r.role: r.label for r in runs}
-    results["targets"] = targets(results, labels)
+    results["targets"] = targets(results, role_labels(runs))
     results["paper_reference"] = {**PAPER_REFERENCE, "changes_pct": paper_changes()}
     os.makedirs(out, exist_ok=True)
     results["figures"] = figures.draw_all(runs, preds, samples, results, out)
     clean = finite_or_none(results)
     write_text(os.path.join(out, "results.json"), json.dumps(clean, indent=1, allow_nan=False))
     write_text(os.path.join(out, "report.md"), report.render(clean))
+    return clean
+
+
+def rejudge(report_dir: str, command: str | None = None) -> dict:
+    """Judge the targets of a written report again with this code, from its
+    ``results.json`` alone (no model, no data), and rewrite ``results.json`` and
+    ``report.md`` (figures unchanged). For a report whose numbers stand but whose
+    targets were judged by older code; ``meta.rejudged`` records when and how."""
+    path = os.path.join(report_dir, "results.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{report_dir}: no results.json (not a report folder)")
+    with open(path) as f:
+        results = json.load(f)
+    missing = [k for k in ("runs", "vs_retrained", "rho", "neutral_shape") if k not in results]
+    if not isinstance(results, dict) or missing:
+        raise ValueError(f"{path}: not a train.evaluate results file (missing {missing})")
+    results["targets"] = targets(results, role_labels_of(results))
+    results["meta"]["rejudged"] = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "command": command or f"train.eval.results.rejudge({report_dir!r})",
+    }
+    clean = finite_or_none(results)
+    write_text(path, json.dumps(clean, indent=1, allow_nan=False))
+    write_text(os.path.join(report_dir, "report.md"), report.render(clean))
     return clean

@@ -69,6 +69,16 @@ def sources_present(samples: Samples) -> list[tuple[str, torch.Tensor]]:
     ]
 
 
+def baselines(runs, baseline: str = BASELINE) -> dict[str, str | None]:
+    """``{label: label of its baseline run}``: the run of role ``baseline`` of the same
+    training replicate, else the first baseline run (None without one)."""
+    bases = [r for r in runs if r.role == baseline]
+    trained = [r for r in reversed(bases) if not getattr(r, "imported", False)]
+    by_rep = {r.cfg.run.replicate: r.label for r in trained}
+    first = bases[0].label if bases else None
+    return {r.label: by_rep.get(r.cfg.run.replicate, first) for r in runs}
+
+
 def landmark_table(
     runs, preds, samples, num: Numbers, baseline: str = BASELINE
 ) -> tuple[dict, dict]:
@@ -79,12 +89,9 @@ def landmark_table(
         for r in runs
     }
     table, versus = {}, {}
-    # each run is compared with the baseline of its own training replicate (or the first)
-    bases = [r for r in runs if r.role == baseline]
-    trained = [r for r in reversed(bases) if not getattr(r, "imported", False)]
-    by_rep = {r.cfg.run.replicate: r.label for r in trained}
+    base_of = baselines(runs, baseline)
     for run in runs:
-        base = by_rep.get(run.cfg.run.replicate, bases[0].label if bases else None)
+        base = base_of[run.label]
         table[run.label], versus[run.label] = {}, {}
         for source, sel in sources_present(samples):
             e = {k: v[sel] for k, v in errors[run.label].items()}
@@ -110,8 +117,9 @@ def neutral_table(
     mean_head: bool = True,
 ) -> dict:
     """Table 2: neutral-shape error in mm per run and regime (images with a true shape),
-    and each run's difference to the run of role ``baseline``; ``mean_head``: the
-    reference row of the mean head first."""
+    and each run's difference to the run of role ``baseline`` of the same training
+    replicate (as :func:`landmark_table`); ``mean_head``: the reference row of the mean
+    head first."""
     ref = runs[0].cfg
     n_shape = max(ref.data.n_shape, *(p["shape"].shape[1] for p in preds.values()))
     layer = flame.FLAME(ref.data.flame, n_shape=n_shape, n_expr=0)
@@ -127,9 +135,10 @@ def neutral_table(
         mm = torch.full((len(true_shape),), float("nan"))
         mm[known] = measure(shape[known], true_shape[known])
         per_image[label] = mm
-    base = next((r.label for r in runs if r.role == baseline), None)
+    base_of = baselines(runs, baseline)
     out = {}
     for label, mm in per_image.items():
+        base = base_of.get(label)
         out[label] = {}
         for source, sel in sources_present(samples):
             sel = sel & known
