@@ -6,12 +6,13 @@ import math
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import flame
 from train.eval.shape_error import (
     NeutralShapeError,
+    face_clusters,
     point_surface_distance,
     point_triangle_distance,
     rigid_align,
@@ -96,16 +97,23 @@ def head():
     return flame.FLAME("bundled", n_shape=10, n_expr=0)
 
 
-@pytest.mark.parametrize("given_upper", [False, True])
-def test_point_surface_distance_equals_the_distance_to_all_triangles(head, given_upper):
-    """The pruning finds the same closest triangle as a search of every triangle."""
+@pytest.mark.parametrize("given_upper,grouping", [(False, "kd"), (True, "kd"), (True, "random")])
+def test_point_surface_distance_equals_the_distance_to_all_triangles(head, given_upper, grouping):
+    """The pruning finds the same closest triangle as a search of every triangle, with
+    the default groups of nearby triangles and with groups of scattered ones (the
+    grouping may change the speed only)."""
     g = torch.Generator().manual_seed(3)
     a = head(shape=torch.randn(1, 10, generator=g) * 1.5).vertices.double()
     b = head(shape=torch.randn(1, 10, generator=g) * 1.5).vertices.double()
     faces = head.faces.long()
     pts = a[:, ::5]  # 1046 points all over the head, off the surface of b
     upper = (pts - b[:, ::5]).norm(dim=-1) if given_upper else None
-    fast = point_surface_distance(pts, b, faces, upper)
+    clusters = None
+    if grouping == "random":
+        order = torch.randperm(len(faces), generator=g)
+        pad = (-len(order)) % 37
+        clusters = torch.cat([order, torch.full((pad,), -1)]).reshape(-1, 37)
+    fast = point_surface_distance(pts, b, faces, upper, clusters)
     tri = b[0, faces]  # [F,3,3]
     full = torch.cat(
         [
@@ -166,3 +174,14 @@ def test_neutral_shape_error_matches_a_full_search_after_alignment(head):
     torch.testing.assert_close(
         measure(pred, true).double(), torch.tensor(want).double(), atol=1e-5, rtol=0
     )
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 300), st.integers(1, 40), st.integers(0, 2**31 - 1))
+def test_face_clusters_hold_every_triangle_once(n, leaf, seed):
+    centroids = torch.randn(n, 3, generator=torch.Generator().manual_seed(seed))
+    groups = face_clusters(centroids, leaf)
+    assert groups.shape[1] == leaf
+    members = groups[groups >= 0]
+    assert sorted(members.tolist()) == list(range(n))
+    assert bool(((groups >= 0).sum(1) >= 1).all())  # no empty group
