@@ -36,6 +36,7 @@ Conventions, matched exactly:
 
 from __future__ import annotations
 
+import ctypes.util
 import importlib.util
 import os
 
@@ -96,6 +97,13 @@ void main() {
     out_attr = vec4(g_bary, g_depth);
 }
 """
+
+
+def mesa_egl_available() -> bool:
+    """Whether Mesa's EGL driver library (``libEGL_mesa``, Debian's ``libegl-mesa0``) is
+    installed: without it no llvmpipe context can exist; with it, failing to open one
+    is a bug to report, not a missing peer."""
+    return ctypes.util.find_library("EGL_mesa") is not None
 
 
 def is_software_renderer(renderer: str) -> bool:
