@@ -20,7 +20,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/raster.py
 
 import torch  # noqa: E402
 
-from _common.atomic import atomic_path  # noqa: E402
+from _common.figures import save_figure
 from bench.common import bench_device, machine_fields, synchronize, write_results  # noqa: E402
 from train.data.sources import REGIMES  # noqa: E402
 from train.data.synthetic import FaceGenerator  # noqa: E402
@@ -96,8 +96,7 @@ def plot(payload: dict, path: str) -> None:
     ax.set_xlabel(f"seconds for {rows[0]['images']} images")
     ax.set_title(payload["device"])
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
 
 

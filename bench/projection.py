@@ -29,7 +29,8 @@ os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
 from tqdm import tqdm  # noqa: E402
 
 import ppcam  # noqa: E402
-from _common.atomic import atomic_path, write_json, write_text  # noqa: E402
+from _common.atomic import write_json, write_text  # noqa: E402
+from _common.figures import save_figure
 from bench.common import (  # noqa: E402
     H100_BANDWIDTH,
     cpu_model,
@@ -324,8 +325,7 @@ def plot(p: dict, path: str) -> None:
         ax.legend(fontsize=7)
     fig.suptitle(f"ppcam.project, float32, {p['device_description']}", fontsize=10)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 

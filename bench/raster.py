@@ -51,7 +51,8 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import minirast  # noqa: E402
-from _common.atomic import atomic_path, write_json, write_text  # noqa: E402
+from _common.atomic import write_json, write_text  # noqa: E402
+from _common.figures import save_figure
 from bench.common import (  # noqa: E402
     cpu_model,
     device_name,
@@ -350,8 +351,7 @@ def plot(p: dict, path: str) -> None:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

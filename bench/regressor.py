@@ -24,7 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/raster.py
 
 import torch  # noqa: E402
 
-from _common.atomic import atomic_path  # noqa: E402
+from _common.figures import save_figure
 from bench.common import bench_device, machine_fields, time_call, write_results  # noqa: E402
 from train.models.regressor import FaceRegressor  # noqa: E402
 from train.models.smirk.adapter import SmirkRegressor  # noqa: E402
@@ -109,8 +109,7 @@ def plot(payload: dict, path: str) -> None:
     ax.set_title(f"{payload['device']}: {payload['size']} px, batch {payload['batch']}")
     ax.tick_params(axis="x", labelsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
 
 

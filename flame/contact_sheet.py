@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common.atomic import atomic_path
+from _common.figures import save_figure
 
 from .cli import add_flame_arguments, model_from_args
 from .io import mode_names
@@ -161,8 +161,7 @@ def make_contact_sheet(model: FlameModel, path: str | Path, columns: int = 6) ->
     fig.suptitle(f"{name}: pinhole view from {DISTANCE} m, landmarks (contour yellow)", fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 

@@ -26,7 +26,8 @@ import sys
 import torch
 from safetensors.torch import load_file
 
-from _common.atomic import atomic_path, write_text
+from _common.atomic import write_text
+from _common.figures import save_figure
 from train.engine.run_log import read_metrics
 
 #: environment of each variant (on top of the caller's)
@@ -186,8 +187,7 @@ def _plot(losses: dict[str, list[float]], path: str) -> None:
     axes[1].semilogy(range(1, n + 1), [g if g > 0 else float("nan") for g in gap], lw=1)
     axes[1].set(xlabel="step", ylabel="|loss AVX2 - loss native|", title="their difference")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
+    save_figure(fig, path, dpi=90)
     plt.close(fig)
 
 

@@ -15,7 +15,7 @@ import argparse
 
 import matplotlib
 
-from _common.atomic import atomic_path
+from _common.figures import save_figure
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -75,8 +75,7 @@ def main(argv=None) -> None:
         fontsize=10,
     )
     fig.tight_layout()
-    with atomic_path(args.out) as tmp:
-        fig.savefig(tmp, dpi=90)
+    save_figure(fig, args.out, dpi=90)
     print(f"wrote {args.out}")
 
 

@@ -3,7 +3,7 @@ targets (``projection.png`` and ``raster.png`` of the benches show the rest)."""
 
 from __future__ import annotations
 
-from _common.atomic import atomic_path
+from _common.figures import save_figure
 from bench.gpu import targets
 
 
@@ -62,7 +62,6 @@ def plot(payload: dict, path: str) -> bool:
         ax2.legend(fontsize=7)
     fig.suptitle(f"bench.gpu on {payload['device']}" + (" (dry run)" if payload["dry_run"] else ""))
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from _common.atomic import atomic_path
+from _common.figures import save_figure
 from train.data.synthetic import REGIME_SPECS
 
 
@@ -28,6 +28,5 @@ def preview_grid(samples: dict[str, torch.Tensor], path: str, n: int = 8) -> Non
         ax.set_title(f"{regime} rho={float(samples['rho'][i]):.2f}", fontsize=8)
         ax.axis("off")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

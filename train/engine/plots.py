@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from _common.atomic import atomic_path
+from _common.figures import save_figure
 from train.data.batches import Samples
 from train.data.seeding import seeded
 from train.data.sources import SOURCES
@@ -55,8 +55,7 @@ def plot_curves(metrics_path: str, out_path: str) -> None:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(out_path) as tmp:
-        fig.savefig(tmp, dpi=100)
+    save_figure(fig, out_path, dpi=100)
     plt.close(fig)
 
 
@@ -106,6 +105,5 @@ def sample_grid(
             ax.set_yticks([])
     fig.suptitle("green: true landmarks, red: predicted; title: predicted/true rho", fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from _common.atomic import atomic_path  # noqa: E402
+from _common.figures import save_figure
 from train.data.sources import REGIMES, SOURCES  # noqa: E402
 from train.engine.run_log import read_metrics  # noqa: E402
 from train.eval.tables import sources_present  # noqa: E402
@@ -35,8 +35,7 @@ COLOURS = {"hmc": "tab:red", "studio": "tab:blue", "wild": "tab:green", "folder"
 
 def _save(fig, out: str, name: str) -> str:
     path = os.path.join(out, name)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80)
+    save_figure(fig, path, dpi=80)
     plt.close(fig)
     return name
 
