@@ -233,3 +233,45 @@ def test_a_video_file_is_tracked(checkpoint, tmp_path):
         for t in range(6)
     ]
     assert all(b > a for a, b in zip(xs, xs[1:]))  # the crop follows the face to the right
+
+
+def test_a_synthetic_only_checkpoint_says_its_numbers_mean_nothing_on_photos(
+    checkpoint, tmp_path, capsys
+):
+    """Its JSON and its output name the training data and warn; a checkpoint that has
+    seen real faces (here: initialised from a converted SMIRK model) does not warn."""
+    image = tmp_path / "photo.png"
+    Image.fromarray(np.full((40, 40, 3), 128, dtype=np.uint8)).save(image)
+    infer_main([str(image), "--checkpoint", checkpoint, "--out", str(tmp_path / "a"),
+                "--crop", "centre"])  # fmt: skip
+    record = json.loads((tmp_path / "a" / "photo.json").read_text())
+    assert record["trained_on"]["kind"] == "synthetic"
+    assert record["trained_on"]["real_faces"] is False
+    assert "never seen a real face" in record["warning"]
+    assert "not meaningful" in record["warning"] and "train.fit" in record["warning"]
+    assert "warning: this checkpoint was trained on synthetic renders" in capsys.readouterr().err
+
+
+def test_what_a_checkpoint_has_seen_survives_fine_tuning(checkpoint, data_root, tmp_path):
+    from train.engine import checkpoint as ckpt
+    from train.engine.provenance import training_data
+
+    tensors, info = ckpt.read_checkpoint(checkpoint)
+    smirk_like = str(tmp_path / "converted.safetensors")
+    cfg = tiny_config(data_root, name="from-converted", steps=1, out_dir=str(tmp_path))
+    run = Run(cfg, progress=False)
+    ckpt.load_model_state(run.system, tensors)
+    ckpt.save_checkpoint(smirk_like, run.system, None, info["config"], 0,
+                         extra={"imported_from": "/x/SMIRK_em1.pt"})  # fmt: skip
+    tuned = Run(cfg, init_from=smirk_like, progress=False)
+    tuned.train(load_data(cfg.data, str(data_root), progress=False))
+    final = os.path.join(cfg.run.out_dir, cfg.run.name, "final.safetensors")
+    seen = training_data(cfg, ckpt.read_info(final)["extra"])
+    assert seen["kind"] == "smirk-release" and seen["real_faces"]
+    assert "then fine-tuned here" in seen["description"]
+    out = tmp_path / "out"
+    image = tmp_path / "photo.png"
+    Image.fromarray(np.full((40, 40, 3), 90, dtype=np.uint8)).save(image)
+    infer_main([str(image), "--checkpoint", final, "--out", str(out), "--crop", "centre"])
+    record = json.loads((out / "photo.json").read_text())
+    assert record["trained_on"]["kind"] == "smirk-release" and "warning" not in record

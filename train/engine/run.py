@@ -40,6 +40,7 @@ from train.engine.device import init_distributed, pick_device
 from train.engine.ema import WeightAverage
 from train.engine.host import machine_name
 from train.engine.plots import plot_curves, sample_grid
+from train.engine.provenance import training_data
 from train.engine.system import TrainingSystem
 from train.engine.validation import evaluate_system
 
@@ -53,6 +54,12 @@ def prior_table(cfg: TrainConfig) -> torch.Tensor:
 def rho_priors(cfg: TrainConfig, regime_ids: torch.Tensor) -> torch.Tensor:
     """Per-sample rho priors from the sources' ids (NaN: no prior)."""
     return prior_table(cfg)[regime_ids]
+
+
+def _more_real(mine: dict, donor: dict) -> dict:
+    """Of this run's own data and its initialisation's, the one with real faces (the
+    donor's when both or neither have)."""
+    return mine if mine["real_faces"] and not donor["real_faces"] else donor
 
 
 class Run:
@@ -77,6 +84,8 @@ class Run:
         self.flame_layer.to(self.device)
         self.system = TrainingSystem(cfg, self.flame_layer).to(self.device)
         self.step = 0
+        #: what the weights have seen (train.engine.provenance), kept in every checkpoint
+        self.trained_on = training_data(cfg, {})
         #: the weight average (cfg.schedule.ema_decay > 0) that validation and final.safetensors use
         self.ema: WeightAverage | None = None
         last = os.path.join(self.dir, "last.safetensors")
@@ -128,6 +137,7 @@ class Run:
                     f"cannot initialise from {path}: its {field} is "
                     f"{src.get(field)}, this run's is {self.cfg.get(field)}"
                 )
+        self.trained_on = _more_real(training_data(self.cfg, {}), training_data(src, info["extra"]))
         donor = TrainingSystem(src, self.flame_layer)
         ckpt.load_model_state(donor, tensors)
         donor.model.set_camera(self.cfg.model.camera, rho_init=self.cfg.model.rho_init)
@@ -146,6 +156,7 @@ class Run:
         for group, base in zip(self.optimizer.param_groups, bases):
             group["base_lr"] = base  # checkpoints from before the schedule have none
         self.step = info["step"]
+        self.trained_on = info["extra"].get("trained_on", self.trained_on)
         if self.cfg.schedule.ema_decay > 0:
             self.ema = WeightAverage(self.system, self.cfg.schedule.ema_decay)
             self.ema.load(tensors, path)
@@ -161,6 +172,7 @@ class Run:
                 self.optimizer,
                 dataclasses.asdict(self.cfg),
                 self.step,
+                extra={"trained_on": self.trained_on},
                 extra_tensors=None if self.ema is None else self.ema.tensors(),
             )
 
@@ -170,9 +182,9 @@ class Run:
         if not self.dist.main:
             return
         path = os.path.join(self.dir, "final.safetensors")
-        extra = {"weights": "raw"}
+        extra = {"weights": "raw", "trained_on": self.trained_on}
         if self.ema is not None:
-            extra = {"weights": "ema", "ema_decay": self.cfg.schedule.ema_decay}
+            extra.update(weights="ema", ema_decay=self.cfg.schedule.ema_decay)
         with self.delivered() as system:
             ckpt.save_checkpoint(path, system, None, dataclasses.asdict(self.cfg), self.step, extra)
 

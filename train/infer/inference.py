@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import warnings
 
 import numpy as np
@@ -27,7 +28,9 @@ from tqdm import tqdm
 
 import ppcam
 from _common.atomic import write_text
+from train.engine.checkpoint import read_info
 from train.engine.device import pick_device
+from train.engine.provenance import real_image_warning, training_data
 from train.engine.system import load_system
 from train.faces.crop_box import SCALE_INFER, warp
 from train.faces.detect import FaceDetector
@@ -73,6 +76,9 @@ class Predictor:
         self.size = self.system.cfg.data.image_size
         self.faces = self.system.flame_layer.faces
         self.checkpoint = checkpoint
+        #: what the weights have seen, and the warning their numbers on real photos need
+        self.trained_on = training_data(self.system.cfg, read_info(checkpoint)["extra"])
+        self.warning = real_image_warning(self.trained_on)
 
     @torch.no_grad()
     def run(
@@ -120,7 +126,10 @@ class Predictor:
                 "landmarks_px": px.tolist(),
                 "camera_mode": system.cfg.model.camera,
                 "checkpoint": self.checkpoint,
+                "trained_on": self.trained_on,
             }
+            if self.warning:
+                record["warning"] = self.warning
             if job.face.box is not None:
                 record["detector_box_px"] = list(job.face.box.as_tuple())
                 record["detector_score"] = job.face.box.score
@@ -179,6 +188,8 @@ def infer(
     and with ``sequence`` every folder, are run as sequences (:func:`infer_sequence`).
     """
     predictor = Predictor(checkpoint, device)
+    if predictor.warning:
+        print(f"warning: {predictor.warning}", file=sys.stderr)
     folders = [i for i in inputs if sequence and os.path.isdir(i)]
     paths, skipped = list_images([i for i in inputs if i not in folders])
     videos = folders + [p for p in paths if is_video(p)]
@@ -292,6 +303,9 @@ def infer_sequence(
         "scale": scale,
         "checkpoint": predictor.checkpoint,
         "camera_mode": predictor.system.cfg.model.camera,
+        "trained_on": predictor.trained_on,
     }
+    if predictor.warning:
+        summary["warning"] = predictor.warning
     write_text(os.path.join(out, f"{stem}_summary.json"), json.dumps(summary, indent=1))
     return written, summary
