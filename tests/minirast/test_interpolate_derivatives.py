@@ -201,3 +201,19 @@ def test_empty_mesh_gives_zero_derivatives(backend):
     assert not values.any() and not d.any()
     (values.sum() + d.sum()).backward()
     assert not attr.grad.any()
+
+
+def test_bench_interpolate_runs_and_writes_its_report(tmp_path):
+    import json
+
+    from bench import interpolate as bench
+
+    rows = bench.main(["--res", "24", "--batch", "1", "--rounds", "1", "--budget-s", "0",
+                       "--device", "cpu", "--out", str(tmp_path)])  # fmt: skip
+    assert {(r["backend"], r["mode"]) for r in rows} == {
+        ("torch", "forward"),
+        ("torch", "forward+backward"),
+    }
+    assert all(r["values_ms"] > 0 and r["values_and_derivatives_ms"] > 0 for r in rows)
+    (report,) = tmp_path.glob("*/interpolate.json")
+    assert json.loads(report.read_text())["rows"] == rows
