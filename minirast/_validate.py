@@ -116,28 +116,42 @@ def rasterize_inputs(
 
 
 def interpolate_inputs(
-    attr: object, fragments: object, faces: object
+    attr: object, fragments: object, faces: object, derivatives: object = False
 ) -> tuple[torch.Tensor, Fragments, torch.Tensor]:
     """Validate the arguments of :func:`minirast.interpolate`.
 
-    Returns ``(attr [1 or B,V,C], fragments, faces [F,3])``: a ``[V,C]`` attr gets a
-    batch axis of one.
+    ``faces`` indexes ``attr``'s own vertices (``T`` of them, which need not be the
+    rasterized mesh's ``V``), one row per rasterized face. Returns ``(attr [1 or B,T,C],
+    fragments, faces [F,3] int64)``: a ``[T,C]`` attr gets a batch axis of one.
     """
     fragments = check_fragments(fragments)
     B = fragments.tri_id.shape[0]
-    V = fragments.pos_clip.shape[1]
     if isinstance(attr, torch.Tensor) and attr.dim() == 2:
-        attr = check_tensor("attr", attr, ["V", "C"]).unsqueeze(0)
-    attr = check_tensor("attr", attr, ["B", "V", "C"])
-    if attr.shape[1] != V:
-        raise ValueError(f"attr has {attr.shape[1]} vertices, the rasterized mesh has {V}")
+        attr = check_tensor("attr", attr, ["T", "C"]).unsqueeze(0)
+    attr = check_tensor("attr", attr, ["B", "T", "C"])
     if attr.shape[0] not in (1, B):
         raise ValueError(f"attr has batch size {attr.shape[0]}, expected 1 or {B}")
     faces = check_tensor("faces", faces, ["F", 3], floating=False, integer=True)
-    check_same_faces(faces, fragments)
+    if faces.dtype not in (torch.int32, torch.int64):
+        raise TypeError(f"faces must be int32 or int64, got dtype {faces.dtype}")
+    if faces.shape[0] != fragments.faces.shape[0]:
+        raise ValueError(
+            f"faces has {faces.shape[0]} rows but the fragments were rasterized with "
+            f"{fragments.faces.shape[0]} faces; interpolate needs one row per rasterized face"
+        )
     check_same_device_dtype({"attr": attr, "tri_id": fragments.tri_id}, dtype=False)
     check_same_device_dtype({"faces": faces, "tri_id": fragments.tri_id}, dtype=False)
-    return attr, fragments, faces
+    T = attr.shape[1]
+    if faces.numel() > 0:
+        lo, hi = int(faces.min()), int(faces.max())
+        if lo < 0 or hi >= T:
+            raise ValueError(
+                f"faces contains vertex index {lo if lo < 0 else hi}, out of range for attr's "
+                f"{T} vertices (attr [B,T,C] or [T,C]; faces index [0, T))"
+            )
+    if not isinstance(derivatives, bool):
+        raise TypeError(f"derivatives must be a bool, got {derivatives!r}")
+    return attr, fragments, faces.long()
 
 
 def antialias_inputs(

@@ -118,27 +118,65 @@ def _empty_fragments(pos: torch.Tensor, height: int, width: int):
     return tri_id, bary, depth
 
 
-def interpolate(attr: torch.Tensor, fragments: Fragments, faces: torch.Tensor) -> torch.Tensor:
-    """Interpolate per-vertex attributes over the visible faces.
+def interpolate(
+    attr: torch.Tensor,
+    fragments: Fragments,
+    faces: torch.Tensor,
+    *,
+    derivatives: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Interpolate per-vertex attributes over the visible faces (nvdiffrast's
+    ``interpolate``).
 
     Args:
-        attr: ``[B,V,C]`` or ``[V,C]`` (shared by the batch) float attributes.
+        attr: ``[B,T,C]`` or ``[T,C]`` (shared by the batch) float attributes with their
+            own ``T`` vertices.
         fragments: the output of :func:`rasterize`.
-        faces: ``[F,3]`` the faces given to :func:`rasterize` (same tensor or equal values).
+        faces: ``[F,3]`` int32/int64 indices into ``attr``'s vertices, one row per
+            rasterized face (the same ``F``): row ``f`` gives the attribute vertices of
+            the three corners of rasterized face ``f``. The rasterized faces themselves
+            when ``attr`` is per mesh vertex; e.g. ``uv_faces`` for ``uvs`` split at
+            seams.
+        derivatives: also return the attribute's screen-space derivatives.
 
     Returns:
-        ``[B,H,W,C]``: ``sum_i bary_i * attr[face[tri_id, i]]`` on covered pixels, zeros on
-        background. Differentiable in ``attr`` and, through ``fragments.bary``, in the
-        clip positions. Uses the backend that produced ``fragments``.
+        ``[B,H,W,C]``: ``sum_i bary_i * attr[faces[tri_id, i]]`` on covered pixels, zeros
+        on background. With ``derivatives``, the pair ``(values, d)`` with ``d
+        [B,H,W,C,2]``: ``d[..., 0]`` the derivative of the value per pixel along
+        increasing column index, ``d[..., 1]`` along increasing row index, exact for the
+        perspective-correct interpolation at the pixel centre (the visible face held
+        fixed; zeros on background); for a 2-channel ``uv``, ``d.reshape(B,H,W,4)`` is
+        ``(du/dx, du/dy, dv/dx, dv/dy)``. Both are differentiable in ``attr`` and in the
+        clip positions (through ``fragments.bary`` and ``fragments.pos_clip``); they are
+        computed from the fragments on demand (nothing is stored by :func:`rasterize`).
+        Uses the backend that produced ``fragments`` (Triton: float32).
+
+    Raises:
+        TypeError / ValueError for malformed input: shapes, dtypes, a batch size other
+        than 1 or B, a number of faces other than the rasterized one, indices out of
+        ``[0, T)``, mixed devices.
     """
-    attr, fragments, faces = interpolate_inputs(attr, fragments, faces)
-    B, V, C = fragments.tri_id.shape[0], attr.shape[1], attr.shape[2]
-    if fragments.backend == "triton" and faces.shape[0] > 0 and V > 0:
-        attr_b = attr.float().expand(B, V, C).contiguous()
-        faces32 = fragments.faces.to(torch.int32).contiguous()
-        return _triton_op("interpolate").InterpolateFunction.apply(
-            attr_b, fragments.bary, fragments.tri_id, faces32, fragments.bins
-        )
+    attr, fragments, faces = interpolate_inputs(attr, fragments, faces, derivatives)
+    B, T, C = fragments.tri_id.shape[0], attr.shape[1], attr.shape[2]
+    if fragments.backend == "triton" and faces.shape[0] > 0 and T > 0:
+        op = _triton_op("interpolate")
+        attr_b = attr.float().expand(B, T, C).contiguous()
+        faces32 = faces.to(torch.int32).contiguous()
+        frag = (fragments.tri_id, faces32, fragments.bins)
+        values = op.InterpolateFunction.apply(attr_b, fragments.bary, *frag)
+        if not derivatives:
+            return values
+        db = _triton_op("bary_derivatives").bary_derivatives(fragments)
+        d = [op.InterpolateFunction.apply(attr_b, db[axis], *frag) for axis in (0, 1)]
+        return values, torch.stack(d, dim=-1)
+    same = faces is fragments.faces or torch.equal(faces, fragments.faces)
     return interpolate_attributes(
-        attr, fragments.bary, fragments.tri_id, fragments.faces, fragments.covered
+        attr,
+        fragments.bary,
+        fragments.tri_id,
+        faces,
+        fragments.covered,
+        raster_faces=None if same else fragments.faces,
+        pos=fragments.pos_clip,
+        derivatives=derivatives,
     )

@@ -13,6 +13,9 @@ are ``backend="torch"`` (:mod:`minirast._cpu`, the optimised CPU path) and
   (``ambiguous``), so a float32 backend can be compared exactly everywhere else;
 - :func:`recompute_bary_depth`: barycentrics and depth for a given ``tri_id``,
   differentiable by autograd (the reference for the rasterizer's backward);
+- :func:`interpolate_at`: the perspective-correct interpolation of an attribute over
+  given faces at arbitrary (continuous) NDC points, the reference of
+  :func:`minirast.interpolate`'s values and (by finite differences) derivatives;
 - :func:`pixel_centres`: the contract's NDC pixel centres.
 
 Tests against it: ``tests/minirast/test_reference_agreement.py`` (torch backend),
@@ -144,3 +147,28 @@ def recompute_bary_depth(pos64, faces, tri_id, height, width):
         torch.stack(barys).view(B, height, width, 3),
         torch.stack(depths).view(B, height, width),
     )
+
+
+def interpolate_at(pos, faces, attr, attr_faces, image, tri, px, py):
+    """Float64 perspective-correct interpolation at continuous NDC points.
+
+    Point ``n`` lies in image ``image[n]`` at NDC ``(px[n], py[n])`` and is interpolated
+    over rasterized face ``tri[n]`` (held fixed: outside the face this is the affine
+    extension of its screen barycentrics): ``l_k`` from the contract's edge functions,
+    ``b_k = (l_k / w_k) / sum_j (l_j / w_j)``, value ``sum_k b_k attr[attr_faces[tri,
+    k]]``. ``pos [B,V,4]``, ``faces [F,3]`` rasterized; ``attr [B,T,C]`` or ``[T,C]``
+    with ``attr_faces [F,3]`` into its ``T`` vertices; ``image``, ``tri`` int, ``px``,
+    ``py`` float, all ``[N]``. Returns ``[N,C]`` float64 (CPU), differentiable by
+    autograd in every float input.
+    """
+    image, tri = image.long().cpu(), tri.long().cpu()
+    attr = attr.double().cpu()
+    attr = attr.unsqueeze(0).expand(pos.shape[0], -1, -1) if attr.dim() == 2 else attr
+    v = pos.double().cpu()[image[:, None], faces.long().cpu()[tri]]  # [N, 3, 4]
+    a = attr[image[:, None], attr_faces.long().cpu()[tri]]  # [N, 3, C]
+    X, Y, q = v[..., 0] / v[..., 3], v[..., 1] / v[..., 3], 1.0 / v[..., 3]
+    px, py = px.double().cpu()[:, None], py.double().cpu()[:, None]
+    ia, ib = [1, 2, 0], [2, 0, 1]
+    e = (X[:, ia] - px) * (Y[:, ib] - py) - (X[:, ib] - px) * (Y[:, ia] - py)
+    u = e / e.sum(1, keepdim=True) * q
+    return ((u / u.sum(1, keepdim=True))[..., None] * a).sum(1)

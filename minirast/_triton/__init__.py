@@ -8,6 +8,9 @@
   (as ``ppcam/_triton/project.py``); the two large ops have theirs in a module of
   their own, :mod:`minirast._triton.rasterize_kernels` and
   :mod:`minirast._triton.antialias_kernels` (``@triton.jit`` code only);
+- :mod:`minirast._triton.bary_derivatives`: the screen-space derivatives of the
+  barycentrics per pixel (``BaryDerivativesFunction``), which ``interpolate`` turns
+  into its ``derivatives=True`` output with the interpolate kernels;
 - :mod:`minirast._triton.common`: what the ops share (constants, jit helpers, the
   named slots of the per-triangle setup record, tile bins, segmented sums).
 
@@ -26,7 +29,7 @@ from _common.codegen import gather_specs
 
 #: The modules of this package that launch kernels (each has a ``codegen_specs()``;
 #: ``rasterize`` and ``antialias`` import theirs from ``<op>_kernels``).
-KERNEL_MODULES = ("common", "rasterize", "interpolate", "antialias")
+KERNEL_MODULES = ("common", "rasterize", "interpolate", "bary_derivatives", "antialias")
 
 
 def codegen_specs() -> list[dict]:
