@@ -37,9 +37,7 @@ class Fragments:
     #: Torch backend: the covered pixels as 1-D tensors (``minirast._cpu.attributes.
     #: Covered``: flat indices, vertices, the differentiable barycentrics ``bary`` was
     #: scattered from); interpolate reads these.
-    covered: object | None = dataclasses.field(
-        default=None, repr=False, compare=False
-    )
+    covered: object | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def mask(self) -> torch.Tensor:
