@@ -72,6 +72,9 @@ class Predictor:
         self.system = load_system(checkpoint, self.device)
         self.size = self.system.cfg.data.image_size
         self.faces = self.system.flame_layer.faces
+        layer = self.system.flame_layer
+        self.uvs = layer.uvs.cpu().numpy() if layer.has_uvs else None
+        self.uv_faces = layer.uv_faces.cpu().numpy() if layer.has_uvs else None
         self.checkpoint = checkpoint
 
     @torch.no_grad()
@@ -139,6 +142,9 @@ class Predictor:
                     os.path.join(out, f"{job.name}.obj"),
                     geo.vertices[i].cpu().numpy(),
                     self.faces.cpu().numpy(),
+                    uvs=self.uvs,
+                    uv_faces=self.uv_faces,
+                    producer="train.infer",
                 )
             results.append(Prediction(record, px))
         return results
