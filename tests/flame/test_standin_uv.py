@@ -125,3 +125,18 @@ def test_face_area_distortion_is_bounded(model):
         / uv.mesh_areas(model.v_template, model.faces).sum()
     )
     assert face_share > 0.38 and face_share > 1.3 * surface_share
+
+
+def test_figure_draws_the_layout(tmp_path, model, tiny_model):
+    from flame.uv_figure import CAPTION, draw_layout, main
+
+    img = np.asarray(draw_layout(model, 400))
+    assert img.shape == (400 + CAPTION, 400, 3)
+    square = img[:400].reshape(-1, 3).astype(int)
+    assert ((square[:, 0] > 200) & (square[:, 2] < 150)).any()  # red: denser than the mean
+    assert ((square[:, 2] > 200) & (square[:, 0] < 150)).any()  # blue: sparser
+    with pytest.raises(ValueError, match="no UV layout"):
+        draw_layout(tiny_model)
+    out = tmp_path / "layout.png"
+    assert main(["-o", str(out), "--size", "96"]) == 0
+    assert out.stat().st_size > 0
