@@ -68,7 +68,7 @@ def _uv_layout(g: _Geometry, face_vertices: np.ndarray) -> tuple[np.ndarray, np.
     # cell column, then the mouth island's (ring - N_UP, k)
     n_main = g.n_rings * (N_LON + 1)
     n_k = N_LON + 1
-    uv_id = np.where(mouth[:, None], 0, row * n_k + k)
+    uv_id = row * n_k + k
     uv_id = np.where(row == -1, n_main + kc[:, None], uv_id)
     uv_id = np.where(g.faces == n_grid + 1, n_main + N_LON + kc[:, None], uv_id)
     uv_id = np.where(mouth[:, None], 2 * n_k + n_main + (row - N_UP) * n_k + k, uv_id)
