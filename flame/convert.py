@@ -3,6 +3,8 @@
     python -m flame.convert generic_model.pkl landmark_embedding.npy -o head.safetensors
     python -m flame.convert flame2023.pkl flame_static_embedding.pkl \
         flame_dynamic_embedding.npy -o head.safetensors
+    python -m flame.convert generic_model.pkl landmark_embedding.npy \
+        --uv FLAME_texture.npz -o head.safetensors     # with FLAME's UV layout
 
 The pickle and the DECA landmark embedding are read with a restricted
 unpickler (no chumpy needed, nothing in the files is executed).
@@ -43,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
         "or in the rest pose",
     )
     parser.add_argument(
+        "--uv",
+        metavar="FILE",
+        help="UV layout to store with the model: FLAME_texture.npz (vt, ft) or the "
+        "template .obj (v is flipped to v = 0 at the image's top row)",
+    )
+    parser.add_argument(
         "--n-shape",
         type=int,
         default=FLAME_N_SHAPE,
@@ -58,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         eyelids=tuple(args.eyelids) if args.eyelids else None,
         n_shape_components=args.n_shape,
         eyelid_space=args.eyelid_space,
+        uv=args.uv,
     )
     if not model.has_landmarks:
         print("note: no landmark embedding given; FLAME(...) will return landmarks=None")
@@ -66,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         f"wrote {out}: {model.n_vertices} vertices, {model.n_faces} faces, "
         f"{model.n_shape} shape + {model.n_expr} expression components, "
         f"landmarks: {'yes' if model.has_landmarks else 'no'}, "
-        f"eyelids: {'yes' if model.has_eyelids else 'no'}"
+        f"eyelids: {'yes' if model.has_eyelids else 'no'}, "
+        f"UV layout: {'yes' if model.has_uvs else 'no'}"
     )
     return 0
 

@@ -12,6 +12,10 @@ Formats read by :func:`load_model`:
 - ``.safetensors``: our layout, written by :func:`save_model` /
   ``python -m flame.convert``.
 
+UV layouts (``uv=``): FLAME's ``FLAME_texture.npz`` (``vt``, ``ft``) or the
+template ``.obj``, read by :func:`flame.uv_files.read_uv_layout` (``v`` flipped
+to :mod:`flame.uv`'s convention).
+
 Landmark embeddings: DECA's ``landmark_embedding.npy`` (a pickled dict,
 read with the same restricted unpickler) or a safetensors/npz file with the
 same key names.
@@ -29,6 +33,7 @@ from .model import FlameModel
 from .safe_pickle import load_npy, load_pickle
 from .standin import bundled_model
 from .storage import read_npz, read_safetensors
+from .uv_files import read_uv_layout
 
 #: Shape components of the official FLAME shapedirs (the rest are expression).
 FLAME_N_SHAPE = 300
@@ -49,6 +54,7 @@ def load_model(
     eyelids: tuple[str | Path, str | Path] | None = None,
     n_shape_components: int = FLAME_N_SHAPE,
     eyelid_space: str = "posed",
+    uv: str | Path | None = None,
 ) -> FlameModel:
     """Load a FLAME-format model and validate it.
 
@@ -67,6 +73,9 @@ def load_model(
             ``eyelids``.
         n_shape_components: for official files, how many of ``shapedirs``'
             components are identity (300 for FLAME); the rest are expression.
+        uv: optional UV layout file, FLAME's ``FLAME_texture.npz`` or the template
+            ``.obj`` (see :func:`flame.uv_files.read_uv_layout`); replaces any
+            layout in ``path`` (the stand-in head has its own).
 
     Returns:
         A validated :class:`FlameModel` (float32 arrays for files, as stored
@@ -83,6 +92,8 @@ def load_model(
     if eyelids is not None:
         model.eyelids = _read_eyelids(eyelids, model.v_template.dtype)
         model.metadata["eyelid_space"] = eyelid_space
+    if uv is not None:
+        model.uvs, model.uv_faces = read_uv_layout(uv, model.faces)
     return model.validate()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -39,6 +41,15 @@ class FLAME(nn.Module):
         n_expr: expression coefficients to use, at most this many (FLAME has 100).
         dtype: floating dtype of the buffers (``.double()`` etc. also work).
         eyelid_space: ``"rest"``, ``"posed"`` or None (the model's choice), see below.
+        uv_path: optional UV layout file (FLAME's ``FLAME_texture.npz`` or the
+            template ``.obj``, see :func:`flame.uv_files.read_uv_layout`) that
+            replaces the model's own layout.
+
+    UV layout (:mod:`flame.uv`'s convention: ``u`` along the texture's width, ``v``
+    down its height, ``v = 0`` at the first row): the buffers ``uvs`` [T, 2] (the
+    layer's dtype) and ``uv_faces`` [F, 3] (int64; face k's UV triangle, corner for
+    corner), or both None when the model has no layout (``has_uvs``). The stand-in
+    head has one; for a real FLAME give ``uv_path`` or ``load_model(..., uv=...)``.
 
     ``forward`` takes, all optional (missing ones are zero, batch size from
     the others, or 1):
@@ -73,12 +84,18 @@ class FLAME(nn.Module):
         n_expr: int = 100,
         dtype: torch.dtype = torch.float32,
         eyelid_space: str | None = None,
+        uv_path: str | os.PathLike | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(model, FlameModel):
             from .io import load_model
 
             model = load_model(model)
+        if uv_path is not None:
+            from .uv_files import read_uv_layout
+
+            uvs, uv_faces = read_uv_layout(uv_path, model.faces)
+            model = dataclasses.replace(model, uvs=uvs, uv_faces=uv_faces)
         layer_inputs(model, n_shape, n_expr)
         if eyelid_space is None:
             eyelid_space = model.metadata.get("eyelid_space", "rest")
@@ -91,6 +108,7 @@ class FLAME(nn.Module):
         self.parents = [int(p) for p in model.parents]
         self.has_eyelids = model.has_eyelids
         self.has_landmarks = model.has_landmarks
+        self.has_uvs = model.has_uvs
         self._register_model(model, dtype)
         # Kinematic chain from the neck (joint 1) to the root: its rotation picks the contour bin.
         self.neck_chain = _chain_to_root(self.parents, 1)
@@ -111,6 +129,12 @@ class FLAME(nn.Module):
         self._buffer("J_regressor", model.J_regressor, dtype)
         self._buffer("lbs_weights", model.lbs_weights, dtype)
         self._buffer("faces", model.faces, torch.long)
+        if model.has_uvs:
+            self._buffer("uvs", model.uvs, dtype)
+            self._buffer("uv_faces", model.uv_faces, torch.long)
+        else:
+            self.register_buffer("uvs", None)
+            self.register_buffer("uv_faces", None)
         if model.has_landmarks:
             self._buffer("static_lmk_faces_idx", model.static_lmk_faces_idx, torch.long)
             self._buffer("static_lmk_bary_coords", model.static_lmk_bary_coords, dtype)
@@ -124,6 +148,7 @@ class FLAME(nn.Module):
         return (
             f"vertices={self.v_template.shape[0]}, faces={self.faces.shape[0]}, "
             f"n_shape={self.n_shape}, n_expr={self.n_expr}, eyelids={self.has_eyelids}"
+            + (f", uvs={self.uvs.shape[0]}" if self.has_uvs else "")
             + (f", eyelid_space={self.eyelid_space!r}" if self.has_eyelids else "")
         )
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .uv import check_uv_layout
+
 #: Number of yaw bins of the dynamic jaw-contour embedding (DECA's format:
 #: bins 0..39 for yaw 0..39 degrees, bins 40..78 for yaw -1..-39 degrees).
 N_YAW_BINS = 79
@@ -38,6 +40,7 @@ _INDEX_ARRAYS = (
     "static_lmk_faces_idx",
     "dynamic_lmk_faces_idx",
     "full_lmk_faces_idx",
+    "uv_faces",
 )
 
 
@@ -77,6 +80,10 @@ class FlameModel:
         full_lmk_bary_coords: [68, 3] float or None.
         eyelids: [V, 3, 2] float or None, optional eyelid blendshapes
             (left, right), one unit = eye closed (SMIRK's convention).
+        uvs: [T, 2] float or None, the texture coordinates of a UV layout in
+            :mod:`flame.uv`'s convention (``v = 0`` at the image's top row).
+        uv_faces: [F, 3] int64 or None, the UV triangle of each face (corner for
+            corner; seams split vertices). ``uvs`` and ``uv_faces`` come together.
         masks: vertex index sets of named regions (e.g. "nose", "lips").
         metadata: free-form strings (name, licence, mode names) and
             ``contour_yaw_sign`` ("1" or "-1", default "1"): the sign applied
@@ -98,6 +105,8 @@ class FlameModel:
     full_lmk_faces_idx: np.ndarray | None = None
     full_lmk_bary_coords: np.ndarray | None = None
     eyelids: np.ndarray | None = None
+    uvs: np.ndarray | None = None
+    uv_faces: np.ndarray | None = None
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
 
@@ -130,6 +139,10 @@ class FlameModel:
     def has_eyelids(self) -> bool:
         return self.eyelids is not None
 
+    @property
+    def has_uvs(self) -> bool:
+        return self.uvs is not None
+
     # ------------------------------------------------------------- validation
     def validate(self) -> FlameModel:
         """Check every array's shape, dtype, finiteness and index range.
@@ -143,6 +156,7 @@ class FlameModel:
         _check_skeleton(self, n_v)
         _check_landmarks(self)
         _check_eyelids(self.eyelids, n_v)
+        _check_uvs(self)
         _check_masks(self.masks, n_v)
         _check_metadata(self.metadata)
         return self
@@ -294,6 +308,13 @@ def _check_eyelids(eyelids: np.ndarray | None, n_v: int) -> None:
         e = _float(eyelids, "eyelids", 3)
         if e.shape != (n_v, 3, 2):
             raise ValueError(f"eyelids must have shape [{n_v},3,2], got {list(e.shape)}")
+
+
+def _check_uvs(model: FlameModel) -> None:
+    if (model.uvs is None) != (model.uv_faces is None):
+        raise ValueError("uvs and uv_faces come together (a UV layout needs both)")
+    if model.uvs is not None:
+        check_uv_layout(model.uvs, model.uv_faces, model.n_faces, "the model's UV layout")
 
 
 def _check_masks(masks: dict[str, np.ndarray], n_v: int) -> None:

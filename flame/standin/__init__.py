@@ -27,7 +27,10 @@ command can use offline:
   eyes and lips, and a 17-point jaw contour traced on the silhouette for each
   of DECA's 79 yaw bins;
 - vertex masks of regions (face, nose, lips, eyeballs, ears, neck, scalp,
-  mouth interior, eye regions).
+  mouth interior, eye regions);
+- a UV layout (``uvs``, ``uv_faces``; convention of :mod:`flame.uv`): the head
+  unwrapped around its vertical axis with the seam down the back, the face at full
+  texel density, and the folded-in mouth as a second island.
 
 One module per stage of the build:
 
@@ -41,6 +44,7 @@ One module per stage of the build:
 - :mod:`.expressions`: the named expression modes and the eyelids;
 - :mod:`.landmarks`: the static landmarks and the per-yaw jaw contour;
 - :mod:`.masks`: the region masks;
+- :mod:`.uv`: the UV layout;
 - :mod:`.build`: all of them, in order, into a ``FlameModel`` (:func:`build_standin`);
 - :mod:`.cache`: the cache file and :func:`bundled_model`.
 

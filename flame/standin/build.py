@@ -2,8 +2,8 @@
 
 Mesh (:mod:`.mesh` on :mod:`.implicit`), skinning (:mod:`.skinning`), shape and
 expression bases (:mod:`.shapes`, :mod:`.expressions`, :mod:`.bases`),
-landmarks (:mod:`.landmarks`), masks (:mod:`.masks`). Deterministic (fixed
-seeds); :mod:`.cache` keeps the result.
+landmarks (:mod:`.landmarks`), masks (:mod:`.masks`), UV layout (:mod:`.uv`).
+Deterministic (fixed seeds); :mod:`.cache` keeps the result.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .masks import _masks
 from .mesh import _Geometry
 from .shapes import _shape_modes
 from .skinning import _posedirs, _regressor, _skinning
+from .uv import _uv_layout
 
 #: Version of the construction; with a hash of the package's modules it names the cache file.
 VERSION = "1"
@@ -49,6 +50,8 @@ def build_standin() -> FlameModel:
     rnd_e = _random_fields(g, N_EXPR - len(named_e), 2, region, 0.018) * amp_e
     exprdirs, expr_names = _sorted_basis(named_e, rnd_e, "smooth_expression_")
 
+    masks = _masks(g, w)
+    uvs, uv_faces = _uv_layout(g, masks["face"])
     static_f, static_b = _static_landmarks(g)
     dyn_f, dyn_b = _dynamic_contour(g)
     meta = {
@@ -74,7 +77,9 @@ def build_standin() -> FlameModel:
         full_lmk_faces_idx=np.concatenate([dyn_f[0], static_f]),
         full_lmk_bary_coords=np.concatenate([dyn_b[0], static_b]).astype(np.float32),
         eyelids=_eyelids(g).astype(np.float32),
-        masks=_masks(g, w),
+        uvs=uvs.astype(np.float32),
+        uv_faces=uv_faces,
+        masks=masks,
         metadata=meta,
     )
     return model.validate()

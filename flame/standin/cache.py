@@ -56,7 +56,7 @@ def _cached() -> FlameModel:
         try:
             arrays, meta = read_safetensors(path)
             model = FlameModel.from_arrays(arrays, meta).validate()
-            if model.metadata.get("version") == VERSION:
+            if model.metadata.get("version") == VERSION and model.has_uvs:
                 return model
         except Exception:  # a damaged cache is rebuilt below
             pass

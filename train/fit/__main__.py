@@ -160,6 +160,9 @@ def _write_image(args, item, fit, i: int, layer: flame.FLAME) -> dict:
         os.path.join(args.out, f"{stem}.obj"),
         out.vertices[0].cpu().numpy(),
         layer.faces.cpu().numpy(),
+        uvs=layer.uvs.cpu().numpy() if layer.has_uvs else None,
+        uv_faces=layer.uv_faces.cpu().numpy() if layer.has_uvs else None,
+        producer="train.fit",
     )
     if not args.no_overlay:
         _overlay(item, fit, i, out.vertices, layer, os.path.join(args.out, f"{stem}_overlay.png"))

@@ -75,6 +75,9 @@ class Predictor:
         self.system = load_system(checkpoint, self.device)
         self.size = self.system.cfg.data.image_size
         self.faces = self.system.flame_layer.faces
+        layer = self.system.flame_layer
+        self.uvs = layer.uvs.cpu().numpy() if layer.has_uvs else None
+        self.uv_faces = layer.uv_faces.cpu().numpy() if layer.has_uvs else None
         self.checkpoint = checkpoint
         #: what the weights have seen, and the warning their numbers on real photos need
         self.trained_on = training_data(self.system.cfg, read_info(checkpoint)["extra"])
@@ -148,6 +151,9 @@ class Predictor:
                     os.path.join(out, f"{job.name}.obj"),
                     geo.vertices[i].cpu().numpy(),
                     self.faces.cpu().numpy(),
+                    uvs=self.uvs,
+                    uv_faces=self.uv_faces,
+                    producer="train.infer",
                 )
             results.append(Prediction(record, px))
         return results
