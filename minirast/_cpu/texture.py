@@ -16,7 +16,7 @@ The math (``minirast/CONTRACT.md``, "Texture"), for a texture level of ``h x w``
 
 Bilinear sampling of one level is ``torch.nn.functional.grid_sample`` (``align_corners
 =False``; ``padding_mode="border"`` is clamp, ``"zeros"`` is zero, and wrap samples a copy
-of the texture padded periodically by one texel), so its gradients in the texture and in
+of the texture padded circularly by one texel), so its gradients in the texture and in
 ``uv`` are grid_sample's; pixels of mipmapped modes are grouped by level. Any device,
 float32 and float64. Inputs arrive validated by the public layer.
 """
@@ -137,27 +137,22 @@ def mip_level(uv_da: torch.Tensor, height: int, width: int) -> torch.Tensor:
 # --------------------------------------------------------------------------- sampling
 
 
-def _wrap_pad(tex: torch.Tensor) -> torch.Tensor:
-    """``tex [B,h,w,C]`` with one texel of periodic padding on every side."""
-    tex = torch.cat([tex[:, -1:], tex, tex[:, :1]], 1)
-    return torch.cat([tex[:, :, -1:], tex, tex[:, :, :1]], 2)
-
-
 def sample_linear(tex: torch.Tensor, uv: torch.Tensor, boundary: str) -> torch.Tensor:
     """Bilinear samples ``[B,H,W,C]`` of ``tex [1 or B,h,w,C]`` at ``uv [B,H,W,2]``."""
     h, w = tex.shape[1], tex.shape[2]
+    image = tex.permute(0, 3, 1, 2)
     if boundary == "wrap":
         uv = uv - torch.floor(uv)
-        tex = _wrap_pad(tex)
+        image = F.pad(image, (1, 1, 1, 1), mode="circular")  # one texel of periodic padding
         # Texel x = u w - 1/2 is x + 1 in the padded texture; align_corners=False.
         scale = torch.tensor([w / (w + 2), h / (h + 2)], dtype=uv.dtype, device=uv.device)
-        grid = (2 * uv - 1) * scale
+        grid = (uv * 2).sub_(1).mul_(scale)
         padding = "zeros"  # never reached: the padded taps stay inside
     else:
         # Beyond [-1, 2] both modes are constant in uv (edge texels, or zeros).
-        grid = 2 * uv.clamp(-1.0, 2.0) - 1
+        grid = torch.clamp(uv, -1.0, 2.0).mul_(2).sub_(1)
         padding = "border" if boundary == "clamp" else "zeros"
-    image = tex.permute(0, 3, 1, 2).expand(uv.shape[0], -1, -1, -1)
+    image = image.expand(uv.shape[0], -1, -1, -1)
     out = F.grid_sample(image, grid, mode="bilinear", padding_mode=padding, align_corners=False)
     return out.permute(0, 2, 3, 1)
 
@@ -195,40 +190,43 @@ def sample_mipmap(
 
     The level is ``lod`` clamped to ``[0, L]`` (NaN -> 0); level ``l0 = floor(level)``
     is sampled bilinearly; ``trilinear`` blends in level ``min(l0 + 1, L)`` with the
-    fraction ``level - l0``, differentiable in ``lod``. Pixels are grouped per level
-    (and per image when the textures are per image)."""
+    fraction ``level - l0``, differentiable in ``lod``. Each level in use samples the
+    pixels that use it (one ``grid_sample`` per image when the textures are per image)."""
     B, H, W = uv.shape[:3]
     L = len(levels) - 1
     Bt, C = levels[0].shape[0], levels[0].shape[3]
     lod = torch.where(torch.isnan(lod), torch.zeros_like(lod), lod)
     level = lod.clamp(0.0, float(L)).reshape(-1)
-    l0 = torch.floor(level.detach())
-    if trilinear:
-        frac = level - l0
-        l1 = torch.clamp(l0 + 1, max=L)
+    l0 = torch.floor(level.detach()).long()
+    frac = level - l0 if trilinear else None
+    l1 = l0
+    if trilinear:  # no second level at integer levels (nor above the last)
+        l1 = torch.where(frac.detach() > 0, torch.clamp(l0 + 1, max=L), l0)
+    used_levels = torch.bincount(torch.cat([l0, l1]) if trilinear else l0, minlength=L + 1)
     uv_flat = uv.reshape(-1, 2)
-    n = B * H * W
-    out = uv.new_zeros(n, C)
-    images = [None] if Bt == 1 else range(B)
-    for lev in range(L + 1):
-        weight = (l0 == lev).to(uv.dtype)
+    out = uv.new_zeros(B * H * W, C)
+    for lev in torch.nonzero(used_levels).flatten().tolist():
+        idx = torch.nonzero((l0 == lev) | (l1 == lev)).squeeze(1)
+        grid = uv_flat.index_select(0, idx)
+        if Bt == 1:
+            vals = sample_linear(levels[lev], grid.view(1, -1, 1, 2), boundary).reshape(-1, C)
+        else:  # idx ascends, so its pixels come grouped by image
+            counts = torch.bincount(idx // (H * W), minlength=B).tolist()
+            parts = []
+            for b, part in enumerate(torch.split(grid, counts)):
+                if part.shape[0]:
+                    tex = levels[lev][b : b + 1]
+                    parts.append(sample_linear(tex, part.view(1, -1, 1, 2), boundary))
+            vals = torch.cat([p.reshape(-1, C) for p in parts])
         if trilinear:
-            weight = torch.where(l0 == lev, 1 - frac, 0 * frac)
-            weight = weight + torch.where((l1 == lev) & (frac > 0), frac, 0 * frac)
-            used = (l0 == lev) | ((l1 == lev) & (frac > 0))
-        else:
-            used = l0 == lev
-        for b in images:
-            if b is None:
-                idx = torch.nonzero(used).squeeze(1)
-            else:
-                idx = torch.nonzero(used.view(B, H * W)[b]).squeeze(1) + b * H * W
-            if idx.numel() == 0:
-                continue
-            tex = levels[lev] if b is None else levels[lev][b : b + 1]
-            grid = uv_flat.index_select(0, idx).view(1, -1, 1, 2)
-            vals = sample_linear(tex, grid, boundary).reshape(-1, C)
-            out = out.index_add(0, idx, vals * weight.index_select(0, idx).unsqueeze(1))
+            f = frac.index_select(0, idx)
+            weight = torch.where(l0.index_select(0, idx) == lev, 1 - f, 0 * f)
+            weight = weight + torch.where(l1.index_select(0, idx) == lev, f, 0 * f)
+            weight = torch.where(
+                l0.index_select(0, idx) == l1.index_select(0, idx), 1 + 0 * f, weight
+            )
+            vals = vals * weight.unsqueeze(1)
+        out = out.index_add(0, idx, vals)
     return out.reshape(B, H, W, C)
 
 
