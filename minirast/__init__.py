@@ -3,7 +3,9 @@
 Public API:
 
 - :func:`rasterize` -> :class:`Fragments` (triangle id, perspective-correct
-  barycentrics, depth per pixel), :func:`interpolate`, :func:`antialias`;
+  barycentrics, depth per pixel), :func:`interpolate`, :func:`antialias`,
+  :func:`texture` (nvdiffrast's texture sampling: nearest, bilinear, mipmapped) with
+  :func:`texture_mipmaps`;
 - helpers: :func:`vertex_normals`, :func:`shade_lambert`, :func:`shade_sh`,
   :func:`sh_basis`, :func:`normals_to_rgb`, :func:`to_uint8_image`, :func:`save_image`,
   :func:`uv_sphere`, :func:`icosphere`;
@@ -32,6 +34,7 @@ from .image import save_image, to_uint8_image
 from .primitives import icosphere, uv_sphere
 from .raster import interpolate, rasterize
 from .shading import normals_to_rgb, sh_basis, shade_lambert, shade_sh, vertex_normals
+from .texture import texture, texture_mipmaps
 
 __version__ = "0.1.0"
 
@@ -48,6 +51,8 @@ __all__ = [
     "sh_basis",
     "shade_lambert",
     "shade_sh",
+    "texture",
+    "texture_mipmaps",
     "to_uint8_image",
     "uv_sphere",
     "vertex_normals",

@@ -33,3 +33,15 @@ MAX_TRIANGLES: int = 1 << 25
 #: (~120 bytes each), so the working memory stays near 100 MiB at any size.
 ROW_CHUNK: int = 1 << 18
 CANDIDATE_CHUNK: int = 1 << 19
+
+#: Texture filter modes (nvdiffrast's names), and "auto": trilinear when ``uv_da`` is
+#: given, else bilinear.
+TEXTURE_FILTERS: tuple[str, ...] = (
+    "nearest",
+    "linear",
+    "linear-mipmap-nearest",
+    "linear-mipmap-linear",
+)
+#: Texture boundary modes: repeat (filtering across the seam), clamp to the edge texels'
+#: centres, zero outside.
+TEXTURE_BOUNDARIES: tuple[str, ...] = ("wrap", "clamp", "zero")

@@ -7,13 +7,23 @@ the backends take, so the public bodies read as their math.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import torch
 
 from _common.checks import check_finite, check_same_device_dtype, check_tensor
 
-from ._constants import CULL_BACK, CULL_NONE, MAX_PIXELS, MAX_RESOLUTION, MAX_TRIANGLES
+from ._constants import (
+    CULL_BACK,
+    CULL_NONE,
+    MAX_PIXELS,
+    MAX_RESOLUTION,
+    MAX_TRIANGLES,
+    TEXTURE_BOUNDARIES,
+    TEXTURE_FILTERS,
+)
+from ._cpu.texture import mip_sizes
 from .fragments import Fragments
 
 
@@ -174,3 +184,122 @@ def antialias_inputs(
     faces_l = check_faces(faces, pos.shape[1])
     check_same_faces(faces_l, fragments)
     return color, fragments, pos, faces_l
+
+
+@dataclasses.dataclass(frozen=True)
+class TextureInputs:
+    """Validated arguments of :func:`minirast.texture`: ``filter_mode`` resolved (no
+    ``auto``; ``linear`` when mipmapping has no level to use), ``levels`` the number of
+    mip levels to sample (0 unless mipmapped), ``dtype`` the promoted float dtype."""
+
+    tex: torch.Tensor
+    uv: torch.Tensor
+    uv_da: torch.Tensor | None
+    mip: list[torch.Tensor] | None
+    filter_mode: str
+    boundary_mode: str
+    levels: int
+    dtype: torch.dtype
+
+
+def check_finite_fast(name: str, value: torch.Tensor) -> None:
+    """:func:`_common.checks.check_finite` in one reduction pass (``aminmax`` carries a
+    NaN or inf through), about 10x faster on large CPU tensors than ``isfinite().all()``
+    (the texture op's uv and derivative maps are checked on every call)."""
+    if value.numel() == 0:
+        return
+    lo, hi = torch.aminmax(value)
+    if not bool(torch.isfinite(lo) & torch.isfinite(hi)):
+        raise ValueError(f"{name} contains NaN or inf values")
+
+
+def _texture_mode(name: str, value: object, allowed: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    return value
+
+
+def check_texture(tex: object) -> torch.Tensor:
+    """``[B,Ht,Wt,C]`` float32/float64 with every size at least 1."""
+    tex = check_tensor("tex", tex, ["B", "Ht", "Wt", "C"])
+    if tex.numel() == 0:
+        raise ValueError(f"tex must have at least one texel and channel, got {list(tex.shape)}")
+    return tex
+
+
+def check_mip_stack(mip: object, tex: torch.Tensor) -> list[torch.Tensor]:
+    """A list of the mip levels 1, 2, ... of ``tex`` (as :func:`minirast.texture_mipmaps`
+    returns): level ``l`` of shape ``[Bt, h_l, w_l, C]``, at most the full chain."""
+    if not isinstance(mip, (list, tuple)):
+        raise TypeError(
+            f"mip must be a list of tensors (texture_mipmaps), got {type(mip).__name__}"
+        )
+    Bt, Ht, Wt, C = tex.shape
+    sizes = mip_sizes(Ht, Wt)
+    if len(mip) > len(sizes):
+        raise ValueError(
+            f"mip has {len(mip)} levels, a {Ht}x{Wt} texture has only {len(sizes)} below its base"
+        )
+    for i, (level, (h, w)) in enumerate(zip(mip, sizes, strict=False)):
+        check_tensor(f"mip[{i}]", level, [Bt, h, w, C])
+    return list(mip)
+
+
+def texture_inputs(
+    tex: object,
+    uv: object,
+    uv_da: object,
+    mip: object,
+    filter_mode: object,
+    boundary_mode: object,
+    max_mip_level: object,
+) -> TextureInputs:
+    """Validate the arguments of :func:`minirast.texture` (module docs of
+    :mod:`minirast.texture` for their meaning)."""
+    tex = check_texture(tex)
+    uv = check_tensor("uv", uv, ["B", "H", "W", 2])
+    B, H, W = uv.shape[:3]
+    if tex.shape[0] not in (1, B):
+        raise ValueError(f"tex has batch size {tex.shape[0]}, uv has {B}: expected 1 or {B}")
+    if B * H * W > MAX_PIXELS:
+        raise ValueError(f"uv has B*H*W = {B * H * W} pixels, more than the budget {MAX_PIXELS}")
+    tensors = {"tex": tex, "uv": uv}
+    if uv_da is not None:
+        tensors["uv_da"] = check_tensor("uv_da", uv_da, [B, H, W, 4])
+    filter_mode = _texture_mode("filter_mode", filter_mode, ("auto", *TEXTURE_FILTERS))
+    boundary_mode = _texture_mode("boundary_mode", boundary_mode, TEXTURE_BOUNDARIES)
+    if filter_mode == "auto":
+        filter_mode = "linear-mipmap-linear" if uv_da is not None else "linear"
+    if max_mip_level is not None and (
+        not isinstance(max_mip_level, int) or isinstance(max_mip_level, bool) or max_mip_level < 0
+    ):
+        raise ValueError(f"max_mip_level must be None or an int >= 0, got {max_mip_level!r}")
+    if mip is not None:
+        mip = check_mip_stack(mip, tex)
+        tensors.update({f"mip[{i}]": m for i, m in enumerate(mip)})
+    check_same_device_dtype(tensors, dtype=False)
+    dtype = tex.dtype
+    for t in tensors.values():
+        dtype = torch.promote_types(dtype, t.dtype)
+    if dtype not in (torch.float32, torch.float64):
+        raise TypeError(
+            f"texture works in float32 or float64; got dtypes "
+            f"{', '.join(f'{k}: {t.dtype}' for k, t in tensors.items())}"
+        )
+    check_finite_fast("uv", uv)
+    if uv_da is not None:
+        check_finite_fast("uv_da", tensors["uv_da"])
+    levels = 0
+    if "mipmap" in filter_mode:
+        if uv_da is None:
+            raise ValueError(
+                f"filter_mode={filter_mode!r} needs uv_da (the pixel derivatives of uv)"
+            )
+        levels = len(mip_sizes(tex.shape[1], tex.shape[2], max_mip_level))
+        if mip is not None:
+            levels = min(levels, len(mip))
+        if levels == 0:
+            filter_mode = "linear"
+    return TextureInputs(
+        tex, uv, tensors.get("uv_da"), mip, filter_mode, boundary_mode, levels, dtype
+    )

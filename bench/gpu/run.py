@@ -36,6 +36,7 @@ STAGES = (
     ("projection", 80),
     ("raster", 70),
     ("nvdiffrast", 60),
+    ("texture", 30),
     ("train", 60),
     ("regressor", 30),
     ("fit", 30),

@@ -18,7 +18,11 @@ from _common.atomic import write_json
 from bench.pytest_run import repo_env, run_pytest
 
 #: Test files that hold ``cuda``-marked tests (collecting only them keeps the stage short).
-CUDA_TEST_FILES = ("tests/ppcam/test_cuda_large.py", "tests/minirast/test_cuda_large.py")
+CUDA_TEST_FILES = (
+    "tests/ppcam/test_cuda_large.py",
+    "tests/minirast/test_cuda_large.py",
+    "tests/minirast/test_texture_triton.py",
+)
 #: The suite in parts, run in this order, so that a time-out loses only the rest.
 SUITE_PARTS = (
     "tests/common",
@@ -223,6 +227,10 @@ def run_stage(name: str, out_dir: str, dry_run: bool, seconds: float, nvdiffrast
         from bench.gpu import nvdiffrast_peer
 
         return nvdiffrast_peer.run(nvdiffrast, dry_run)
+    if name == "texture":
+        from bench.gpu import texture_peer
+
+        return texture_peer.run(nvdiffrast, dry_run)
     if name == "train":
         from bench.gpu import throughput
 

@@ -118,6 +118,26 @@ def raster_rows(stages: dict) -> list[dict]:
     return out
 
 
+def texture_rows(stages: dict) -> list[dict]:
+    """minirast.texture (Triton) against nvdiffrast's dr.texture, B = 8, 512² pixels."""
+    data, why = _data(stages, "texture")
+    out = []
+    for filter_mode in ("linear", "linear-mipmap-linear"):
+        name = f"texture {filter_mode} fwd+bwd, B = 8, 512²: faster than nvdiffrast (same run)"
+        rows = [] if data is None else data["rows"]
+        match = {"filter": filter_mode, "batch": 8, "mode": "forward+backward"}
+        ours = _find(rows, backend="minirast triton", **match)
+        peer = _find(rows, backend="nvdiffrast", **match)
+        if ours is None or peer is None:
+            note = why or f"no nvdiffrast row ({data.get('nvdiffrast', '') if data else ''})"
+            out.append(_row(name, "", NOT_MEASURED, note))
+            continue
+        s = peer["ms"] / ours["ms"]
+        measured = f"minirast {ours['ms']:.3f} ms, nvdiffrast {peer['ms']:.3f} ms ({s:.2f}x)"
+        out.append(_row(name, measured, MET if s > 1 else MISSED))
+    return out
+
+
 def train_rows(stages: dict) -> list[dict]:
     data, why = _data(stages, "train")
     out = []
@@ -188,6 +208,7 @@ def fit_rows(stages: dict) -> list[dict]:
 GROUPS: tuple[Callable[[dict], list[dict]], ...] = (
     projection_rows,
     raster_rows,
+    texture_rows,
     train_rows,
     fit_rows,
     suite_rows,

@@ -1,13 +1,15 @@
 """Triton backend of minirast: one module per op, as Liger-Kernel's ``ops/``.
 
-- :mod:`minirast._triton.rasterize`, :mod:`minirast._triton.interpolate` and
-  :mod:`minirast._triton.antialias`: each op's entry points: its host functions that
-  launch the kernels, then its ``torch.autograd.Function`` (``RasterizeFunction``,
-  ``InterpolateFunction``, ``AntialiasFunction``), then its ``codegen_specs()``. The
+- :mod:`minirast._triton.rasterize`, :mod:`minirast._triton.interpolate`,
+  :mod:`minirast._triton.antialias` and :mod:`minirast._triton.texture`: each op's entry
+  points: its host functions that launch the kernels, then its
+  ``torch.autograd.Function`` (``RasterizeFunction``, ``InterpolateFunction``,
+  ``AntialiasFunction``, ``TextureFunction``), then its ``codegen_specs()``. The
   small interpolate op keeps its kernels in the same module, before the host code
-  (as ``ppcam/_triton/project.py``); the two large ops have theirs in a module of
-  their own, :mod:`minirast._triton.rasterize_kernels` and
-  :mod:`minirast._triton.antialias_kernels` (``@triton.jit`` code only);
+  (as ``ppcam/_triton/project.py``); the large ops have theirs in a module of
+  their own, :mod:`minirast._triton.rasterize_kernels`,
+  :mod:`minirast._triton.antialias_kernels` and :mod:`minirast._triton.texture_kernels`
+  (``@triton.jit`` code only);
 - :mod:`minirast._triton.bary_derivatives`: the screen-space derivatives of the
   barycentrics per pixel (``BaryDerivativesFunction``), which ``interpolate`` turns
   into its ``derivatives=True`` output with the interpolate kernels;
@@ -28,8 +30,8 @@ from __future__ import annotations
 from _common.codegen import gather_specs
 
 #: The modules of this package that launch kernels (each has a ``codegen_specs()``;
-#: ``rasterize`` and ``antialias`` import theirs from ``<op>_kernels``).
-KERNEL_MODULES = ("common", "rasterize", "interpolate", "bary_derivatives", "antialias")
+#: ``rasterize``, ``antialias`` and ``texture`` import theirs from ``<op>_kernels``).
+KERNEL_MODULES = ("common", "rasterize", "interpolate", "bary_derivatives", "antialias", "texture")
 
 
 def codegen_specs() -> list[dict]:

@@ -30,6 +30,11 @@ def test_dry_run_runs_every_stage(tmp_path, capsys):
     assert records["suite"]["failed"] == 0 and records["suite"]["passed"] > 0
     assert {r["amp"] for r in records["train"]["rows"]} == {True, False}
     assert "--nvdiffrast" in records["nvdiffrast"]["skip_reason"]
+    assert {r["backend"] for r in records["texture"]["rows"]} == {
+        "minirast triton",
+        "minirast torch",
+    }
+    assert all(d["out"] < 1e-4 for d in records["texture"]["max_abs_difference"])
     assert {r["model"] for r in records["regressor"]["rows"]} >= {"smirk", "small-w0.5"}
     assert records["fit"]["rows"][0]["images"] == 48
     for name in ("projection", "raster", "regressor", "fit"):
@@ -118,11 +123,21 @@ def test_targets_are_judged_from_gpu_records(tmp_path):
         }
         for amp, share in ((True, 0.2), (False, 0.1))
     ]
+    texture = [
+        {"backend": be, "filter": f, "batch": 8, "mode": "forward+backward", "ms": ms}
+        for be, f, ms in (
+            ("minirast triton", "linear", 0.5),
+            ("nvdiffrast", "linear", 0.6),
+            ("minirast triton", "linear-mipmap-linear", 0.9),
+            ("nvdiffrast", "linear-mipmap-linear", 0.8),
+        )
+    ]
     tests = {"passed": 10, "failed": 0, "errors": 0, "skipped": 0, "failures": []}
     stages = {
         "projection": _stage({"rows": proj}),
         "raster": _stage({"rows": raster}),
         "nvdiffrast": _stage({"rows": peer}),
+        "texture": _stage({"rows": texture, "nvdiffrast": "compared"}),
         "train": _stage({"rows": train, "preset": "full"}),
         "cuda-tests": _stage(tests),
         "suite": _stage({**tests, "failed": 1}),
@@ -131,7 +146,7 @@ def test_targets_are_judged_from_gpu_records(tmp_path):
     }
     verdicts = [r["verdict"] for r in targets.judge(stages, on_gpu=True)]
     M, X = targets.MET, targets.MISSED
-    assert verdicts == [M, M, M, M, X, M, X, M, M, X, M]
+    assert verdicts == [M, M, M, M, X, M, M, X, X, M, M, X, M]
     png = tmp_path / "summary.png"
     assert plots.plot({"stages": stages, "device": "gpu", "dry_run": False}, str(png))
     assert png.stat().st_size > 1000
@@ -145,7 +160,7 @@ def test_targets_are_judged_from_gpu_records(tmp_path):
                "targets": targets.judge(stages, on_gpu=True)}  # fmt: skip
     text = gpu_run.summary_markdown(payload)
     assert "NVIDIA H200 (132 SMs, 140 GiB" in text and "4300 GB/s" in text
-    assert text.count("**met**") == 8 and text.count("**missed**") == 3
+    assert text.count("**met**") == 9 and text.count("**missed**") == 4
     stages["nvdiffrast"] = _stage(
         {"skip_reason": "no --nvdiffrast PATH given", "rows": []}, "skipped"
     )
