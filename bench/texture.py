@@ -33,6 +33,7 @@ os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
 import torch.nn.functional as F  # noqa: E402
 
 import minirast  # noqa: E402
+from _common.figures import save_figure  # noqa: E402
 from bench.common import bench_device, machine_fields, synchronize, write_results  # noqa: E402
 
 MODES = ("forward", "forward+backward")
@@ -218,7 +219,7 @@ def plot(p: dict, path: str) -> None:
     ax.set_title(f"texture sampling, B={p['batch']}, {p['resolution']}², {p['device']}", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
