@@ -4,6 +4,8 @@ answers consistent across sizes, modes, EXIF rotation and a two-face photograph.
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -19,7 +21,7 @@ from train.faces import detect
 from train.faces.images import read_image
 
 pytest.importorskip("dlib", reason="the faces extra (dlib-bin) is not installed")
-if detect.importlib.util.find_spec("face_recognition_models") is None:
+if importlib.util.find_spec("face_recognition_models") is None:
     pytest.skip(
         "the faces extra (face-recognition-models) is not installed", allow_module_level=True
     )

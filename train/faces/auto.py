@@ -16,15 +16,9 @@ import dataclasses
 
 import numpy as np
 
-from train.faces.detect import (
-    Box,
-    DetectorUnavailable,
-    DlibDetector,
-    Face,
-    FaceDetector,
-    check_image,
-    find_faces,
-)
+from train.faces.dlib_backend import DlibDetector
+from train.faces.face_types import Box, DetectorUnavailable, Face, FaceDetector, check_image
+from train.faces.mediapipe import MediaPipeDetector
 
 #: intersection over the smaller box's area above which two boxes are one face
 SAME_FACE = 0.5
@@ -46,8 +40,6 @@ class AutoDetector:
     name = "auto"
 
     def __init__(self, min_score: float | None = None, min_presence: float = 0.5):
-        from train.faces.mediapipe import MediaPipeDetector
-
         reasons = []
         self.mediapipe = self.dlib = None
         try:
@@ -81,7 +73,7 @@ class AutoDetector:
         """Every face either backend found, with MediaPipe's points; largest first."""
         arr = check_image(image)
         if self.mediapipe is None:
-            return find_faces(arr, self.dlib)
+            return [Face(b, self.dlib.landmarks68(arr, b)) for b in self.dlib.detect_faces(arr)]
         faces, extra = self._merged(arr)
         faces += self.mediapipe.faces_in(arr, extra)
         return sorted(faces, key=lambda f: -f.box.area)

@@ -15,8 +15,8 @@ import importlib.util
 import numpy as np
 
 from train.faces.blazeface import VARIANTS, BlazeFace
-from train.faces.detect import Box, DetectorUnavailable, Face, check_image
 from train.faces.face_mesh import FaceMesh, Mesh, crop_from_detection, crop_from_mesh
+from train.faces.face_types import Box, DetectorUnavailable, Face, check_image
 from train.faces.mesh68 import mesh_to_68
 from train.faces.wheel_files import Bundle, FetchError, fetch
 
