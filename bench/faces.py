@@ -217,7 +217,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--images", nargs="*", default=[],
                         help="more photographs (faces counted, not marked; a <stem>.pts "
                         "beside one gives the true error)")  # fmt: skip
-    parser.add_argument("--detectors", nargs="+", choices=BACKENDS, default=list(BACKENDS),
+    parser.add_argument("--detectors", "--detector", nargs="+", choices=BACKENDS,
+                        default=list(BACKENDS),
                         help="backends measured (default: all that are installed)")  # fmt: skip
     parser.add_argument("--out", default="bench/results")
     parser.add_argument("--budget", type=float, default=3.0, help="seconds of timing per image")
