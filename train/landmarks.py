@@ -1,25 +1,33 @@
-"""``python -m train.landmarks IMAGES_OR_FOLDERS [--out DIR] [--all-faces] [--overlay]``.
+"""``python -m train.landmarks IMAGES_OR_FOLDERS [--out DIR] [--all-faces] [--overlay]
+[--detector auto|mediapipe|dlib]``.
 
 Finds the faces in photographs and writes their 68 landmarks (iBUG order) as 300-W
 ``.pts`` files (``version: 1``, ``n_points: 68``, 1-based pixel coordinates): ``<stem>.pts``
 for the largest face, or ``<stem>_<k>.pts`` for every face with ``--all-faces`` (k = 0 the
-largest). Without ``--out`` they go beside each image, which is what
-``python -m train.finetune --folder`` reads. ``--overlay`` draws the boxes and landmarks
-(``<stem>_landmarks.png``); those and ``skipped.txt`` (every file not used, with why) go
-to ``--report`` (default: ``--out``, or ``./landmarks-report``). An image that has a
+largest; ``python -m train.fit`` fits each). Where MediaPipe's mesh ran, its 478 points go
+beside as ``<stem>.mp.npy`` (``[478,3]`` float32: x, y, relative z, 0-based pixels).
+Without ``--out`` they go beside each image, which is what ``python -m train.finetune
+--folder`` reads. ``--overlay`` draws the boxes (labelled with the backend that found
+each face) and landmarks (``<stem>_landmarks.png``); those, ``skipped.txt`` (every file
+not used, with why) and ``faces.tsv`` (per face: the backend that found it, its scores)
+go to ``--report`` (default: ``--out``, or ``./landmarks-report``). An image that has a
 landmark file already (perhaps made by hand) is skipped unless ``--overwrite``.
 
-Needs the ``faces`` extra (``pip install -e ".[faces]"``). The 68-point model it uses was
-trained on iBUG 300-W, whose licence excludes commercial use (docs/faces.md).
+``--detector auto`` (the default) uses MediaPipe and dlib, whichever are installed, and
+with both merges their faces (docs/faces.md). Needs the ``faces`` extra (``pip install -e
+".[faces]"``); the licence of each model used is printed (dlib's 68-point model was
+trained on iBUG 300-W, whose licence excludes commercial use; MediaPipe's models are
+Apache 2.0).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 
 from train.faces.annotate import annotate
-from train.faces.detect import DETECTORS, LICENCE_NOTE, DetectorUnavailable, load_detector
+from train.faces.detector_options import add_detector_options, detector_from_args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,21 +42,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace existing landmark files (default: skip)"
     )
-    parser.add_argument(
-        "--detector",
-        choices=sorted(DETECTORS),
-        default="dlib",
-        help="face detector and landmark model (the faces extra) (default: dlib)",
-    )
+    add_detector_options(parser)
     args = parser.parse_args(argv)
-    try:
-        detector = load_detector(args.detector)
-    except DetectorUnavailable as exc:
-        parser.error(str(exc))
-    print(f"note: {LICENCE_NOTE}", file=sys.stderr)
-    result = annotate(args.inputs, args.out, args.report, args.all_faces, args.overlay, detector)
+    detector = detector_from_args(parser, args)
+    result = annotate(
+        args.inputs,
+        args.out,
+        args.report,
+        args.all_faces,
+        args.overlay,
+        detector,
+        overwrite=args.overwrite,
+    )
+    found = Counter(source for _, source in result.sources)
+    by = ", ".join(f"{n} by {s or detector.name}" for s, n in sorted(found.items()))
     print(
-        f"wrote {len(result.written)} landmark file(s); skipped {len(result.skipped)}",
+        f"wrote {len(result.written)} landmark file(s){f' ({by})' if by else ''}; "
+        f"skipped {len(result.skipped)}",
         file=sys.stderr,
     )
 

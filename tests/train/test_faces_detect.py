@@ -1,8 +1,10 @@
-"""train.faces.detect with dlib (the ``faces`` extra; skipped without it): a real face
+"""train.faces.detect with the dlib backend (the ``faces`` extra; skipped without it): a real face
 (matplotlib's Grace Hopper) found and landmarked through every reading path, and the
 answers consistent across sizes, modes, EXIF rotation and a two-face photograph."""
 
 from __future__ import annotations
+
+import importlib.util
 
 import numpy as np
 import pytest
@@ -19,10 +21,14 @@ from train.faces import detect
 from train.faces.images import read_image
 
 pytest.importorskip("dlib", reason="the faces extra (dlib-bin) is not installed")
-if detect.importlib.util.find_spec("face_recognition_models") is None:
+if importlib.util.find_spec("face_recognition_models") is None:
     pytest.skip(
         "the faces extra (face-recognition-models) is not installed", allow_module_level=True
     )
+
+
+def dlib():
+    return detect.load_detector("dlib")
 
 
 def eye_distance(points):
@@ -33,7 +39,7 @@ def eye_distance(points):
 @pytest.fixture(scope="module")
 def hopper():
     image = read_image(grace_hopper_path())
-    faces = detect.find_faces(image)
+    faces = detect.find_faces(image, dlib())
     assert len(faces) == 1
     return image, faces[0]
 
@@ -52,7 +58,7 @@ def test_model_files_are_found_without_importing_the_package():
 
 def test_a_real_face_is_found_with_68_landmarks_in_its_box(hopper):
     image, face = hopper
-    assert isinstance(detect.load_detector(), detect.FaceDetector)
+    assert isinstance(dlib(), detect.FaceDetector) and face.box.source == "dlib"
     box = face.box
     assert 150 < box.left < 220 and 100 < box.top < 180 and box.score > 0.5
     assert face.landmarks.shape == (68, 2) and face.landmarks.dtype == np.float64
@@ -86,7 +92,7 @@ def test_same_face_through_modes_exif_and_16_bit(hopper, tmp_path):
     for name in ("grey.png", "rgba.png", "face.ppm", "deep.png", "exif.jpg"):
         img = read_image(tmp_path / name)
         assert img.shape == image.shape, name
-        faces = detect.find_faces(img)
+        faces = detect.find_faces(img, dlib())
         assert len(faces) == 1, name
         assert _consistent(faces[0].landmarks, face.landmarks), name
 
@@ -97,7 +103,7 @@ def test_small_and_large_copies_agree(hopper):
     for factor in (0.3, 4.0):
         size = (round(pil.width * factor), round(pil.height * factor))
         scaled = np.asarray(pil.resize(size, Image.BILINEAR))
-        faces = detect.find_faces(scaled)
+        faces = detect.find_faces(scaled, dlib())
         assert len(faces) == 1, factor
         back = (faces[0].landmarks + 0.5) / (size[0] / pil.width) - 0.5
         assert _consistent(back, face.landmarks, tol=0.08), factor
@@ -111,7 +117,7 @@ def test_two_faces_and_a_stand_in_head_on_a_wide_photograph(hopper):
     photo, _ = paste(photo, image[::2, ::2].copy(), np.zeros((68, 2)), 800, 300)
     head, _ = standin_face(160)
     photo, _ = paste(photo, head, np.zeros((68, 2)), 500, 40)
-    found = detect.find_faces(photo)
+    found = detect.find_faces(photo, dlib())
     assert [f.box.area for f in found] == sorted((f.box.area for f in found), reverse=True)
     # the rendered stand-in head is no photograph: HOG gives it a low score (0.13 here)
     # if it finds it at all; the two photographs score above 1
@@ -121,8 +127,8 @@ def test_two_faces_and_a_stand_in_head_on_a_wide_photograph(hopper):
 
 
 def test_no_face_in_noise_or_tiny_images():
-    assert detect.detect_faces(photo_canvas(200, 150)) == []
-    assert detect.detect_faces(np.zeros((1, 1, 3), np.uint8)) == []
+    assert detect.detect_faces(photo_canvas(200, 150), dlib()) == []
+    assert detect.detect_faces(np.zeros((1, 1, 3), np.uint8), dlib()) == []
 
 
 def test_a_plugged_in_detector_is_used():
@@ -150,6 +156,6 @@ def test_consistent_under_mirror_scale_rotation_greyscale_and_jpeg(hopper):
 
     image, face = hopper
     for label, img, back, order in transforms(image):
-        faces = detect.find_faces(img)
+        faces = detect.find_faces(img, dlib())
         assert len(faces) == 1, label
         assert normalised_error(back(faces[0].landmarks)[order], face.landmarks) < 0.08, label

@@ -40,13 +40,13 @@ def _raw_folder(tmp_path):
     return root, photo, moved
 
 
-def test_raw_images_are_annotated_cached_outside_and_landmark_cropped(tmp_path):
+def test_raw_images_are_annotated_cached_outside_and_landmark_cropped(tmp_path, capsys):
     root, photo, moved = _raw_folder(tmp_path)
     before = sorted(os.listdir(root))
     cache = annotation_cache_dir(str(tmp_path / "runs"), str(root))
     known = KnownFaces([moved], shape=photo.shape[:2])
-    with pytest.warns(UserWarning, match="nobody.jpg: skipped"):
-        data = load_folder(str(root), size=64, crop="auto", annotate_cache=cache, detector=known)
+    data = load_folder(str(root), size=64, crop="auto", annotate_cache=cache, detector=known)
+    assert "nobody.jpg: no landmark file" in capsys.readouterr().err
     assert sorted(os.listdir(root)) == before  # nothing written into the user's folder
     assert data.names == ["head.png"]
     assert "no face found" in dict(data.skipped)["nobody.jpg"]
@@ -57,10 +57,9 @@ def test_raw_images_are_annotated_cached_outside_and_landmark_cropped(tmp_path):
     # the landmarks' box fills 1 / 1.6 of the crop, centred
     span = data.landmarks[0].amax(0) - data.landmarks[0].amin(0)
     assert float(span.max()) == pytest.approx(2 / SCALE_TEST, abs=1e-4)
-    with pytest.warns(UserWarning):
-        again = load_folder(
-            str(root), size=64, crop="auto", annotate_cache=cache, detector=Refusing([])
-        )
+    again = load_folder(
+        str(root), size=64, crop="auto", annotate_cache=cache, detector=Refusing([])
+    )
     torch.testing.assert_close(again.landmarks, data.landmarks)
     assert annotation_cache_dir("runs", str(root)) != annotation_cache_dir("runs", str(tmp_path))
 
@@ -89,7 +88,7 @@ def test_without_a_detector_raw_images_are_skipped_with_the_reason(tmp_path, mon
 
     monkeypatch.setattr(detect, "load_detector", unavailable)
     root, _, _ = _raw_folder(tmp_path)
-    with pytest.warns(UserWarning), pytest.raises(ValueError, match=r"cannot annotate it: dlib"):
+    with pytest.raises(ValueError, match=r"cannot annotate it: dlib"):
         load_folder(str(root), size=64, annotate_cache=str(tmp_path / "cache"))
 
 

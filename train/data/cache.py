@@ -98,8 +98,16 @@ def folder_splits(cfg: DataConfig, out_dir: str, template: Samples | None) -> di
     """The ``--folder`` data as samples of source ``"folder"``: a seeded hold-out of
     ``folder_test_fraction`` for val/test, the rest for training. Quantities a real
     image does not have (camera, parameters, mask) are NaN / zero."""
-    annotate = annotation_cache_dir(out_dir, cfg.folder) if cfg.folder_annotate else None
-    data = load_folder(cfg.folder, cfg.image_size, crop=cfg.folder_crop, annotate_cache=annotate)
+    annotate = (
+        annotation_cache_dir(out_dir, cfg.folder, cfg.detector) if cfg.folder_annotate else None
+    )
+    data = load_folder(
+        cfg.folder,
+        cfg.image_size,
+        crop=cfg.folder_crop,
+        annotate_cache=annotate,
+        detector_name=cfg.detector,
+    )
     n = len(data.names)
     n_test = min(n - 1, max(1, round(cfg.folder_test_fraction * n))) if n > 1 else 0
     order = torch.randperm(n, generator=seeded(cfg.seed, "folder", n))

@@ -9,6 +9,7 @@ import os
 
 from train.data.sources import FOLDER, REGIMES
 from train.faces.crop_box import FOLDER_CROPS
+from train.faces.detect import DETECTORS
 from train.options import check_options, option
 
 
@@ -54,6 +55,12 @@ class DataConfig:
         "images of the folder without a landmark file are annotated by the face "
         "detector (the faces extra) and cached under <out-dir>/.data/folder-landmarks/; "
         "else they are skipped",
+    )
+    detector: str = option(
+        "auto",
+        "face detector that annotates the folder's images: 'auto' (MediaPipe and dlib, "
+        "whichever are installed, faces merged), 'mediapipe' or 'dlib'",
+        choices=tuple(sorted(DETECTORS)),
     )
     folder_crop: str = option(
         "auto",

@@ -36,7 +36,6 @@ import json
 import math
 import os
 import sys
-import warnings
 
 import numpy as np
 import torch
@@ -45,8 +44,8 @@ from PIL import Image
 import ppcam
 from train.faces.crop_box import FOLDER_CROPS, SCALE_TEST, landmark_crop, warp
 from train.faces.detect import FaceDetector
-from train.faces.images import IMAGE_SUFFIXES, read_image
-from train.faces.landmark_files import LANDMARK_SUFFIXES, read_landmarks
+from train.faces.images import IMAGE_SUFFIXES, read_image, report_skipped
+from train.faces.landmark_files import LANDMARK_SUFFIXES, MESH_SUFFIX, read_landmarks
 from train.units import REFERENCE_PIXELS
 
 
@@ -112,6 +111,7 @@ def load_folder(
     annotate_cache: str | None = None,
     detector: FaceDetector | None = None,
     scale: float = SCALE_TEST,
+    detector_name: str = "auto",
 ) -> FolderData:
     """Load every usable (image, landmarks) pair of ``root``; see the module docstring.
 
@@ -119,9 +119,10 @@ def load_folder(
     :data:`FOLDER_CROPS`; ``scale`` the landmark crop's enlargement (1.6, SMIRK's test
     value). ``annotate_cache``: a folder (outside ``root``) where images without a
     landmark file get their detected landmarks cached; ``detector`` a
-    ``train.faces.FaceDetector`` (default: dlib's, when the ``faces`` extra is
-    installed). Raises ``FileNotFoundError`` for a missing folder and ``ValueError``
-    when nothing in it can be used (the message lists each file and why).
+    ``train.faces.FaceDetector`` (default: the one named ``detector_name``, built when
+    first needed: ``auto``, ``mediapipe`` or ``dlib``, from the ``faces`` extra). Raises
+    ``FileNotFoundError`` for a missing folder and ``ValueError`` when nothing in it can
+    be used (the message lists each file and why); each file skipped is printed.
     """
     if not os.path.isdir(root):
         raise FileNotFoundError(f"data folder not found: {root}")
@@ -155,11 +156,15 @@ def load_folder(
                 skipped.append((lmk_files[0], str(exc)))
                 continue
         elif detector is None and no_detector is None:
-            from train.faces.detect import LICENCE_NOTE, DetectorUnavailable, load_detector
+            from train.faces.detect import DetectorUnavailable, licence, load_detector
 
             try:
-                detector = load_detector()
-                print(f"note: annotating {root} with dlib; {LICENCE_NOTE}", file=sys.stderr)
+                detector = load_detector(detector_name)
+                print(
+                    f"note: annotating {root} with the {detector.name} detector; "
+                    f"{licence(detector)}",
+                    file=sys.stderr,
+                )
             except DetectorUnavailable as exc:
                 no_detector = str(exc)
         if points is None and no_detector is not None:
@@ -190,12 +195,17 @@ def load_folder(
         names.append(name)
     for name in files:
         stem, suffix = os.path.splitext(name)
+        if name.endswith(MESH_SUFFIX):  # MediaPipe's points beside a .pts
+            stem = name[: -len(MESH_SUFFIX)]
         if name == "rho_prior.json":
             continue
+        # <stem>_<k>.pts: one face of several (train.landmarks --all-faces), not read here
         if suffix.lower() in LANDMARK_SUFFIXES and stem not in stems_with_images:
-            skipped.append((name, "landmark file without an image"))
-    for name, why in skipped:
-        warnings.warn(f"{os.path.join(root, name)}: skipped ({why})", stacklevel=2)
+            why = "landmark file without an image"
+            if stem.rpartition("_")[0] in stems_with_images:
+                why = "one face of several (--all-faces): --folder reads <stem>.pts only"
+            skipped.append((name, why))
+    report_skipped([(os.path.join(root, name), why) for name, why in skipped])
     if not images:
         listed = "; ".join(f"{n}: {w}" for n, w in skipped) or "no image files"
         raise ValueError(f"no usable (image, landmarks) pairs in {root} ({listed})")

@@ -3,8 +3,9 @@ by the face detector (train.faces, the ``faces`` extra) on first use and cached 
 ``.pts`` under the runs' data folder, never written into the user's folder.
 
 The cache of a folder is ``<out_dir>/.data/folder-landmarks/<folder name>-<hash of its
-absolute path>/<image file name>.pts`` (``.noface`` where the detector found none); a
-cached answer older than its image is redone.
+absolute path>[/<detector>]/<image file name>.pts`` (``.noface`` where the detector
+found none; one sub-folder per detector other than ``auto``); a cached answer older than
+its image is redone.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from train.faces.detect import FaceDetector, find_faces
 from train.faces.landmark_files import read_pts, write_pts
 
 
-def annotation_cache_dir(out_dir: str, folder: str) -> str:
-    """Where the detected landmarks of ``folder``'s images are cached for runs in ``out_dir``."""
+def annotation_cache_dir(out_dir: str, folder: str, detector: str = "auto") -> str:
+    """Where the landmarks ``detector`` found in ``folder``'s images are cached for runs
+    in ``out_dir``."""
     real = os.path.realpath(folder)
     digest = hashlib.sha256(real.encode()).hexdigest()[:12]
-    return os.path.join(out_dir, ".data", "folder-landmarks", f"{os.path.basename(real)}-{digest}")
+    base = os.path.join(out_dir, ".data", "folder-landmarks", f"{os.path.basename(real)}-{digest}")
+    return base if detector == "auto" else os.path.join(base, detector)
 
 
 def detected_landmarks(

@@ -27,10 +27,12 @@ def draw_faces(
     boxes: Sequence[tuple[float, float, float, float]] = (),
     path: str | os.PathLike | None = None,
     max_side: int = 1024,
+    labels: Sequence[str] | None = None,
 ) -> Image.Image:
     """``image`` (``[H,W,3]`` uint8) with every face's landmarks (``[68,2]`` source pixels)
-    and boxes (``left, top, right, bottom``) drawn, shrunk so its longer side is at most
-    ``max_side``; saved as PNG to ``path`` (atomically) when given."""
+    and boxes (``left, top, right, bottom``) drawn, each box with its label (default: its
+    index), shrunk so its longer side is at most ``max_side``; saved as PNG to ``path``
+    (atomically) when given."""
     arr = np.asarray(image)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
         raise ValueError(f"image must be [H,W,3] uint8, got {list(arr.shape)} {arr.dtype}")
@@ -45,7 +47,8 @@ def draw_faces(
     for index, box in enumerate(boxes):
         left, top, right, bottom = (v * k for v in box)
         draw.rectangle((left, top, right, bottom), outline=(255, 255, 255), width=max(1, int(r)))
-        draw.text((left + 2, top + 2), str(index), fill=(255, 255, 255))
+        text = str(index) if labels is None else labels[index]
+        draw.text((left + 2, top + 2), text, fill=(255, 255, 255))
     for points in landmarks:
         pts = (np.asarray(points, dtype=np.float64) + 0.5) * k - 0.5
         for idx, colour in GROUPS.values():

@@ -10,6 +10,8 @@ what a viewer shows and what landmark files refer to.
 from __future__ import annotations
 
 import os
+import sys
+from typing import TextIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -118,8 +120,9 @@ def list_inputs(
     A folder contributes every regular file in it (sorted, not recursive) whose suffix
     is an image (:data:`IMAGE_SUFFIXES`) or a video (:data:`VIDEO_SUFFIXES`); any other
     file is returned as skipped ("not an image or video") except a landmark file
-    (``companions``) that has an image of the same stem beside it, and the folder's
-    ``rho_prior.json`` and ``skipped.txt``. Files named explicitly are always returned
+    (``companions``, and ``<stem>.mp.npy``) that has an image of the same stem beside it
+    (or is ``<stem>_<k>.*``), and the folder's ``rho_prior.json``, ``skipped.txt`` and
+    ``faces.tsv``. Files named explicitly are always returned
     (a reader decides later); missing inputs are skipped.
     """
     paths: list[str] = []
@@ -130,10 +133,12 @@ def list_inputs(
             stems = {os.path.splitext(n)[0] for n in names if n.lower().endswith(IMAGE_SUFFIXES)}
             for name in names:
                 stem, suffix = os.path.splitext(name)
+                if name.endswith(".mp.npy"):  # MediaPipe's points beside a .pts
+                    stem = name[: -len(".mp.npy")]
                 full = os.path.join(item, name)
                 if name.lower().endswith(IMAGE_SUFFIXES + VIDEO_SUFFIXES):
                     paths.append(full)
-                elif name in ("rho_prior.json", "skipped.txt"):
+                elif name in ("rho_prior.json", "skipped.txt", "faces.tsv"):
                     continue
                 elif suffix.lower() in companions and (
                     stem in stems or stem.rpartition("_")[0] in stems
@@ -146,3 +151,11 @@ def list_inputs(
         else:
             skipped.append((item, "no such file or folder"))
     return paths, skipped
+
+
+def report_skipped(skipped: list[tuple[str, str]], stream: TextIO | None = None) -> None:
+    """Print one line per skipped file, ``skipped PATH: WHY``, to ``stream`` (standard
+    error by default): plain lines, where ``warnings`` would add a line of our source."""
+    out = sys.stderr if stream is None else stream
+    for path, why in skipped:
+        print(f"skipped {path}: {why}", file=out)

@@ -19,13 +19,15 @@ CROP_MODES = ("detect", "centre", "none")
 @dataclasses.dataclass
 class FaceCrop:
     """One network input: ``pixels`` ``[size,size,3]`` uint8, the crop's geometry in the
-    source image, and for ``detect`` the detector's box and landmarks (source pixels)."""
+    source image, and for ``detect`` the detector's box and landmarks (source pixels)
+    and, where MediaPipe's mesh ran, its face-presence score."""
 
     pixels: np.ndarray
     crop: CropBox
     index: int = 0
     box: Box | None = None
     landmarks: np.ndarray | None = None
+    presence: float | None = None
 
 
 def centre_crop(image: np.ndarray, size: int) -> FaceCrop:
@@ -73,5 +75,6 @@ def face_crops(
     out = []
     for k, face in enumerate(found):
         crop = landmark_crop(face.landmarks, scale, size)
-        out.append(FaceCrop(warp(image, crop), crop, k, face.box, face.landmarks))
+        pixels = warp(image, crop)
+        out.append(FaceCrop(pixels, crop, k, face.box, face.landmarks, face.presence))
     return out

@@ -15,6 +15,8 @@ from _common.atomic import write_text
 
 #: landmark file suffixes, in the order a folder's files are looked up
 LANDMARK_SUFFIXES = (".npy", ".json", ".pts")
+#: MediaPipe's 478 points beside a ``.pts`` (train.landmarks): ``<stem>.mp.npy``
+MESH_SUFFIX = ".mp.npy"
 
 
 def read_pts(path: str) -> np.ndarray:

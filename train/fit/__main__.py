@@ -2,11 +2,13 @@
 to the 68 landmarks of each image (:func:`train.fit.fit_landmarks`).
 
 Every image needs a landmark file beside it (``.pts``, ``.npy`` or ``.json``; see
-:mod:`train.fit.inputs`). Writes per image ``<stem>.json`` (FLAME parameters, the
-camera ``(S, t, rho)`` in the NDC of the image's centred square, its pinhole
-equivalent, the fitted landmarks in pixels and their residual), an overlay
-``<stem>_overlay.png`` and the posed mesh ``<stem>.obj``; ``fit.json`` with the
-per-image (or per-capture) rho; ``skipped.txt`` naming the images left out and why.
+:mod:`train.fit.inputs`), or one per face (``<stem>_<k>.pts`` from ``train.landmarks
+--all-faces``: each face is fitted and written as ``<stem>_<k>``). Writes per image
+``<stem>.json`` (FLAME parameters, the camera ``(S, t, rho)`` in the NDC of the image's
+centred square, its pinhole equivalent, the fitted landmarks in pixels and their
+residual), an overlay ``<stem>_overlay.png`` and the posed mesh ``<stem>.obj``;
+``fit.json`` with the per-image (or per-capture) rho; ``skipped.txt`` naming the images
+left out and why.
 
 ``--per-capture`` fits each folder (or each of its sub-folders) as one capture:
 one head shape and one rho for all its frames (a head-mounted camera at a fixed
@@ -131,11 +133,12 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def _write_image(args, item, fit, i: int, layer: flame.FLAME) -> dict:
-    stem = os.path.splitext(os.path.basename(item.path))[0]
+    stem = item.name or os.path.splitext(os.path.basename(item.path))[0]
     width, height = item.size
     rho = float(fit.rho[i])
     record = {
         "image": item.path,
+        "name": stem,
         "capture": item.capture,
         "camera_mode": args.camera,
         "rho": rho,

@@ -2,7 +2,9 @@
 
 An image ``photo.jpg`` needs ``photo.pts`` (300-W, 1-based), ``photo.npy`` or
 ``photo.json`` (0-based pixels) beside it (:func:`train.faces.landmark_files.read_landmarks`;
-``python -m train.landmarks`` writes them where the face extra is installed).
+``python -m train.landmarks`` writes them where the face extra is installed), or one file
+per face, ``photo_0.pts``, ``photo_1.pts``, ... (``train.landmarks --all-faces``): each
+face is then fitted on its own, as ``photo_<k>``.
 Landmarks go to the NDC of the whole image with the principal point at its centre:
 ``x = (2 c + 1 - W) / s``, ``y = (2 r + 1 - H) / s`` with ``s = max(W, H)``, the
 project's pixel-centre convention (docs/design.md section 2) on the square of side
@@ -24,12 +26,15 @@ from train.faces.landmark_files import LANDMARK_SUFFIXES, read_landmarks
 
 
 class FitInput(NamedTuple):
-    """One image: its path, size ``(W, H)``, landmarks ``[68,2]`` (NDC) and capture id."""
+    """One face: its image's path, size ``(W, H)``, landmarks ``[68,2]`` (NDC), capture id
+    and the stem its results are written under (the image's, or ``<stem>_<k>`` for face
+    k of an image annotated with ``--all-faces``)."""
 
     path: str
     size: tuple[int, int]
     landmarks: torch.Tensor
     capture: int
+    name: str = ""
 
 
 def pixels_to_ndc(points: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -48,15 +53,29 @@ def ndc_to_pixels(points: np.ndarray, width: int, height: int) -> np.ndarray:
     )
 
 
-def _landmark_file(image: str) -> str | None:
-    stem = os.path.splitext(image)[0]
+def _landmark_file(stem: str) -> str | None:
     return next((stem + s for s in LANDMARK_SUFFIXES if os.path.isfile(stem + s)), None)
 
 
+def landmark_files(image: str) -> list[tuple[str, str]]:
+    """``(result stem, landmark file)`` per face of ``image``: its own ``<stem>.*``, else
+    ``<stem>_0.*``, ``<stem>_1.*``, ... for as long as they follow on; empty if none."""
+    stem = os.path.splitext(image)[0]
+    single = _landmark_file(stem)
+    if single is not None:
+        return [(os.path.basename(stem), single)]
+    faces = []
+    while (path := _landmark_file(f"{stem}_{len(faces)}")) is not None:
+        faces.append((f"{os.path.basename(stem)}_{len(faces)}", path))
+    return faces
+
+
 def collect(inputs: list[str], per_capture: bool) -> tuple[list[FitInput], list[tuple[str, str]]]:
-    """The usable images of ``inputs`` (files and folders), and ``(path, reason)`` for
-    the rest. With ``per_capture`` every folder given (or each of its sub-folders, if
-    it has any) is one capture; files given one by one are one capture together."""
+    """The faces of the usable images of ``inputs`` (files and folders), and ``(path,
+    reason)`` for the rest. With ``per_capture`` every folder given (or each of its
+    sub-folders, if it has any) is one capture, and face k of its images one person
+    (each ``(folder, k)`` its own capture); files given one by one are one capture
+    together."""
     groups: list[list[str]] = []
     loose: list[str] = []
     skipped: list[tuple[str, str]] = []
@@ -73,20 +92,29 @@ def collect(inputs: list[str], per_capture: bool) -> tuple[list[FitInput], list[
     if loose:
         groups.append(loose)
     found: list[FitInput] = []
-    for capture, paths in enumerate(groups):
+    captures: dict[tuple[int, int], int] = {}  # (group, face index) -> capture id
+    for group, paths in enumerate(groups):
         for path in paths:
-            lmk = _landmark_file(path)
-            if lmk is None:
-                skipped.append((path, f"no landmark file ({', '.join(LANDMARK_SUFFIXES)})"))
+            faces = landmark_files(path)
+            if not faces:
+                names = ", ".join(f"<stem>{s} or <stem>_0{s}" for s in LANDMARK_SUFFIXES)
+                skipped.append((path, f"no landmark file ({names})"))
                 continue
             try:
                 height, width = read_image(path).shape[:2]  # upright: EXIF applied
-                points = read_landmarks(lmk)
             except (OSError, ValueError) as exc:
                 skipped.append((path, f"unreadable: {exc}"))
                 continue
-            ndc = torch.from_numpy(pixels_to_ndc(points, width, height)).float()
-            found.append(FitInput(path, (width, height), ndc, capture if per_capture else 0))
+            for k, (name, lmk) in enumerate(faces):
+                try:
+                    points = read_landmarks(lmk)
+                except (OSError, ValueError) as exc:
+                    skipped.append((lmk, f"unreadable: {exc}"))
+                    continue
+                ndc = torch.from_numpy(pixels_to_ndc(points, width, height)).float()
+                # with --per-capture, face k of every frame is one person
+                capture = captures.setdefault((group, k), len(captures)) if per_capture else 0
+                found.append(FitInput(path, (width, height), ndc, capture, name))
     if not per_capture:
         found = [f._replace(capture=i) for i, f in enumerate(found)]
     return found, skipped

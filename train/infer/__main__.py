@@ -13,8 +13,10 @@ checkpoint's input size): one ``<stem>_<k>.json/_overlay.png/.obj`` per face (k 
 largest) and ``<stem>_faces.png``, the predicted landmarks on the photograph. ``centre``
 (the default without the extra) takes the central square, ``none`` a ready square crop:
 one ``<stem>.*``. Landmarks are reported in NDC of the crop and in pixels of the original
-image; the JSON holds the crop box. The dlib 68-point model used by ``detect`` was
-trained on iBUG 300-W, whose licence excludes commercial use (docs/faces.md).
+image; the JSON holds the crop box and, per detected face, the backend that found it.
+``--detector`` (default ``auto``: MediaPipe and dlib, whichever are installed, faces
+merged) chooses the face detector; the licence of each model used is printed
+(docs/faces.md: dlib's 68-point model excludes commercial use).
 
 Video files (``.mp4``, ``.mov``, ...; the ``video`` extra) and, with ``--sequence``,
 folders of frames are sequences: one face is tracked with a smoothed crop box, each
@@ -29,7 +31,7 @@ import os
 import sys
 
 from train.faces.crop_box import SCALE_INFER
-from train.faces.detect import LICENCE_NOTE, DetectorUnavailable, load_detector
+from train.faces.detector_options import add_detector_options, detector_from_args
 from train.faces.input_crops import CROP_MODES
 from train.infer.inference import infer
 
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         default=SCALE_INFER,
         help="--crop detect and videos: enlargement of the landmarks' box (default: 1.4)",
     )
+    add_detector_options(parser)
     args = parser.parse_args(argv)
     if args.batch <= 0:
         parser.error(f"--batch must be > 0, got {args.batch}")
@@ -76,18 +79,15 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--checkpoint: no such file {args.checkpoint}")
     detector = None
     if args.crop in (None, "detect"):
-        try:
-            detector = load_detector()
-            args.crop = "detect"
-            print(f"note: {LICENCE_NOTE}", file=sys.stderr)
-        except DetectorUnavailable as exc:
-            if args.crop == "detect":
-                parser.error(f"--crop detect: {exc}")
+        detector = detector_from_args(parser, args, required=args.crop == "detect")
+        if detector is None:
             args.crop = "centre"
             print(
                 'note: no face detector (pip install -e ".[faces]"), so --crop centre',
                 file=sys.stderr,
             )
+        else:
+            args.crop = "detect"
     written, skipped = infer(
         args.inputs,
         args.checkpoint,

@@ -20,7 +20,6 @@ import dataclasses
 import json
 import os
 import sys
-import warnings
 
 import numpy as np
 import torch
@@ -35,7 +34,7 @@ from train.engine.system import load_system
 from train.faces.crop_box import SCALE_INFER, warp
 from train.faces.detect import FaceDetector
 from train.faces.draw import draw_faces
-from train.faces.images import ImageError, is_video, list_inputs, read_image
+from train.faces.images import ImageError, is_video, list_inputs, read_image, report_skipped
 from train.faces.input_crops import FaceCrop, face_crops
 from train.metrics import sequence_rho_summary
 from train.render.head import camera_vertices, project_landmarks, render_mesh
@@ -136,6 +135,8 @@ class Predictor:
             if job.face.box is not None:
                 record["detector_box_px"] = list(job.face.box.as_tuple())
                 record["detector_score"] = job.face.box.score
+                record["detector_source"] = job.face.box.source
+                record["mesh_presence"] = job.face.presence
                 record["detector_landmarks_px"] = job.face.landmarks.tolist()
             record.update(job.extra)
             write_text(os.path.join(out, f"{job.name}.json"), json.dumps(record, indent=1))
@@ -238,8 +239,7 @@ def infer(
             skipped.append((source, str(exc)))
             continue
         written.extend(names)
-    for path, why in skipped:
-        warnings.warn(f"{path}: skipped ({why})", stacklevel=2)
+    report_skipped(skipped)
     write_text(os.path.join(out, "skipped.txt"), "".join(f"{p}\t{why}\n" for p, why in skipped))
     return written, skipped
 
