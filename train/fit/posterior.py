@@ -194,3 +194,18 @@ def refine(
     # rho: its interval is [0, inf], never NaN
     std = torch.where(var > 0, var.sqrt() * LOG_RHO_STEP, torch.full_like(var, math.inf))
     return x, Posterior(problem.rho.log(), std, noise * s2.sqrt(), dof)
+
+
+def distance_text(distance: float, lo: float, hi: float) -> str:
+    """``"0.62 m [0.48, 0.91]"`` (metres: FLAME's unit), or, when the interval
+    spans more than ``UNOBSERVABLE_RATIO``, that the distance is not observable."""
+    if not (math.isfinite(distance) and lo > 0 and hi <= UNOBSERVABLE_RATIO * lo):
+        return f"distance not observable from these landmarks ({_metres(distance, lo, hi)})"
+    return _metres(distance, lo, hi)
+
+
+def _metres(distance: float, lo: float, hi: float) -> str:
+    def fmt(v: float) -> str:
+        return "inf" if not math.isfinite(v) else f"{v:.2f}" if v < 10 else f"{v:.0f}"
+
+    return f"{fmt(distance)} m [{fmt(lo)}, {fmt(hi)}]"
