@@ -279,5 +279,11 @@ def test_the_report_has_the_fitting_rows(all_runs):
     assert fit["captures"]["frames"] == 16 and all(s > 0 for s in fit["seconds"].values())
     assert len(fit["targets"]) == 8 and all("met" in t for t in fit["targets"])
     assert fit["rho"]["fit-ortho"]["hmc"]["pred_mean"] == 0.0  # rho fixed at 0
+    # every rho fit row says how often its 95 % intervals hold the truth
+    for label in rows - {"fit-ortho"}:
+        assert 0 <= fit["rho"][label]["hmc"]["coverage_pct"] <= 100
+    assert "coverage_pct" not in fit["rho"]["fit-ortho"]["hmc"]
+    assert 0 <= fit["captures"]["hmc"]["covered_pct"] <= 100
     text = open(os.path.join(report_dir(out), "report.md")).read()
     assert "## Fitting to the landmarks (train.fit)" in text and "**Per capture**" in text
+    assert "95 % interval covers" in text and "interval covers" in text

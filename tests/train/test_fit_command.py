@@ -1,9 +1,10 @@
 """``python -m train.fit``: images with landmark files in, the same outputs as
-``train.infer`` out, captures with a bootstrap interval; and synthetic captures."""
+``train.infer`` out, captures with posterior and bootstrap intervals; and synthetic captures."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import numpy as np
@@ -14,6 +15,7 @@ from PIL import Image
 from train.data.synthetic import FaceGenerator
 from train.fit.__main__ import main as fit_main
 from train.fit.inputs import ndc_to_pixels, pixels_to_ndc
+from train.fit.posterior import distance_text
 
 SIZE = 64
 
@@ -71,6 +73,12 @@ def test_fit_command_per_image_and_per_capture(generator, tmp_path, single_threa
     for stem in ("img0", "img1"):
         record = json.loads((out / f"{stem}.json").read_text())
         assert record["rho"] > 0 and record["distance_m"] == pytest.approx(1 / record["rho"])
+        lo, hi = record["rho_interval"]
+        assert lo < record["rho"] < hi
+        assert record["distance_interval_m"] == pytest.approx([1 / hi, 1 / lo])
+        assert record["distance_text"].startswith(f"{record['distance_m']:.2f} m [") or (
+            record["distance_text"].startswith("distance not observable")
+        )
         assert len(record["landmarks_px"]) == 68 and record["residual_px224"] < 20
         assert (out / f"{stem}_overlay.png").stat().st_size > 0
         assert (out / f"{stem}.obj").read_text().startswith("#")
@@ -85,6 +93,7 @@ def test_fit_command_per_image_and_per_capture(generator, tmp_path, single_threa
     )  # fmt: skip
     [cap] = summary["captures"]
     assert cap["frames"] == 6 and cap["rho_lo"] <= cap["rho_hi"]
+    assert cap["rho_interval"][0] < cap["rho"] < cap["rho_interval"][1]
     rhos = {r["rho"] for r in summary["images"]}
     assert len(rhos) == 1  # one rho per capture
 
@@ -98,3 +107,12 @@ def test_fit_command_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         fit_main([str(empty), "--out", str(tmp_path / "o"), "--iterations", "0"])
     assert "--iterations must be >= 1" in capsys.readouterr().err
+
+
+def test_distance_text():
+    assert distance_text(0.62, 0.48, 0.91) == "0.62 m [0.48, 0.91]"
+    assert distance_text(2.3, 1.0, 3.0) == "2.30 m [1.00, 3.00]"  # a factor 3: still observable
+    wide = distance_text(2.3, 0.9, 3.28)  # 3.28 / 0.9 > 3
+    assert wide == "distance not observable from these landmarks (2.30 m [0.90, 3.28])"
+    assert distance_text(35.9, 12.0, math.inf).startswith("distance not observable")
+    assert "36 m [12, inf]" in distance_text(35.9, 12.0, math.inf)

@@ -13,7 +13,9 @@ Rows, all on the same held-out images as the runs:
 
 And captures: 8 sequences of 16 frames per regime (one subject and distance each,
 :meth:`train.data.synthetic.FaceGenerator.generate_capture`), fitted per capture
-(one shape and one rho) and per frame, on noisy landmarks.
+(one shape and one rho, the frames' own variables integrated out:
+``fit_landmarks(marginal=True)``) and per frame, on noisy landmarks. Every rho fit
+row gives its intervals' coverage per regime.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from train.eval.tables import (
 )
 from train.eval.targets import judge
 from train.fit import FitResult, fit_landmarks
+from train.fit.posterior import UNOBSERVABLE_RATIO
 
 FIT_TITLES = {
     "fit-clean": "fit to clean landmarks (landmark-only bound)",
@@ -90,6 +93,7 @@ def _as_prediction(fit) -> dict:
         "expression": fit.expression,
         "jaw_pose": fit.jaw_pose,
         "global_pose": fit.global_pose,
+        "rho_interval": fit.rho_interval,
     }
 
 
@@ -156,7 +160,11 @@ def capture_results(cfg: TrainConfig, num: Numbers) -> dict:
         err = capture.rho[first].double() / true - 1.0
         frame_err = per_frame.rho[sel].double() / data["rho"][sel].double() - 1.0
         errors = per_image_landmarks(capture.landmarks[sel], data["landmarks"][sel])
+        lo, hi = capture.rho_interval[first].double().unbind(-1)
         out[regime] = {
+            "median_pct": float(err.abs().median() * 100.0),
+            "max_pct": float(err[err.abs().argmax()] * 100.0),
+            "covered_pct": float(((lo <= true) & (true <= hi)).double().mean() * 100.0),
             "true_mean": float(true.mean()),
             "capture_mean": float(capture.rho[first].mean()),
             "capture_abs_error_pct": num.mean(err.abs() * 100.0),
@@ -189,12 +197,35 @@ def fit_results(
             FIT_BASELINE,
             mean_head=False,
         ),
-        "rho": rho_table(rows, fit_preds, samples, num),
+        "rho": add_coverage(rho_table(rows, fit_preds, samples, num), fit_preds, samples),
         "captures": capture_results(data_config(runs), num),
     }
     results["vs_retrained"] = _vs_retrained(runs, preds, fit_preds, samples, num)
     results["targets"] = fit_targets(results)
     return results
+
+
+def add_coverage(table: dict, preds: dict, samples: Samples) -> dict:
+    """``table`` (:func:`train.eval.tables.rho_table`) with, per fit row and regime,
+    the share of images whose 95 % rho interval holds the truth (``coverage_pct``)
+    and whose interval is too wide to say (``unobservable_pct``: wider than a factor
+    3, "distance not observable from these landmarks")."""
+    true = samples["rho"].double()
+    for label, per in table.items():
+        interval = preds[label].get("rho_interval")
+        if interval is None or not bool((interval > 0).any()):
+            continue  # the orthographic fit: no rho
+        lo, hi = interval.double().unbind(-1)
+        covered = (lo <= true) & (true <= hi)
+        wide = ~((lo > 0) & (hi <= UNOBSERVABLE_RATIO * lo))
+        for source, sel in [*((r, samples["regime"] == i) for i, r in enumerate(REGIMES))]:
+            if source in per and bool(sel.any()):
+                per[source]["coverage_pct"] = float(covered[sel].double().mean() * 100)
+                per[source]["unobservable_pct"] = float(wide[sel].double().mean() * 100)
+        if "all" in per:
+            per["all"]["coverage_pct"] = float(covered.double().mean() * 100)
+            per["all"]["unobservable_pct"] = float(wide.double().mean() * 100)
+    return table
 
 
 def _vs_retrained(runs, preds, fit_preds, samples, num: Numbers) -> dict:

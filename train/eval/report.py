@@ -516,9 +516,11 @@ def fit_section(results: dict) -> list[str]:
                     f"{_f(cell.get('true_mean'))}" if "true_mean" in cell else DASH,
                     _f(cell.get("mean_error_pct"), 1),
                     _ci(cell.get("pearson")),
+                    _coverage_cell(cell),
                 ]
             )
-    lines += _table(["fit", "regime", "rho fitted", "rho true", "mean off %", "Pearson r"], rows)
+    head = "fit|regime|rho fitted|rho true|mean off %|Pearson r|95 % interval covers (too wide)"
+    lines += _table(head.split("|"), rows)
     lines += ["**Neutral-shape error** (mm; vs: against the orthographic fit, paired)", ""]
     regimes = [r for r in REGIMES if any(r in per for per in fit["neutral_shape"].values())]
     lines += _table(
@@ -536,24 +538,18 @@ def fit_section(results: dict) -> list[str]:
         f"rho per capture ({cap['seconds']:.1f} s), against the same frames fitted one by one.",
         "",
     ]
+    head = "regime|true rho|capture rho|off per capture % (median, max)|captures within 5 %"
     lines += _table(
-        [
-            "regime",
-            "true rho",
-            "capture rho",
-            "|off| per capture %",
-            "captures within 5 %",
-            "|off| per frame %",
-            "jaw x1e4",
-            "other x1e4",
-        ],
+        head.split("|") + ["interval covers", "|off| per frame %", "jaw x1e4", "other x1e4"],
         [
             [
                 r,
                 _f(cap[r]["true_mean"]),
                 _f(cap[r]["capture_mean"]),
-                _ci(cap[r]["capture_abs_error_pct"], 1),
+                f"{_ci(cap[r]['capture_abs_error_pct'], 1)} ({_f(cap[r].get('median_pct'), 1)}, "
+                f"{_f(cap[r].get('max_pct'), 1)})",
                 f"{cap[r]['within_pct']:.0f} %",
+                f"{_f(cap[r].get('covered_pct'), 0)} %",
                 _ci(cap[r]["frame_abs_error_pct"], 1),
                 _ci(cap[r]["jaw"]),
                 _ci(cap[r]["other"]),
@@ -564,6 +560,12 @@ def fit_section(results: dict) -> list[str]:
     )
     lines += ["**Targets of the fitting** (reported, not asserted)", ""]
     return lines + _targets_table(fit["targets"])
+
+
+def _coverage_cell(cell: dict) -> str:
+    if cell.get("coverage_pct") is None:
+        return DASH
+    return f"{cell['coverage_pct']:.0f} % ({cell['unobservable_pct']:.0f} %)"
 
 
 def render(results: dict) -> str:

@@ -9,18 +9,24 @@ centred square, its pinhole equivalent, the fitted landmarks in pixels and their
 residual), an overlay ``<stem>_overlay.png`` and the posed mesh ``<stem>.obj``;
 ``fit.json`` with the per-image (or per-capture) rho; ``skipped.txt`` naming the images
 left out and why.
+Every rho comes with its 95 % interval (``rho_interval``, ``distance_interval_m``)
+and a line saying it (``"0.62 m [0.48, 0.91]"``, or that the distance is not
+observable from these landmarks when the interval spans more than a factor of 3),
+also drawn on the overlay. Shape and rho are estimated with each image's (each
+frame's) own variables integrated out (``fit_landmarks(marginal=True)``).
 
 ``--per-capture`` fits each folder (or each of its sub-folders) as one capture:
 one head shape and one rho for all its frames (a head-mounted camera at a fixed
 distance), everything else per frame; ``fit.json`` then gives each capture's rho
-with a bootstrap interval over its frames (``--bootstrap`` resamples, fitted
-together in one batch).
+with its posterior interval and a bootstrap interval over its frames
+(``--bootstrap`` resamples, fitted together in one batch; 0: none).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -36,6 +42,7 @@ from train.faces.images import read_image
 from train.fit import CAMERAS, fit_landmarks
 from train.fit.fitting import DEFAULT_ITERATIONS
 from train.fit.inputs import collect, ndc_to_pixels
+from train.fit.posterior import distance_text
 from train.render.head import camera_vertices, render_mesh
 from train.render.writers import overlay, write_obj
 
@@ -78,7 +85,11 @@ def _parser() -> argparse.ArgumentParser:
         help=f"L-BFGS iterations (default {DEFAULT_ITERATIONS})",
     )
     parser.add_argument(
-        "--bootstrap", type=int, default=100, help="resamples of a capture's rho interval"
+        "--bootstrap",
+        type=int,
+        default=0,
+        help="resamples of a capture's bootstrap rho interval (default 0: the posterior "
+        "interval only)",
     )
     parser.add_argument("--no-overlay", action="store_true", help="skip the overlay images")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
@@ -121,6 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
         iterations=args.iterations,
         device=device,
         camera=args.camera,
+        marginal=True,
     )
     layer = layer.to(device)
     records = [_write_image(args, item, fit, i, layer) for i, item in enumerate(items)]
@@ -146,6 +158,10 @@ def _write_image(args, item, fit, i: int, layer: flame.FLAME) -> dict:
         "trans": fit.trans[i].tolist(),
         "focal_ndc": float(fit.focal[i]) if rho > 0 else None,
         "distance_m": float(fit.distance[i]) if rho > 0 else None,
+        "rho_interval": _finite(fit.rho_interval[i].tolist()) if rho > 0 else None,
+        "distance_interval_m": _finite(fit.distance_interval[i].tolist()) if rho > 0 else None,
+        "distance_text": _distance_text(fit, i),
+        "landmark_noise_scale": float(fit.noise_scale[i]) if rho > 0 else None,
         "global_pose": fit.global_pose[i].tolist(),
         "shape": fit.shape[i].tolist(),
         "expression": fit.expression[i].tolist(),
@@ -175,6 +191,18 @@ def _write_image(args, item, fit, i: int, layer: flame.FLAME) -> dict:
 _POSE_KEYS = ("shape", "expression", "global_pose", "jaw_pose")
 
 
+def _finite(values: list[float]) -> list[float | None]:
+    """JSON has no inf: an unbounded end is None."""
+    return [v if math.isfinite(v) else None for v in values]
+
+
+def _distance_text(fit, i: int) -> str | None:
+    if float(fit.rho[i]) <= 0:
+        return None
+    lo, hi = fit.distance_interval[i].tolist()
+    return distance_text(float(fit.distance[i]), lo, hi)
+
+
 def _overlay(item, fit, i: int, vertices: torch.Tensor, layer: flame.FLAME, path: str) -> None:
     """The fitted mesh over the image's centred square, downscaled to ``OVERLAY_PIXELS``."""
     width, height = item.size
@@ -196,11 +224,13 @@ def _overlay(item, fit, i: int, vertices: torch.Tensor, layer: flame.FLAME, path
             fit.rho[i : i + 1].to(dev),
             size,
         )
-    overlay(image, shaded.image[0].cpu(), shaded.mask[0].cpu(), fit.landmarks[i], path)
+    caption = _distance_text(fit, i)
+    overlay(image, shaded.image[0].cpu(), shaded.mask[0].cpu(), fit.landmarks[i], path, caption)
 
 
 def _capture_summary(args, items, landmarks, layer, prior, fit) -> list[dict]:
-    """Each capture's rho with a percentile bootstrap interval over its frames."""
+    """Each capture's rho with its posterior interval and a percentile bootstrap
+    interval over its frames (``rho_lo``, ``rho_hi``)."""
     captures = sorted({i.capture for i in items})
     out = []
     gen = torch.Generator().manual_seed(0)
@@ -237,6 +267,9 @@ def _capture_summary(args, items, landmarks, layer, prior, fit) -> list[dict]:
                 "capture": folder,
                 "frames": frames,
                 "rho": float(fit.rho[first]),
+                "rho_interval": _finite(fit.rho_interval[first].tolist()),
+                "distance_interval_m": _finite(fit.distance_interval[first].tolist()),
+                "distance_text": _distance_text(fit, first),
                 "rho_lo": lo,
                 "rho_hi": hi,
             }

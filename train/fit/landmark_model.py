@@ -24,7 +24,10 @@ class LandmarkModel(torch.nn.Module):
     space and contour rule); buffers follow the layer's device and dtype. Neck
     and eye poses are zero (the fit's model, as SMIRK's). Inputs as the layer's:
     ``shape [N, n_shape]``, ``expression [N, n_expr]``, ``global_pose`` and
-    ``jaw_pose [N, 3]`` axis-angle (model frame), ``eyelids [N, 2]`` or None.
+    ``jaw_pose [N, 3]`` axis-angle (model frame), ``eyelids [N, 2]`` or None;
+    ``bins [N]`` the dynamic-contour bins (default: from the head's yaw). Fixing the
+    bins makes the landmarks smooth in the pose (finite differences across a bin
+    boundary would see a jump).
     """
 
     def __init__(self, layer: flame.FLAME) -> None:
@@ -69,6 +72,7 @@ class LandmarkModel(torch.nn.Module):
         global_pose: torch.Tensor,
         jaw_pose: torch.Tensor,
         eyelids: torch.Tensor | None = None,
+        bins: torch.Tensor | None = None,
     ) -> torch.Tensor:
         n = shape.shape[0]
         dtype = self.v_template.dtype
@@ -87,7 +91,8 @@ class LandmarkModel(torch.nn.Module):
                 v = v + lids
         _, transforms = lbs.rigid_transforms(rot_mats, joints, self.parents)
         # only the corners of this image's landmark faces are skinned (204 vertices)
-        bins = lbs.yaw_bins(self.contour_yaw_sign * lbs.yaw_degrees(rot_mats[:, 0].detach()))
+        if bins is None:
+            bins = self.bins(rot_mats[:, 0])
         faces_idx, bary = lbs.landmark_faces(
             bins, self.static_faces_idx, self.static_bary, self.dynamic_faces_idx, self.dynamic_bary
         )
@@ -101,6 +106,10 @@ class LandmarkModel(torch.nn.Module):
         if lids is not None and self.eyelid_space == "posed":
             v = v + torch.gather(lids, 1, corners[..., None].expand(-1, -1, 3))
         return (v.reshape(n, -1, 3, 3) * bary[..., None]).sum(-2)
+
+    def bins(self, rotation: torch.Tensor) -> torch.Tensor:
+        """The dynamic-contour bins ``[N]`` of head rotations ``[N, 3, 3]``."""
+        return lbs.yaw_bins(self.contour_yaw_sign * lbs.yaw_degrees(rotation.detach()))
 
 
 def _pad(v: torch.Tensor, n: int) -> torch.Tensor:

@@ -93,8 +93,16 @@ def _write_material(obj_path: str, stem: str, texture: np.ndarray) -> None:
     )
 
 
-def overlay(image: torch.Tensor, render: torch.Tensor, mask: torch.Tensor, lmk_ndc, path: str):
-    """The input with the shaded predicted mesh blended in and the landmarks drawn."""
+def overlay(
+    image: torch.Tensor,
+    render: torch.Tensor,
+    mask: torch.Tensor,
+    lmk_ndc,
+    path: str,
+    caption: str | None = None,
+):
+    """The input with the shaded predicted mesh blended in and the landmarks drawn;
+    ``caption`` (one line) written at the top left."""
     blend = torch.where(mask, 0.45 * image + 0.55 * render, image)
     arr = (blend.permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8)
     size = arr.shape[0]
@@ -104,5 +112,9 @@ def overlay(image: torch.Tensor, render: torch.Tensor, mask: torch.Tensor, lmk_n
     for x, y in ((lmk_ndc + 1) * size / 2 - 0.5).tolist():
         cx, cy = (x + 0.5) * scale, (y + 0.5) * scale
         draw.ellipse((cx - 2, cy - 2, cx + 2, cy + 2), fill=(255, 40, 40))
+    if caption:
+        box = draw.textbbox((4, 4), caption)
+        draw.rectangle((box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2), fill=(0, 0, 0))
+        draw.text((4, 4), caption, fill=(255, 255, 255))
     with atomic_path(path) as tmp:
         pil.save(tmp, format="PNG")

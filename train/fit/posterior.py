@@ -1,0 +1,211 @@
+"""A fit's posterior around its optimum (:mod:`train.fit.laplace` on the fit's
+problem, :mod:`train.fit.problem`): rho's interval, and the gradient that turns a
+capture's joint MAP into the MAP of its shared variables with the frames' integrated
+out.
+
+The interval is a Laplace approximation in log rho, the variable the fit optimises:
+rho is positive, and the landmarks move with ``rho z`` (the perspective divide
+``1 + rho z``), so the likelihood is about as curved per unit of log rho at 25 cm as
+at 2 m, where a Gaussian in rho itself would be lopsided (it would reach below zero
+at a distance). The distance interval is the same interval mapped by ``1 / rho``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import NamedTuple
+
+import torch
+from scipy import stats
+
+from flame import lbs
+from train.fit import laplace
+from train.fit.problem import (
+    LOG_RHO_STEP,
+    POSE_STEP,
+    Fixed,
+    Layout,
+    Stds,
+    objective,
+    project,
+    unpack,
+)
+
+#: the intervals' probability
+LEVEL = 0.95
+#: an interval wider than this factor (hi / lo) says rho is not observable
+UNOBSERVABLE_RATIO = 3.0
+#: step halvings tried in a Gauss-Newton round of :func:`refine`
+HALVINGS = 6
+
+
+class Posterior(NamedTuple):
+    """Per problem ``[G]``: ``log_rho``, its posterior std ``log_rho_std`` (every other
+    variable integrated out, the noise scale calibrated), the landmark noise scale
+    relative to the fit's sigma ``noise_scale`` and its degrees of freedom ``dof``."""
+
+    log_rho: torch.Tensor
+    log_rho_std: torch.Tensor
+    noise_scale: torch.Tensor
+    dof: torch.Tensor
+
+    def rho_interval(self, level: float = LEVEL) -> torch.Tensor:
+        """``[G, 2]``: rho's equal-tailed interval (Student's t on log rho)."""
+        t = torch.as_tensor(
+            stats.t.ppf(0.5 + level / 2, self.dof.cpu().numpy()), dtype=self.log_rho.dtype
+        ).to(self.log_rho.device)
+        half = t * self.log_rho_std
+        return torch.stack([self.log_rho - half, self.log_rho + half], -1).exp()
+
+
+class FrameProblem:
+    """The fit's problem in float64, one frame per row: what :mod:`train.fit.laplace`
+    differentiates. ``bases`` the fit's base values, ``safe``/``valid [G, F]`` the
+    frames' images and slots in use; :meth:`at` sets the point (and freezes the
+    contour bins there)."""
+
+    def __init__(self, bases, fixed: Fixed, safe, valid, layout: Layout, stds: Stds):
+        f64 = torch.float64
+        self.fixed = fixed._replace(
+            model=copy.deepcopy(fixed.model).to(f64),
+            target=fixed.target.to(f64),
+            sigma=fixed.sigma.to(f64),
+            rho_prior=fixed.rho_prior.to(f64),
+        )
+        self.bases = {k: v.to(f64) for k, v in bases.items()}
+        self.stds = Stds(*(s.to(f64) if torch.is_tensor(s) else s for s in stds))
+        self.safe, self.valid, self.layout = safe, valid, layout
+        self.one = layout._replace(frames=1)
+        g, f = safe.shape
+        self.which = torch.arange(g * f, device=safe.device)
+        self.bins = None
+
+    def at(self, x: torch.Tensor) -> torch.Tensor:
+        """Set the point ``x [G, D]``; returns the frames' variables ``[G*F, S+L]``."""
+        g, f = self.safe.shape
+        s, k = self.layout.shared, self.layout.local
+        x = x.to(torch.float64)
+        params = unpack(x, self.bases, self.layout, self.stds)
+        self.rho = params["rho"]
+        rot = lbs.rodrigues(params["global_pose"].reshape(g * f, 3))
+        self.bins = self.fixed.model.bins(rot)
+        local = x[:, s:].reshape(g, f, k)
+        return torch.cat([x[:, None, :s].expand(g, f, s), local], -1).reshape(g * f, s + k)
+
+    def scale_noise(self, factor: torch.Tensor) -> None:
+        """Multiply each problem's landmark sigma by ``factor [G]``."""
+        per_image = torch.ones_like(self.fixed.sigma[:, 0])
+        per_image[self.safe[self.valid]] = factor[:, None].expand_as(self.safe)[self.valid]
+        self.fixed = self.fixed._replace(sigma=self.fixed.sigma * per_image[:, None])
+
+    def value(self, x: torch.Tensor) -> torch.Tensor:
+        """The objective ``[G]`` at ``x [G, D]`` (its own contour bins)."""
+        params = unpack(x, self.bases, self.layout, self.stds)
+        return objective(params, self.fixed, self.safe, self.valid, self.fixed.rho_prior)
+
+    def residuals(self, x: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+        """Whitened residuals ``[n, 136]`` of frames ``which [n]`` at ``x [n, S+L]``."""
+        f = self.safe.shape[1]
+        g, slot = which // f, which % f
+        bases = {"log_rho": self.bases["log_rho"][g]}
+        for key in ("pose", "log_scale", "trans"):
+            bases[key] = self.bases[key][g, slot][:, None]
+        params = unpack(x, bases, self.one, self.stds)
+        image = self.safe[g, slot][:, None]
+        uv = project(params, self.fixed, image, self.bins[which][:, None])
+        r = (uv - self.fixed.target[image]) / self.fixed.sigma[image][..., None]
+        return r.reshape(len(x), -1)
+
+    def priors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The priors' Hessian diagonals in the fit's variables: ``[G, S]`` and ``[L]``."""
+        lay, prior = self.layout, self.fixed.prior
+        g = self.safe.shape[0]
+        dev = self.safe.device
+        shared = torch.ones(g, lay.shared, dtype=torch.float64, device=dev)
+        if lay.fit_rho:
+            has = ~torch.isnan(self.fixed.rho_prior)
+            curv = (self.rho * LOG_RHO_STEP / prior.rho_prior_std) ** 2  # Gauss-Newton
+            shared[:, -1] = torch.where(has, curv, torch.zeros_like(curv))
+        local = torch.ones(lay.local, dtype=torch.float64, device=dev)
+        n_e = lay.n_expr
+        local[n_e + 5 : n_e + 8] = (POSE_STEP / prior.pose_std) ** 2
+        local[n_e + 8 :] = 0.0  # scale and translation: flat priors
+        return shared, local
+
+    def blocks(self, frames: torch.Tensor) -> laplace.Blocks:
+        """The Hessian blocks at the point whose frames' variables are ``frames``."""
+        g, f = self.safe.shape
+        r, jac = laplace.jacobian(self.residuals, frames, self.which)
+        shared, local = self.priors()
+        r, jac = r.reshape(g, f, -1), jac.reshape(g, f, *jac.shape[1:])
+        return laplace.blocks(r, jac, self.valid, shared, local)
+
+
+def refine(
+    problem: FrameProblem, x: torch.Tensor, marginal: bool, rounds: int
+) -> tuple[torch.Tensor, Posterior]:
+    """``(x [G, D], posterior)``: the fit's optimum ``x`` refined, and rho's posterior.
+
+    First the landmark noise scale is estimated from the residuals at ``x``
+    (:func:`train.fit.laplace.residual_scale`) and the problem's sigma multiplied by
+    it; then ``rounds`` Gauss-Newton steps (block-arrow solves, halved until the
+    objective falls) on the objective, plus, with ``marginal``, the Laplace
+    correction ``1/2 sum_f log det H_ff`` that integrates the frames' variables out
+    of the shared ones (linearised at each step); finally the posterior there."""
+    s = problem.layout.shared
+    g, f = problem.safe.shape
+    x = x.to(torch.float64)
+    b = problem.blocks(problem.at(x))
+    shared, local = problem.priors()
+    s2, _ = laplace.residual_scale(b, shared, local)
+    problem.scale_noise(s2.sqrt())
+    noise = s2.sqrt()
+    for _ in range(rounds):
+        frames = problem.at(x)
+        b = problem.blocks(frames)
+        xr = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(problem.value(xr).sum(), xr)
+        extra = torch.zeros(g, s, dtype=x.dtype, device=x.device)
+        if marginal:
+            extra = laplace.logdet_gradient(
+                problem.residuals, frames, problem.which, problem.valid, b, s
+            )
+        ds, df = laplace.newton_step(b, grad[:, :s] + extra, grad[:, s:].reshape(g, f, -1))
+        step = torch.cat([ds, df.reshape(g, -1)], 1)
+        with torch.no_grad():
+            before = problem.value(x) + (extra * x[:, :s]).sum(-1)
+            length = torch.ones(g, 1, dtype=x.dtype, device=x.device)
+            for _ in range(HALVINGS):
+                trial = x + length * step
+                after = problem.value(trial) + (extra * trial[:, :s]).sum(-1)
+                worse = ~(after <= before)
+                if not bool(worse.any()):
+                    break
+                length = torch.where(worse[:, None], length * 0.5, length)
+            x = torch.where(worse[:, None], x, trial)
+    b = problem.blocks(problem.at(x))
+    shared, local = problem.priors()
+    s2, dof = laplace.residual_scale(b, shared, local)
+    calibrated = laplace.blocks_scaled(b, 1.0 / s2, shared, local)
+    var = laplace.shared_covariance(calibrated)[:, -1, -1]
+    # a degenerate problem (no face: every landmark on one point) has no curvature in
+    # rho: its interval is [0, inf], never NaN
+    std = torch.where(var > 0, var.sqrt() * LOG_RHO_STEP, torch.full_like(var, math.inf))
+    return x, Posterior(problem.rho.log(), std, noise * s2.sqrt(), dof)
+
+
+def distance_text(distance: float, lo: float, hi: float) -> str:
+    """``"0.62 m [0.48, 0.91]"`` (metres: FLAME's unit), or, when the interval
+    spans more than ``UNOBSERVABLE_RATIO``, that the distance is not observable."""
+    if not (math.isfinite(distance) and lo > 0 and hi <= UNOBSERVABLE_RATIO * lo):
+        return f"distance not observable from these landmarks ({_metres(distance, lo, hi)})"
+    return _metres(distance, lo, hi)
+
+
+def _metres(distance: float, lo: float, hi: float) -> str:
+    def fmt(v: float) -> str:
+        return "inf" if not math.isfinite(v) else f"{v:.2f}" if v < 10 else f"{v:.0f}"
+
+    return f"{fmt(distance)} m [{fmt(lo)}, {fmt(hi)}]"
