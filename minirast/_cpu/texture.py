@@ -142,11 +142,14 @@ def sample_linear(tex: torch.Tensor, uv: torch.Tensor, boundary: str) -> torch.T
     h, w = tex.shape[1], tex.shape[2]
     image = tex.permute(0, 3, 1, 2)
     if boundary == "wrap":
-        uv = uv - torch.floor(uv)
-        image = F.pad(image, (1, 1, 1, 1), mode="circular")  # one texel of periodic padding
-        # Texel x = u w - 1/2 is x + 1 in the padded texture; align_corners=False.
+        # one texel of periodic padding, built channels-last as the texture is stored
+        # (F.pad's circular mode on the permuted view copies and sums back more slowly)
+        ring = torch.cat([tex[:, -1:], tex, tex[:, :1]], 1)
+        image = torch.cat([ring[:, :, -1:], ring, ring[:, :, :1]], 2).permute(0, 3, 1, 2)
+        # Texel x = u w - 1/2 is x + 1 in the padded texture; align_corners=False:
+        # grid = (2 frac(u) - 1) w / (w + 2), in one op after the wrap
         scale = torch.tensor([w / (w + 2), h / (h + 2)], dtype=uv.dtype, device=uv.device)
-        grid = (uv * 2).sub_(1).mul_(scale)
+        grid = torch.addcmul(-scale, torch.remainder(uv, 1.0), 2 * scale)
         padding = "zeros"  # never reached: the padded taps stay inside
     else:
         # Beyond [-1, 2] both modes are constant in uv (edge texels, or zeros).
