@@ -8,7 +8,8 @@
 - :mod:`minirast._cpu.interpolate`: gather-and-weight over the covered pixels;
 - :mod:`minirast._cpu.antialias`: the analytic silhouette blending;
 - :mod:`minirast._cpu.compiled`: ``torch.compile`` of the element-wise stages on
-  large CPU calls (``MINIRAST_COMPILE``), with the eager stages as the fallback.
+  large CPU calls once their eager runs have cost about a compile
+  (``MINIRAST_COMPILE``), with the eager stages as the fallback.
 
 Optimised for the CPU (per-row spans, packed 64-bit depth/id keys, stages compiled
 by ``torch.compile``) but plain differentiable torch, so it also runs on CUDA tensors:
