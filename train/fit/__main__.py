@@ -93,6 +93,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-overlay", action="store_true", help="skip the overlay images")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument(
+        "--photometric",
+        action="store_true",
+        help="fit the photos themselves through minirast (train.fit.photo_command)",
+    )
+    parser.add_argument(
+        "--texture-size", type=int, default=256, help="--photometric: albedo map side"
+    )
     return parser
 
 
@@ -108,6 +116,11 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--rho-prior must be >= 0, got {args.rho_prior}")
     items, skipped = collect(args.inputs, args.per_capture)
     os.makedirs(args.out, exist_ok=True)
+    if args.photometric:
+        from train.fit import photo_command
+
+        layer = flame.FLAME(args.flame, n_shape=args.n_shape, n_expr=args.n_expr)
+        return photo_command.run(args, items, skipped, layer, pick_device(args.device))
     write_text(os.path.join(args.out, "skipped.txt"), "".join(f"{p}\t{r}\n" for p, r in skipped))
     if not items:
         parser.error(f"no image with a landmark file in {args.inputs} (see {args.out}/skipped.txt)")

@@ -1,0 +1,170 @@
+"""``python -m train.fit IMAGES --photometric --out DIR``: the photometric fit
+(:func:`train.fit.fit_images`) of every image, or of every capture with ``--per-capture``.
+
+Landmarks come from the landmark files beside the images (:mod:`train.fit.inputs`), or,
+for an image without one, from ``train.faces`` detection (the largest face; needs the
+``faces`` extra). Images are fitted in groups of one size. Writes per image
+``<stem>.json`` (the parameters of ``train.fit``'s JSON plus the SH lighting, the PSNR
+inside the face mask and the photometric term), ``<stem>_photometric.png`` (photo |
+render | blend, the photo's centred square) and ``<stem>.obj`` with ``<stem>.mtl`` and
+the capture's albedo texture ``<stem>.png`` (sRGB); for a capture of several frames a
+``contact_sheet_<capture>.png`` of the blends; ``fit.json`` summarising them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+from PIL import Image
+
+import flame
+from _common.atomic import atomic_path, write_json, write_text
+from train.faces.images import read_image
+from train.fit.inputs import FitInput, ndc_to_pixels, pixels_to_ndc
+from train.fit.photometric import fit_images
+from train.render.writers import write_obj
+
+#: the side of each panel of the overlays and the contact sheets
+PANEL = 256
+
+
+def detect_missing(skipped: list[tuple[str, str]]) -> tuple[list[FitInput], list]:
+    """Landmarks by ``train.faces`` for the images skipped for want of a landmark file;
+    ``(found, still skipped)``."""
+    missing = [p for p, why in skipped if why.startswith("no landmark file")]
+    rest = [s for s in skipped if not s[1].startswith("no landmark file")]
+    if not missing:
+        return [], rest
+    from train.faces.detect import DetectorUnavailable, available, find_faces
+
+    if not available():
+        return [], rest + [(p, "no landmark file, and no face detector installed") for p in missing]
+    found = []
+    for path in missing:
+        try:
+            image = read_image(path)
+            faces = find_faces(image)
+        except (OSError, ValueError, DetectorUnavailable) as exc:
+            rest.append((path, f"unreadable: {exc}"))
+            continue
+        if not faces:
+            rest.append((path, "no face detected"))
+            continue
+        h, w = image.shape[:2]
+        ndc = torch.from_numpy(pixels_to_ndc(faces[0].landmarks, w, h)).float()
+        found.append(FitInput(path, (w, h), ndc, -1))
+    return found, rest
+
+
+def run(args, items: list[FitInput], skipped: list, layer: flame.FLAME, device) -> dict:
+    """Fit ``items`` photometrically and write the outputs (module docstring)."""
+    extra, skipped = detect_missing(skipped)
+    items = items + [e._replace(capture=len(items) + i) for i, e in enumerate(extra)]
+    write_text(os.path.join(args.out, "skipped.txt"), "".join(f"{p}\t{r}\n" for p, r in skipped))
+    records = []
+    by_size: dict[tuple[int, int], list[int]] = {}
+    for i, item in enumerate(items):
+        by_size.setdefault(item.size, []).append(i)
+    for size, index in by_size.items():
+        chosen = [items[i] for i in index]
+        images = torch.stack([torch.from_numpy(read_image(i.path)) for i in chosen]).float() / 255
+        landmarks = torch.stack([i.landmarks for i in chosen])
+        groups = torch.tensor([i.capture for i in chosen]) if args.per_capture else None
+        print(f"photometric fit of {len(chosen)} image(s) of {size} on {device}", file=sys.stderr)
+        fit = fit_images(
+            images,
+            landmarks,
+            layer,
+            groups=groups,
+            iterations=args.iterations,
+            device=device,
+            camera=args.camera,
+            texture_size=args.texture_size,
+            progress=True,
+        )
+        layer_dev = layer.to(fit.rho.device)
+        records += [_write(args, item, fit, k, layer_dev) for k, item in enumerate(chosen)]
+        if args.per_capture:
+            for capture in sorted({i.capture for i in chosen}):
+                frames = [k for k, i in enumerate(chosen) if i.capture == capture]
+                if len(frames) > 1:
+                    sheet = os.path.join(args.out, f"contact_sheet_{capture}.png")
+                    _contact_sheet(fit, frames, sheet)
+    summary = {"images": records, "skipped": [list(s) for s in skipped], "photometric": True}
+    write_json(os.path.join(args.out, "fit.json"), summary)
+    print(f"wrote {len(records)} result(s) to {args.out}; skipped {len(skipped)}", file=sys.stderr)
+    return summary
+
+
+def _write(args, item: FitInput, fit, k: int, layer: flame.FLAME) -> dict:
+    stem = os.path.splitext(os.path.basename(item.path))[0]
+    width, height = item.size
+    rho = float(fit.rho[k])
+    record = {
+        "image": item.path,
+        "capture": item.capture,
+        "camera_mode": args.camera,
+        "rho": rho,
+        "scale": float(fit.scale[k]),
+        "trans": fit.trans[k].tolist(),
+        "focal_ndc": float(fit.focal[k]) if rho > 0 else None,
+        "distance_m": float(fit.distance[k]) if rho > 0 else None,
+        "global_pose": fit.global_pose[k].tolist(),
+        "shape": fit.shape[k].tolist(),
+        "expression": fit.expression[k].tolist(),
+        "jaw_pose": fit.jaw_pose[k].tolist(),
+        "eyelids": fit.eyelids[k].tolist(),
+        "landmarks_px": ndc_to_pixels(fit.landmarks[k].numpy(), width, height).tolist(),
+        "residual_px224": float(fit.residual_px[k]),
+        "landmark_fit_rho": float(fit.start.rho[k]),
+        "sh": fit.sh[k].tolist(),
+        "psnr_db": float(fit.psnr[k]),
+        "photo_term": float(fit.photo_residual[k]),
+    }
+    write_text(os.path.join(args.out, f"{stem}.json"), json.dumps(record, indent=1))
+    params = {
+        n: getattr(fit, n)[k : k + 1].to(layer.v_template.device)
+        for n in ("shape", "expression", "global_pose", "jaw_pose")
+    }
+    with torch.no_grad():
+        lids = fit.eyelids[k : k + 1].to(layer.v_template.device) if layer.has_eyelids else None
+        vertices = layer(**params, eyelids=lids).vertices[0]
+    write_obj(
+        os.path.join(args.out, f"{stem}.obj"),
+        vertices.cpu().numpy(),
+        layer.faces.cpu().numpy(),
+        uvs=layer.uvs.cpu().numpy(),
+        uv_faces=layer.uv_faces.cpu().numpy(),
+        texture=fit.texture[int(fit.capture[k])].numpy(),
+        producer="train.fit --photometric",
+    )
+    _save(_panels(fit, k), os.path.join(args.out, f"{stem}_photometric.png"))
+    return record
+
+
+def _panels(fit, k: int) -> np.ndarray:
+    """photo | render | blend (inside the render's coverage of the face), ``PANEL`` high."""
+    photo, render = fit.photo[k], fit.render[k]
+    blend = torch.where(fit.valid[k][..., None], 0.5 * photo + 0.5 * render, render)
+    row = torch.cat([photo, render, blend], 1).clamp(0, 1).numpy()
+    img = Image.fromarray((row * 255).round().astype(np.uint8))
+    scale = PANEL / photo.shape[0]
+    return np.asarray(img.resize((round(img.width * scale), PANEL), Image.BILINEAR))
+
+
+def _contact_sheet(fit, frames: list[int], path: str) -> None:
+    """The blends of a capture's frames, 4 per row."""
+    tiles = [_panels(fit, k)[:, 2 * PANEL :] for k in frames]
+    while len(tiles) % 4:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.concatenate(tiles[i : i + 4], 1) for i in range(0, len(tiles), 4)]
+    _save(np.concatenate(rows, 0), path)
+
+
+def _save(array: np.ndarray, path: str) -> None:
+    with atomic_path(path) as tmp:
+        Image.fromarray(array).save(tmp, format="PNG")

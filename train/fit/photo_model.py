@@ -1,0 +1,100 @@
+"""What the photometric fit compares: the photo resampled into the render's frame, the
+masks that say which pixels count, and the albedo map at each level's resolution (the
+render itself: :mod:`train.render.textured`).
+
+Frames and colours:
+
+- Everything lives on the centred square of side ``s = max(W, H)`` of the photo, in
+  the NDC of :mod:`train.fit.inputs` (the frame ``fit_landmarks`` takes), rendered at
+  ``R x R`` pixels with minirast's pixel centres ``(2c + 1) / R - 1``. The part of
+  the square outside the photo has no data: :func:`photo_in_square` returns it as an
+  invalid pixel (``valid = False``) and the objective ignores it.
+- Photos arrive in sRGB; the renderer shades in linear light (:func:`srgb_to_linear`),
+  albedo maps are linear, and images are converted back (:func:`linear_to_srgb`) only
+  for output and for the PSNR.
+- Lighting is order-2 spherical harmonics (``minirast.shade_sh``, 9 x 3 per image) on
+  the camera-frame normals (OpenCV: x right, y down, z forward; a face towards the
+  camera has ``n_z < 0``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from train.render.textured import pixel_centres, polygon_mask
+
+#: iBUG indices: the jaw line, the brows, the eyes, the inner lip contour
+JAW_LINE = list(range(0, 17))
+BROWS_RIGHT_TO_LEFT = list(range(26, 16, -1))
+EYES = (list(range(36, 42)), list(range(42, 48)))
+INNER_MOUTH = list(range(60, 68))
+#: the brows are lifted by this fraction of the chin-to-nose-bridge vector (the forehead)
+FOREHEAD_LIFT = 0.2
+#: the eye and inner-mouth polygons are grown about their centres by these factors
+EYE_GROWTH, MOUTH_GROWTH = 1.5, 1.15
+#: the band outside the face polygon (where the silhouette lies) grows it by this factor;
+#: the part the head must cover shrinks it by this one (landmark noise)
+SILHOUETTE_BAND, COVERED_CORE = 1.12, 0.92
+
+
+def photo_in_square(images: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The photos ``[B, H, W, 3]`` resampled onto the ``size`` render of their centred
+    square: ``(pixels [B, size, size, 3], valid [B, size, size] bool)``.
+
+    Area-averaged to about the render's pixel size first (no aliasing), then sampled
+    bilinearly at the render's pixel centres; ``valid`` is false where the centre falls
+    outside the photo (the padding of a non-square photo), whose pixels are zero.
+    """
+    b, h, w, _ = images.shape
+    side = max(h, w)
+    x = images.permute(0, 3, 1, 2)
+    small = (max(1, round(h * size / side)), max(1, round(w * size / side)))
+    if small[0] < h:
+        x = F.interpolate(x, size=small, mode="area")
+    centres = pixel_centres(size, images.device, images.dtype)
+    grid = centres * torch.tensor([side / w, side / h], device=images.device, dtype=images.dtype)
+    out = F.grid_sample(
+        x, grid[None].expand(b, -1, -1, -1), mode="bilinear", align_corners=False
+    ).permute(0, 2, 3, 1)
+    valid = (grid.abs() < 1).all(-1)[None].expand(b, -1, -1)
+    return out, valid
+
+
+def _grown(points: torch.Tensor, factor: float) -> torch.Tensor:
+    centre = points.mean(-2, keepdim=True)
+    return centre + factor * (points - centre)
+
+
+def face_polygon(landmarks: torch.Tensor) -> torch.Tensor:
+    """``[B, 27, 2]``: the jaw line, then the brows lifted onto the forehead."""
+    lift = FOREHEAD_LIFT * (landmarks[:, 27] - landmarks[:, 8])[:, None]
+    return torch.cat([landmarks[:, JAW_LINE], landmarks[:, BROWS_RIGHT_TO_LEFT] + lift], 1)
+
+
+def skin_masks(landmarks: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """From the target landmarks ``[B, 68, 2]`` (NDC): ``(inside, compared)``, both
+    ``[B, size, size]`` bool. ``inside``: the face polygon (:func:`face_polygon`)
+    shrunk by ``COVERED_CORE``, which the head must cover; ``compared``: that polygon
+    grown by ``SILHOUETTE_BAND`` (the cheeks' and jaw's silhouette), less the eyes
+    and the mouth's interior, where the render is compared with the photo."""
+    face = face_polygon(landmarks)
+    inside = polygon_mask(_grown(face, COVERED_CORE), size)
+    compared = polygon_mask(_grown(face, SILHOUETTE_BAND), size)
+    for part, growth in ((EYES[0], EYE_GROWTH), (EYES[1], EYE_GROWTH), (INNER_MOUTH, MOUTH_GROWTH)):
+        compared &= ~polygon_mask(_grown(landmarks[:, part], growth), size)
+    return inside, compared
+
+
+def texture_level(albedo: torch.Tensor, size: int) -> torch.Tensor:
+    """The albedo maps ``[B, T, T, 3]`` box-filtered down to at most ``size`` texels a
+    side (a power-of-two factor): the coarse levels of the fit read a texture of
+    about their own resolution, as a mip level would."""
+    t = albedo.shape[1]
+    factor = 1
+    while t // (factor * 2) >= size and t % (factor * 2) == 0:
+        factor *= 2
+    if factor == 1:
+        return albedo
+    x = F.avg_pool2d(albedo.permute(0, 3, 1, 2), factor)
+    return x.permute(0, 2, 3, 1)
