@@ -26,6 +26,7 @@ from _common.atomic import atomic_path, write_json, write_text
 from train.faces.images import read_image
 from train.fit.inputs import FitInput, ndc_to_pixels, pixels_to_ndc
 from train.fit.photometric import fit_images
+from train.fit.posterior import distance_text
 from train.render.writers import write_obj
 
 #: the side of each panel of the overlays and the contact sheets
@@ -121,6 +122,11 @@ def _write(args, item: FitInput, fit, k: int, layer: flame.FLAME) -> dict:
         "landmarks_px": ndc_to_pixels(fit.landmarks[k].numpy(), width, height).tolist(),
         "residual_px224": float(fit.residual_px[k]),
         "landmark_fit_rho": float(fit.start.rho[k]),
+        # the photometric fit has no interval yet; the landmark-only start's, for scale
+        "landmark_fit_rho_interval": fit.start.rho_interval[k].tolist(),
+        "landmark_fit_distance_text": distance_text(
+            float(fit.start.distance[k]), *fit.start.distance_interval[k].tolist()
+        ),
         "sh": fit.sh[k].tolist(),
         "psnr_db": float(fit.psnr[k]),
         "photo_term": float(fit.photo_residual[k]),

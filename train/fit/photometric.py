@@ -330,6 +330,11 @@ def _result(v, value, parts, fixed: Fixed, level: Level, start: FitResult, out_d
         focal=to(focal),
         distance=to(distance),
         objective=to(value[fixed.groups]),
+        # no posterior of the photometric objective yet: its intervals are NaN (the
+        # landmark-only start, ``start``, has its own)
+        rho_interval=torch.full((len(rho), 2), math.nan, device=out_device),
+        distance_interval=torch.full((len(rho), 2), math.nan, device=out_device),
+        noise_scale=torch.full((len(rho),), math.nan, device=out_device),
     )
     render = linear_to_srgb(parts["render"].image)
     photo = linear_to_srgb(level.photo)
