@@ -141,3 +141,20 @@ def test_marginal_capture_removes_the_joint_bias(generator, single_thread):
     lo, hi = fit.rho_interval[::8].unbind(-1)
     assert bool(((lo <= true) & (true <= hi)).all())
     assert bool((fit.rho[::8] == fit.rho.reshape(3, 8)[:, -1]).all())  # one rho per capture
+
+
+def test_marginal_rounds_bound_rho_where_it_is_flat(single_thread):
+    """Far faces whose landmarks cannot tell rho (the default preset's wild test images
+    86 and 90: the marginal objective falls as rho -> 0): each Gauss-Newton round
+    moves rho by at most MAX_LOG_RHO_MOVE, so the rounds neither send rho to 1e-37 nor
+    then fail on a singular Hessian, and the interval says "not observable"."""
+    from train.fit.fitting import MARGINAL_ROUNDS
+    from train.fit.posterior import MAX_LOG_RHO_MOVE
+
+    gen = FaceGenerator("bundled", size=16, n_shape=50, n_expr=50, seed=0)
+    data = gen.generate("wild", "test", [86, 90, 0])
+    joint = fit_landmarks(data["landmarks_noisy"], gen.layer, marginal=False)
+    fit = fit_landmarks(data["landmarks_noisy"], gen.layer, marginal=True)
+    moved = (fit.rho / joint.rho).log().abs()
+    assert bool((moved <= MARGINAL_ROUNDS * MAX_LOG_RHO_MOVE + 1e-4).all()), moved
+    assert not bool(fit.observable()[:2].any())

@@ -276,3 +276,62 @@ def test_what_a_checkpoint_has_seen_survives_fine_tuning(checkpoint, data_root, 
     infer_main([str(image), "--checkpoint", final, "--out", str(out), "--crop", "centre"])
     record = json.loads((out / "photo.json").read_text())
     assert record["trained_on"]["kind"] == "smirk-release" and "warning" not in record
+
+
+def test_refine_fit_brings_rho_to_the_truth_with_its_interval(checkpoint, tmp_path, single_thread):
+    """Synthetic faces with known rho, each centred in a larger non-square canvas (the
+    principal point stays the image's centre, so the true rho holds there), found by a
+    detector that returns their true landmarks: the refined rho is closer to the truth
+    than the barely trained regressor's, with its interval in the JSON; plain inference
+    writes no ``refined`` block; with ``--crop centre`` the image's .pts file is used."""
+    from tests.train.faces_helpers import KnownFaces, photo_canvas
+    from train.data.synthetic import FaceGenerator
+    from train.faces.landmark_files import write_pts
+
+    gen = FaceGenerator("bundled", size=64, n_shape=10, n_expr=10)
+    faces = [gen.generate(regime, "test", [0]) for regime in ("hmc", "studio")]
+    folder = tmp_path / "synthetic"
+    folder.mkdir()
+    known, truth = {}, {}
+    for k, (sample, (width, height)) in enumerate(zip(faces, [(96, 80), (80, 112)])):
+        left, top = (width - 64) // 2, (height - 64) // 2
+        photo = photo_canvas(width, height, seed=k)
+        photo[top : top + 64, left : left + 64] = sample["image"][0].permute(1, 2, 0).numpy()
+        points = (sample["landmarks"][0].double().numpy() + 1) * 32 - 0.5 + [left, top]
+        Image.fromarray(photo).save(folder / f"face{k}.png")
+        write_pts(str(folder / f"face{k}.pts"), points)
+        known[(height, width)], truth[f"face{k}"] = points, float(sample["rho"][0])
+
+    class ByImage(KnownFaces):
+        def detect_faces(self, image):
+            self.faces = [known[image.shape[:2]]]
+            return super().detect_faces(image)
+
+    from train.infer.inference import infer as run_infer
+
+    out = tmp_path / "refined"
+    run_infer(
+        [str(folder)], checkpoint, str(out), crop="detect", detector=ByImage([]), refine="fit"
+    )
+    for stem, rho in truth.items():
+        record = json.loads((out / f"{stem}_0.json").read_text())
+        refined = record["refined"]
+        assert abs(refined["rho"] / rho - 1) < abs(record["rho"] / rho - 1)
+        assert abs(refined["rho"] / rho - 1) < 0.1, (refined["rho"], rho)
+        lo, hi = refined["rho_interval"]
+        assert 0 < lo < refined["rho"] < hi
+        d_lo, d_hi = refined["distance_interval_m"]
+        assert d_lo == pytest.approx(1 / hi, rel=1e-5) and d_hi == pytest.approx(1 / lo, rel=1e-5)
+        assert refined["distance_text"].startswith(f"{refined['distance_m']:.2f} m [")
+        assert 0 <= refined["residual_px"] < 3 and len(refined["landmarks_px"]) == 68
+    plain = tmp_path / "plain"
+    run_infer([str(folder)], checkpoint, str(plain), crop="detect", detector=ByImage([]))
+    assert "refined" not in json.loads((plain / "face0_0.json").read_text())
+    centre = tmp_path / "centre"
+    argv = [str(folder / "face1.png"), "--checkpoint", checkpoint, "--out", str(centre)]
+    infer_main([*argv, "--crop", "centre", "--refine", "fit"])
+    refined = json.loads((centre / "face1.json").read_text())["refined"]
+    assert abs(refined["rho"] / truth["face1"] - 1) < 0.1 and refined["start"] in (
+        "regressor",
+        "mean face",
+    )

@@ -38,6 +38,11 @@ LEVEL = 0.95
 UNOBSERVABLE_RATIO = 3.0
 #: step halvings tried in a Gauss-Newton round of :func:`refine`
 HALVINGS = 6
+#: the most a Gauss-Newton round of :func:`refine` may change log rho (a factor 2):
+#: where the landmarks cannot tell rho (a far face) the objective is flat in it, and
+#: an unbounded step sent rho to 1e-37, whose zero curvature then made the next
+#: round's solve singular
+MAX_LOG_RHO_MOVE = math.log(2.0)
 
 
 class Posterior(NamedTuple):
@@ -174,6 +179,8 @@ def refine(
             )
         ds, df = laplace.newton_step(b, grad[:, :s] + extra, grad[:, s:].reshape(g, f, -1))
         step = torch.cat([ds, df.reshape(g, -1)], 1)
+        move = (ds[:, -1] * LOG_RHO_STEP).abs()  # log rho: the last shared variable
+        step = step * (MAX_LOG_RHO_MOVE / move.clamp_min(1e-300)).clamp(max=1.0)[:, None]
         with torch.no_grad():
             before = problem.value(x) + (extra * x[:, :s]).sum(-1)
             length = torch.ones(g, 1, dtype=x.dtype, device=x.device)

@@ -36,9 +36,15 @@ from train.faces.detect import FaceDetector
 from train.faces.draw import draw_faces
 from train.faces.images import ImageError, is_video, list_inputs, read_image, report_skipped
 from train.faces.input_crops import FaceCrop, face_crops
+from train.faces.landmark_files import read_landmarks
+from train.fit.inputs import landmark_files
+from train.infer.refine import refine_faces
 from train.metrics import sequence_rho_summary
 from train.render.head import camera_vertices, project_landmarks, render_mesh
 from train.render.writers import overlay, write_obj
+
+#: ``--refine``: none, or the landmark fit from the prediction (train.infer.refine)
+REFINE_MODES = ("none", "fit")
 
 
 def list_images(inputs: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
@@ -56,6 +62,7 @@ class Job:
     face: FaceCrop
     image_key: str  # the source image (or video frame) this crop belongs to
     extra: dict = dataclasses.field(default_factory=dict)  # more fields for the JSON
+    size: tuple[int, int] | None = None  # the source image's (W, H), for --refine fit
 
 
 @dataclasses.dataclass
@@ -69,7 +76,10 @@ class Prediction:
 class Predictor:
     """A checkpoint's regressor on network inputs; writes each job's JSON, overlay, OBJ."""
 
-    def __init__(self, checkpoint: str, device: str = "auto"):
+    def __init__(self, checkpoint: str, device: str = "auto", refine: str = "none"):
+        if refine not in REFINE_MODES:
+            raise ValueError(f"refine must be one of {REFINE_MODES}, got {refine!r}")
+        self.refine = refine
         self.device = pick_device(device)
         self.system = load_system(checkpoint, self.device)
         self.size = self.system.cfg.data.image_size
@@ -98,6 +108,7 @@ class Predictor:
         shaded = render_mesh(
             camera_vertices(geo.vertices), self.faces, pred.scale, pred.trans, pred.rho, size
         )
+        refined = self._refined(jobs, pred) if self.refine == "fit" else {}
         results = []
         for i, job in enumerate(jobs):
             rho = float(pred.rho[i])
@@ -138,6 +149,8 @@ class Predictor:
                 record["detector_source"] = job.face.box.source
                 record["mesh_presence"] = job.face.presence
                 record["detector_landmarks_px"] = job.face.landmarks.tolist()
+            if self.refine == "fit":
+                record["refined"] = refined.get(i, {"skipped": "no landmarks of the whole image"})
             record.update(job.extra)
             write_text(os.path.join(out, f"{job.name}.json"), json.dumps(record, indent=1))
             overlay(
@@ -159,6 +172,43 @@ class Predictor:
             results.append(Prediction(record, px))
         return results
 
+    def _refined(self, jobs: list[Job], pred) -> dict[int, dict]:
+        """``--refine fit``: per job with whole-image landmarks (the detector's, or the
+        image's landmark file for ``centre``/``none``), the refined block
+        (:func:`train.infer.refine.refine_faces`), keyed by the job's position."""
+        picks = [(i, job_landmarks(j)) for i, j in enumerate(jobs) if j.size is not None]
+        picks = [(i, p) for i, p in picks if p is not None]
+        if not picks:
+            return {}
+        rows = torch.tensor([i for i, _ in picks])
+        fields = ("scale", "trans", "rho", "global_pose", "shape", "expression", "jaw_pose")
+        rows = rows.to(self.device)
+        prediction = {k: getattr(pred, k)[rows].float().cpu() for k in (*fields, "eyelids")}
+        blocks = refine_faces(
+            prediction,
+            [p for _, p in picks],
+            [jobs[i].face.crop for i, _ in picks],
+            [jobs[i].size for i, _ in picks],
+            self.system.flame_layer,
+        )
+        return {i: block for (i, _), block in zip(picks, blocks)}
+
+
+def job_landmarks(job: Job) -> np.ndarray | None:
+    """The 68 landmarks of a job's face in its whole image (0-based pixels): the
+    detector's, else (``centre``/``none``) the image's own landmark file, if any."""
+    if job.face.landmarks is not None:
+        return np.asarray(job.face.landmarks, dtype=np.float64)
+    files = landmark_files(job.path)
+    if len(files) != 1:
+        return None
+    try:
+        points = read_landmarks(files[0][1])
+    except (OSError, ValueError) as exc:
+        print(f"warning: {files[0][1]}: {exc}; not refined", file=sys.stderr)
+        return None
+    return points
+
 
 def image_jobs(
     path: str, mode: str, size: int, detector: FaceDetector | None, scale: float
@@ -170,9 +220,10 @@ def image_jobs(
     if not crops:
         h, w = image.shape[:2]
         raise ValueError(f"no face found ({w}x{h} px)")
+    size = (image.shape[1], image.shape[0])
     if mode == "detect":
-        return image, [Job(path, f"{stem}_{c.index}", c, path) for c in crops]
-    return image, [Job(path, stem, crops[0], path)]
+        return image, [Job(path, f"{stem}_{c.index}", c, path, size=size) for c in crops]
+    return image, [Job(path, stem, crops[0], path, size=size)]
 
 
 def infer(
@@ -185,6 +236,7 @@ def infer(
     detector: FaceDetector | None = None,
     scale: float = SCALE_INFER,
     sequence: bool = False,
+    refine: str = "none",
 ):
     """Run the model on every image; returns ``(written_names, skipped)``.
 
@@ -193,8 +245,11 @@ def infer(
     file, a decompression bomb, an image without a face and a video (see
     :func:`infer_sequence`) are skipped with the reason; the batch goes on. Video files,
     and with ``sequence`` every folder, are run as sequences (:func:`infer_sequence`).
+    ``refine="fit"`` adds to each image's JSON a ``refined`` block: the prediction
+    refined by the landmark fit with rho's 95 % interval (:mod:`train.infer.refine`;
+    not for sequences).
     """
-    predictor = Predictor(checkpoint, device)
+    predictor = Predictor(checkpoint, device, refine)
     if predictor.warning:
         print(f"warning: {predictor.warning}", file=sys.stderr)
     folders = [i for i in inputs if sequence and os.path.isdir(i)]
