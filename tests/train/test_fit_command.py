@@ -116,3 +116,8 @@ def test_distance_text():
     assert wide == "distance not observable from these landmarks (2.30 m [0.90, 3.28])"
     assert distance_text(35.9, 12.0, math.inf).startswith("distance not observable")
     assert "36 m [12, inf]" in distance_text(35.9, 12.0, math.inf)
+
+
+def test_distance_text_says_far_without_two_dozen_digits():
+    text = distance_text(0.41, 0.0, 1.56e23)
+    assert text == "distance not observable from these landmarks (0.41 m [0.00, > 1000])"

@@ -213,6 +213,9 @@ def distance_text(distance: float, lo: float, hi: float) -> str:
 
 def _metres(distance: float, lo: float, hi: float) -> str:
     def fmt(v: float) -> str:
-        return "inf" if not math.isfinite(v) else f"{v:.2f}" if v < 10 else f"{v:.0f}"
+        # beyond 1 km a camera distance says only "far": no 24-digit numbers
+        if not math.isfinite(v) or v > 1000:
+            return "inf" if not math.isfinite(v) else "> 1000"
+        return f"{v:.2f}" if v < 10 else f"{v:.0f}"
 
     return f"{fmt(distance)} m [{fmt(lo)}, {fmt(hi)}]"
