@@ -148,7 +148,7 @@ def test_fit_never_returns_nan(layer):
     ]
     fit = fit_landmarks(torch.cat(extreme), layer, iterations=20)
     for name, value in fit._asdict().items():
-        if name not in ("focal", "distance"):
+        if name not in ("focal", "distance") and value is not None:
             assert bool(torch.isfinite(value).all()), name
 
 

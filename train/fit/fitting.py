@@ -33,6 +33,7 @@ import torch
 
 import flame
 from train.data.synthetic import EXPRESSION_DECAY, JAW_NOISE_FACTOR, SHAPE_STD
+from train.fit.dense import DenseTerm, check_dense_inputs
 from train.fit.landmark_model import LandmarkModel
 from train.fit.lbfgs import minimize
 from train.render.head import project_landmarks
@@ -102,6 +103,13 @@ class FitResult(NamedTuple):
     focal: torch.Tensor
     distance: torch.Tensor
     objective: torch.Tensor
+    #: with ``dense=``: the fitted dense points ``[B,N,2]`` (NDC); with ``iris=``: the
+    #: fitted iris points ``[B,2,5,2]``, the iris diameter in the image ``[B]`` (NDC) and
+    #: in model units ``[B]`` (:mod:`train.fit.dense`); else None
+    dense: torch.Tensor | None = None
+    iris: torch.Tensor | None = None
+    iris_diameter: torch.Tensor | None = None
+    iris_diameter_model: torch.Tensor | None = None
 
 
 class _Layout(NamedTuple):
@@ -111,6 +119,7 @@ class _Layout(NamedTuple):
     n_expr: int
     fit_rho: bool
     frames: int  # frame slots per problem (the largest group)
+    extra: int = 0  # per-problem variables after the frames' (train.fit.dense)
 
     @property
     def shared(self) -> int:
@@ -180,6 +189,10 @@ def fit_landmarks(
     device: str | torch.device | None = None,
     camera: str = "pseudo",
     prior: FitPrior | None = None,
+    dense: torch.Tensor | None = None,
+    dense_sigma: torch.Tensor | float | None = None,
+    iris: torch.Tensor | None = None,
+    iris_mm: float | None = None,
 ) -> FitResult:
     """Fit FLAME and the camera to ``landmarks [B,68,2]`` (NDC, y down; docs/design.md
     section 2) by MAP estimation (module docstring).
@@ -203,9 +216,25 @@ def fit_landmarks(
         camera: ``"pseudo"`` (fit rho) or ``"ortho"`` (rho fixed at 0, the same
             priors: the orthographic fit).
         prior: the priors and noise model, default :class:`FitPrior`.
+        dense: MediaPipe points ``[B,N,2]`` (NDC, the layer's ``mediapipe_indices``
+            order; SMIRK's N = 105), fitted beside the 68, or instead of them when
+            ``landmarks`` is None (:mod:`train.fit.dense`).
+        dense_sigma: their noise std in NDC (a number, ``[N]`` or ``[B,N]``), default
+            the 68's ``prior.landmark_sigma_px``.
+        iris: MediaPipe's iris points ``[B,2,5,2]`` (NDC; per eye the centre and four
+            edge points, the subject's right eye first), noise as ``dense_sigma``'s
+            default; the fit adds the iris diameter (one per problem).
+        iris_mm: the iris diameter's prior mean in mm (11.7 for people; default None:
+            a weak prior only), the metric cue for distance.
 
     Returns a :class:`FitResult` on the landmarks' device; float32.
     """
+    has_68 = landmarks is not None
+    if not has_68:  # the dense points alone: the 68's term is switched off below
+        if dense is None:
+            raise ValueError("give landmarks [B,68,2], dense points [B,N,2] or both")
+        landmarks = torch.zeros(dense.shape[0], 68, 2, device=dense.device)
+    check_dense_inputs(dense, dense_sigma, iris, iris_mm, landmarks.shape[0], layer, has_68)
     _check_inputs(landmarks, layer, groups, sigma, rho_prior, iterations, camera)
     prior = prior or FitPrior()
     iterations = iterations or DEFAULT_ITERATIONS
@@ -216,10 +245,18 @@ def fit_landmarks(
     target = landmarks.detach().to(dev, torch.float32)
     sig = prior.sigma() if sigma is None else torch.as_tensor(sigma, dtype=torch.float32)
     sig = sig.to(dev, torch.float32).expand(b, 68)
+    if not has_68:
+        sig = torch.full_like(sig, math.inf)
+    extra = None
+    if dense is not None or iris is not None:
+        default = prior.landmark_sigma_px * ndc_per_pixel(REFERENCE_PIXELS)
+        extra = DenseTerm(layer, dense, dense_sigma, iris, iris_mm, default, dev, has_68)
     index, valid = _group_slots(None if groups is None else groups.cpu(), b)
     index, valid = index.to(dev), valid.to(dev)
     safe = index.clamp(min=0)
-    layout = _Layout(model.n_shape, model.n_expr, camera == "pseudo", index.shape[1])
+    layout = _Layout(
+        model.n_shape, model.n_expr, camera == "pseudo", index.shape[1], extra.extra if extra else 0
+    )
     stds = _Stds.of(prior, layout, dev)
     fixed = _Fixed(
         model=model,
@@ -227,6 +264,7 @@ def fit_landmarks(
         sigma=sig,
         rho_prior=_group_rho_prior(rho_prior, index, valid, dev),
         prior=prior,
+        dense=extra,
     )
     if not layout.fit_rho:
         starts = (0.0,)
@@ -280,6 +318,7 @@ class _Fixed(NamedTuple):
     sigma: torch.Tensor  # [B, 68]
     rho_prior: torch.Tensor  # [G], NaN: none
     prior: FitPrior
+    dense: DenseTerm | None = None
 
 
 def _field(init, name: str):
@@ -353,7 +392,7 @@ def _start(init, rho0, fixed: _Fixed, safe, valid, layout: _Layout, stds: _Stds)
         ],
         dim=-1,
     )
-    x0 = torch.cat([*z_shared, z_local.reshape(g, -1)], dim=1)
+    x0 = torch.cat([*z_shared, z_local.reshape(g, -1), torch.zeros(g, layout.extra, device=dev)], 1)
     log_rho = torch.log(_mean_over_frames(rho, safe, valid).clamp_min(1e-6))
     bases = {
         "log_rho": log_rho,
@@ -374,13 +413,17 @@ def _rigid_from_mean_face(fixed: _Fixed, rho: torch.Tensor):
             zero,
             zero,
         )
+    target = fixed.target
+    if fixed.dense is not None and not fixed.dense.has_68:
+        mean, target = fixed.dense.mean_and_target(rho.device)
+        mean = mean[None]
     mean = mean[0] * torch.tensor([1.0, -1.0, -1.0], device=rho.device)  # camera frame
     w = 1.0 + rho[:, None] * mean[None, :, 2]  # [B, 68]
     centred = mean[:, :2] - mean[:, :2].mean(0)
-    target = fixed.target - fixed.target.mean(1, keepdim=True)
+    target, raw = target - target.mean(1, keepdim=True), target
     ratio = (target.square().sum((1, 2)).sqrt() / centred.square().sum().sqrt()).clamp_min(0.1)
     scale = ratio * w.mean(1)
-    trans = fixed.target.mean(1) * w.mean(1, keepdim=True) / scale[:, None] - mean[:, :2].mean(0)
+    trans = raw.mean(1) * w.mean(1, keepdim=True) / scale[:, None] - mean[:, :2].mean(0)
     return scale, trans
 
 
@@ -393,7 +436,7 @@ def _unpack(x: torch.Tensor, bases: dict, layout: _Layout, stds: _Stds) -> dict:
         rho = torch.exp(bases["log_rho"] + x[:, n_s] * LOG_RHO_STEP)
     else:
         rho = torch.zeros(p, device=x.device)
-    local = x[:, layout.shared :].reshape(p, layout.frames, layout.local)
+    local = x[:, layout.shared : x.shape[1] - layout.extra].reshape(p, layout.frames, layout.local)
     n_e = layout.n_expr
     return {
         "shape": shape,
@@ -408,6 +451,7 @@ def _unpack(x: torch.Tensor, bases: dict, layout: _Layout, stds: _Stds) -> dict:
         "global_pose": bases["pose"] + local[..., n_e + 5 : n_e + 8] * POSE_STEP,
         "scale": torch.exp(bases["log_scale"] + local[..., n_e + 8] * LOG_SCALE_STEP),
         "trans": bases["trans"] + local[..., n_e + 9 : n_e + 11] * TRANS_STEP,
+        "extra": x[:, x.shape[1] - layout.extra :],
     }
 
 
@@ -436,6 +480,8 @@ def _objective(params: dict, fixed: _Fixed, safe, valid, rho_prior) -> torch.Ten
     local = local + params["z_eyelids"].square().sum(-1)
     local = local + (params["global_pose"] / fixed.prior.pose_std).square().sum(-1)
     total = 0.5 * ((data + local) * valid).sum(1) + 0.5 * params["z_shape"].square().sum(-1)
+    if fixed.dense is not None:
+        total = total + fixed.dense.objective(params, safe, valid)
     has = ~torch.isnan(rho_prior)
     rho_term = ((params["rho"] - torch.nan_to_num(rho_prior)) / fixed.prior.rho_prior_std) ** 2
     return total + 0.5 * torch.where(has, rho_term, torch.zeros_like(rho_term))
@@ -464,6 +510,10 @@ def _result(params, objective, fixed: _Fixed, safe, valid, b: int, out_device) -
     positive = rho > 0
     focal = torch.where(positive, scale / rho.clamp_min(1e-12), torch.full_like(rho, math.inf))
     distance = torch.where(positive, 1.0 / rho.clamp_min(1e-12), torch.full_like(rho, math.inf))
+    extra = {} if fixed.dense is None else fixed.dense.result(params, safe, per_image, per_group)
+    if fixed.dense is not None and not fixed.dense.has_68:  # residual of the dense points
+        target = fixed.dense.dense.to(out_device)
+        residual = (extra["dense"] - target).norm(dim=-1).mean(-1) / ndc_per_pixel(REFERENCE_PIXELS)
     return FitResult(
         rho=rho,
         scale=scale,
@@ -478,4 +528,5 @@ def _result(params, objective, fixed: _Fixed, safe, valid, b: int, out_device) -
         focal=focal,
         distance=distance,
         objective=per_group(objective),
+        **extra,
     )

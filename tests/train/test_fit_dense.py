@@ -1,0 +1,81 @@
+"""Dense points and the iris: the point model, the generator's opt-in fields, and the
+fit's dense and iris terms (train.fit.dense)."""
+
+import pytest
+import torch
+
+from train.data.synthetic import FaceGenerator
+from train.fit import fit_landmarks
+from train.render.points import IRIS_DEPTH, PointModel
+
+
+@pytest.fixture(scope="module")
+def gens():
+    plain = FaceGenerator("bundled", size=32, n_shape=20, n_expr=20)
+    dense = FaceGenerator("bundled", size=32, n_shape=20, n_expr=20, dense=True)
+    return plain, dense
+
+
+def test_point_model_matches_the_layer(gens):
+    layer = gens[0].layer
+    g = torch.Generator().manual_seed(0)
+    shape, expr = torch.randn(3, 20, generator=g), torch.randn(3, 20, generator=g)
+    pose = torch.randn(3, 3, generator=g) * 0.3
+    jaw = torch.tensor([[0.2, 0.0, 0.0]]).expand(3, 3)
+    lids = torch.rand(3, 2, generator=g)
+    out = layer(shape=shape, expression=expr, global_pose=pose, jaw_pose=jaw, eyelids=lids)
+    d = torch.full((3,), 0.0117)
+    dense, iris = PointModel(layer)(shape, expr, pose, jaw, lids, d)
+    torch.testing.assert_close(dense, layer.mediapipe_landmarks(out.vertices), atol=1e-6, rtol=0)
+    # the disc: centre IRIS_DEPTH in front of the eye joint along the head's forward axis,
+    # edge points d / 2 from it, the subject's right eye (joint 4) first
+    from flame.lbs import rodrigues
+
+    forward = (rodrigues(pose) @ torch.tensor([0.0, 0.0, 1.0]))[:, None]
+    torch.testing.assert_close(iris[:, :, 0], out.joints[:, [4, 3]] + IRIS_DEPTH * forward)
+    radius = (iris[:, :, 1:] - iris[:, :, :1]).norm(dim=-1)
+    torch.testing.assert_close(radius, torch.full_like(radius, 0.0117 / 2))
+
+
+def test_generator_dense_is_opt_in_and_leaves_the_rest_unchanged(gens):
+    plain, dense = gens
+    a = plain.generate_captures(("studio",), "test", 2, 2)
+    b = dense.generate_captures(("studio",), "test", 2, 2)
+    assert set(b) - set(a) == {"dense", "dense_noisy", "iris", "iris_noisy", "iris_diameter"}
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert b["dense"].shape == (4, 105, 2) and b["iris"].shape == (4, 2, 5, 2)
+    noise_px = (b["dense_noisy"] - b["dense"]).std() * 112
+    assert 1.0 < float(noise_px) < 2.0  # the studio regime's 1.5 px at 224 px
+
+
+def test_fit_with_iris_recovers_the_diameter_and_reports_it(gens):
+    data = gens[1].generate_captures(("studio",), "test", 3, 1)
+    fit = fit_landmarks(
+        None,
+        gens[1].layer,
+        dense=data["dense"],
+        iris=data["iris"],
+        iris_mm=11.7,
+        iterations=60,
+    )
+    assert fit.dense.shape == (3, 105, 2) and fit.iris.shape == (3, 2, 5, 2)
+    rel = fit.iris_diameter / data["iris_diameter"] - 1
+    assert bool((rel.abs() < 0.05).all()), rel
+    assert bool(((fit.iris_diameter_model - 0.0117).abs() < 0.0015).all())
+    assert bool((fit.residual_px < 0.5).all())  # clean points: fitted closely
+
+
+def test_bad_dense_inputs_say_what_is_wrong(gens):
+    layer = gens[0].layer
+    lmk = torch.zeros(2, 68, 2)
+    with pytest.raises(ValueError, match="landmarks .* dense points"):
+        fit_landmarks(None, layer)
+    with pytest.raises(ValueError, match=r"dense must have shape \[2, 105, 2\]"):
+        fit_landmarks(lmk, layer, dense=torch.zeros(2, 68, 2))
+    with pytest.raises(ValueError, match="iris_mm needs the iris"):
+        fit_landmarks(lmk, layer, iris_mm=11.7)
+    with pytest.raises(ValueError, match="iris_mm must be"):
+        fit_landmarks(lmk, layer, iris=torch.zeros(2, 2, 5, 2), iris_mm=117.0)
+    with pytest.raises(ValueError, match="iris contains NaN"):
+        fit_landmarks(lmk, layer, iris=torch.full((2, 2, 5, 2), float("nan")))
