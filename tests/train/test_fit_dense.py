@@ -79,3 +79,41 @@ def test_bad_dense_inputs_say_what_is_wrong(gens):
         fit_landmarks(lmk, layer, iris=torch.zeros(2, 2, 5, 2), iris_mm=117.0)
     with pytest.raises(ValueError, match="iris contains NaN"):
         fit_landmarks(lmk, layer, iris=torch.full((2, 2, 5, 2), float("nan")))
+
+
+def test_command_reads_mp_npy_and_reports_the_iris(tmp_path):
+    """``python -m train.fit --points both --iris-mm 11.7``: images with a ``.mp.npy`` are
+    fitted with their dense points and irises; one without is skipped, named."""
+    import json
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    from flame.mediapipe_embedding import IRIS_POINTS
+    from train.fit.__main__ import main as fit_main
+    from train.fit.inputs import ndc_to_pixels
+
+    size = 64
+    gen = FaceGenerator("bundled", size=size, n_shape=10, n_expr=10, dense=True)
+    data = gen.generate("studio", "test", [0, 1])
+    idx = gen.layer.mediapipe_indices
+    for k in range(2):
+        Image.fromarray(data["image"][k].permute(1, 2, 0).numpy()).save(tmp_path / f"i{k}.png")
+        np.save(tmp_path / f"i{k}.npy", ndc_to_pixels(data["landmarks"][k].numpy(), size, size))
+        if k == 0:
+            mp = np.zeros((478, 3), dtype=np.float32)
+            mp[idx, :2] = ndc_to_pixels(data["dense"][k].numpy(), size, size)
+            iris = data["iris"][k].reshape(10, 2).numpy()
+            mp[np.array(IRIS_POINTS).reshape(-1), :2] = ndc_to_pixels(iris, size, size)
+            np.save(tmp_path / f"i{k}.mp.npy", mp)
+    out = tmp_path / "out"
+    args = [str(tmp_path), "--out", str(out), "--points", "both", "--iris-mm", "11.7"]
+    summary = fit_main([*args, "--iterations", "40", "--no-overlay", "--n-shape", "10"])
+    assert [r["name"] for r in summary["images"]] == ["i0"]
+    assert any("i1.mp.npy" in reason for _, reason in summary["skipped"])
+    record = json.loads((out / "i0.json").read_text())
+    true_px = float(data["iris_diameter"][0]) * size / 2
+    assert abs(record["iris_diameter_px"] / true_px - 1) < 0.1
+    assert abs(record["iris_diameter_mm"] - 11.7) < 1.5
+    assert os.path.isfile(out / "i0.obj")
