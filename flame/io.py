@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .mediapipe_embedding import load_mediapipe_embedding
 from .model import FlameModel
 from .safe_pickle import load_npy, load_pickle
 from .standin import bundled_model
@@ -55,6 +56,7 @@ def load_model(
     n_shape_components: int = FLAME_N_SHAPE,
     eyelid_space: str = "posed",
     uv: str | Path | None = None,
+    mediapipe: str | Path | None = None,
 ) -> FlameModel:
     """Load a FLAME-format model and validate it.
 
@@ -76,6 +78,9 @@ def load_model(
         uv: optional UV layout file, FLAME's ``FLAME_texture.npz`` or the template
             ``.obj`` (see :func:`flame.uv_files.read_uv_layout`); replaces any
             layout in ``path`` (the stand-in head has its own).
+        mediapipe: optional MediaPipe embedding, SMIRK's
+            ``mediapipe_landmark_embedding.npz`` (:mod:`flame.mediapipe_embedding`);
+            replaces any in ``path`` (the stand-in head has its own).
 
     Returns:
         A validated :class:`FlameModel` (float32 arrays for files, as stored
@@ -94,6 +99,9 @@ def load_model(
         model.metadata["eyelid_space"] = eyelid_space
     if uv is not None:
         model.uvs, model.uv_faces = read_uv_layout(uv, model.faces)
+    if mediapipe is not None:
+        for key, value in load_mediapipe_embedding(mediapipe).items():
+            setattr(model, key, value)
     return model.validate()
 
 

@@ -108,6 +108,11 @@ class FLAME(nn.Module):
         self.parents = [int(p) for p in model.parents]
         self.has_eyelids = model.has_eyelids
         self.has_landmarks = model.has_landmarks
+        self.has_mediapipe = model.has_mediapipe
+        #: the MediaPipe point (0..477) of each embedded point, [] without an embedding
+        self.mediapipe_indices = (
+            [int(i) for i in model.mp_landmark_indices] if model.has_mediapipe else []
+        )
         self.has_uvs = model.has_uvs
         self._register_model(model, dtype)
         # Kinematic chain from the neck (joint 1) to the root: its rotation picks the contour bin.
@@ -140,6 +145,13 @@ class FLAME(nn.Module):
             self._buffer("static_lmk_bary_coords", model.static_lmk_bary_coords, dtype)
             self._buffer("dynamic_lmk_faces_idx", model.dynamic_lmk_faces_idx, torch.long)
             self._buffer("dynamic_lmk_bary_coords", model.dynamic_lmk_bary_coords, dtype)
+        if model.has_mediapipe:  # not in state dicts: older checkpoints load unchanged
+            for name, a, kind in (
+                ("mp_lmk_faces_idx", model.mp_lmk_faces_idx, torch.long),
+                ("mp_lmk_bary_coords", model.mp_lmk_bary_coords, dtype),
+            ):
+                t = torch.from_numpy(np.ascontiguousarray(a)).to(kind)
+                self.register_buffer(name, t, persistent=False)
 
     def _buffer(self, name: str, a: np.ndarray, dtype: torch.dtype) -> None:
         self.register_buffer(name, torch.from_numpy(np.ascontiguousarray(a)).to(dtype))
@@ -261,6 +273,17 @@ class FLAME(nn.Module):
             self.dynamic_lmk_faces_idx,
             self.dynamic_lmk_bary_coords,
         )
+        return _lbs.vertices_to_landmarks(vertices, self.faces, faces_idx, bary)
+
+    def mediapipe_landmarks(self, vertices: torch.Tensor) -> torch.Tensor:
+        """The embedded MediaPipe points ``[B, N, 3]`` (N = 105 for SMIRK's file, in
+        ``mediapipe_indices`` order) of posed ``vertices [B, V, 3]`` (e.g.
+        ``out.vertices``); raises ``ValueError`` without an embedding."""
+        if not self.has_mediapipe:
+            raise ValueError("this FLAME model has no MediaPipe embedding (load_model(mediapipe=))")
+        b = vertices.shape[0]
+        faces_idx = self.mp_lmk_faces_idx.expand(b, -1)
+        bary = self.mp_lmk_bary_coords.to(vertices.dtype).expand(b, -1, -1)
         return _lbs.vertices_to_landmarks(vertices, self.faces, faces_idx, bary)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .mediapipe_embedding import check_mediapipe_embedding
 from .uv import check_uv_layout
 
 #: Number of yaw bins of the dynamic jaw-contour embedding (DECA's format:
@@ -41,6 +42,8 @@ _INDEX_ARRAYS = (
     "dynamic_lmk_faces_idx",
     "full_lmk_faces_idx",
     "uv_faces",
+    "mp_lmk_faces_idx",
+    "mp_landmark_indices",
 )
 
 
@@ -84,6 +87,10 @@ class FlameModel:
             :mod:`flame.uv`'s convention (``v = 0`` at the image's top row).
         uv_faces: [F, 3] int64 or None, the UV triangle of each face (corner for
             corner; seams split vertices). ``uvs`` and ``uv_faces`` come together.
+        mp_lmk_faces_idx: [N] int64 or None, the faces of an embedding of N of
+            MediaPipe's points (SMIRK's 105, :mod:`flame.mediapipe_embedding`).
+        mp_lmk_bary_coords: [N, 3] float or None, their barycentric coordinates.
+        mp_landmark_indices: [N] int64 or None, which MediaPipe point (0..477) each is.
         masks: vertex index sets of named regions (e.g. "nose", "lips").
         metadata: free-form strings (name, licence, mode names) and
             ``contour_yaw_sign`` ("1" or "-1", default "1"): the sign applied
@@ -107,6 +114,9 @@ class FlameModel:
     eyelids: np.ndarray | None = None
     uvs: np.ndarray | None = None
     uv_faces: np.ndarray | None = None
+    mp_lmk_faces_idx: np.ndarray | None = None
+    mp_lmk_bary_coords: np.ndarray | None = None
+    mp_landmark_indices: np.ndarray | None = None
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
 
@@ -136,6 +146,10 @@ class FlameModel:
         return self.static_lmk_faces_idx is not None
 
     @property
+    def has_mediapipe(self) -> bool:
+        return self.mp_lmk_faces_idx is not None
+
+    @property
     def has_eyelids(self) -> bool:
         return self.eyelids is not None
 
@@ -157,6 +171,7 @@ class FlameModel:
         _check_landmarks(self)
         _check_eyelids(self.eyelids, n_v)
         _check_uvs(self)
+        _check_mediapipe(self)
         _check_masks(self.masks, n_v)
         _check_metadata(self.metadata)
         return self
@@ -315,6 +330,20 @@ def _check_uvs(model: FlameModel) -> None:
         raise ValueError("uvs and uv_faces come together (a UV layout needs both)")
     if model.uvs is not None:
         check_uv_layout(model.uvs, model.uv_faces, model.n_faces, "the model's UV layout")
+
+
+def _check_mediapipe(model: FlameModel) -> None:
+    arrays = (model.mp_lmk_faces_idx, model.mp_lmk_bary_coords, model.mp_landmark_indices)
+    if all(a is None for a in arrays):
+        return
+    if any(a is None for a in arrays):
+        raise ValueError(
+            "the MediaPipe embedding needs all of mp_lmk_faces_idx, mp_lmk_bary_coords "
+            "and mp_landmark_indices"
+        )
+    check_mediapipe_embedding(
+        *arrays, n_faces=model.n_faces, source="the model's MediaPipe embedding"
+    )
 
 
 def _check_masks(masks: dict[str, np.ndarray], n_v: int) -> None:

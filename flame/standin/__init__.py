@@ -26,6 +26,7 @@ command can use offline:
 - a 68-point landmark embedding: 51 static points placed on the brows, nose,
   eyes and lips, and a 17-point jaw contour traced on the silhouette for each
   of DECA's 79 yaw bins;
+- a MediaPipe embedding of SMIRK's 105 points (brows, eyes, nose, lips);
 - vertex masks of regions (face, nose, lips, eyeballs, ears, neck, scalp,
   mouth interior, eye regions);
 - a UV layout (``uvs``, ``uv_faces``; convention of :mod:`flame.uv`): the head
@@ -43,6 +44,8 @@ One module per stage of the build:
 - :mod:`.shapes`: the named shape modes;
 - :mod:`.expressions`: the named expression modes and the eyelids;
 - :mod:`.landmarks`: the static landmarks and the per-yaw jaw contour;
+- :mod:`.mediapipe`: SMIRK's 105 MediaPipe points, placed where MediaPipe finds them
+  on renders of the head;
 - :mod:`.masks`: the region masks;
 - :mod:`.uv`: the UV layout;
 - :mod:`.build`: all of them, in order, into a ``FlameModel`` (:func:`build_standin`);

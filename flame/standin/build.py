@@ -2,7 +2,8 @@
 
 Mesh (:mod:`.mesh` on :mod:`.implicit`), skinning (:mod:`.skinning`), shape and
 expression bases (:mod:`.shapes`, :mod:`.expressions`, :mod:`.bases`),
-landmarks (:mod:`.landmarks`), masks (:mod:`.masks`), UV layout (:mod:`.uv`).
+landmarks (:mod:`.landmarks`), MediaPipe embedding (:mod:`.mediapipe`), masks
+(:mod:`.masks`), UV layout (:mod:`.uv`).
 Deterministic (fixed seeds); :mod:`.cache` keeps the result.
 """
 
@@ -19,6 +20,7 @@ from .expressions import _expression_modes, _eyelids
 from .fields import _front, _smoothstep
 from .landmarks import _dynamic_contour, _static_landmarks
 from .masks import _masks
+from .mediapipe import _mediapipe_embedding
 from .mesh import _Geometry
 from .shapes import _shape_modes
 from .skinning import _posedirs, _regressor, _skinning
@@ -54,6 +56,7 @@ def build_standin() -> FlameModel:
     uvs, uv_faces = _uv_layout(g, masks["face"])
     static_f, static_b = _static_landmarks(g)
     dyn_f, dyn_b = _dynamic_contour(g)
+    mp_f, mp_b, mp_i = _mediapipe_embedding(g)
     meta = {
         "name": "minirast stand-in head",
         "version": VERSION,
@@ -79,6 +82,9 @@ def build_standin() -> FlameModel:
         eyelids=_eyelids(g).astype(np.float32),
         uvs=uvs.astype(np.float32),
         uv_faces=uv_faces,
+        mp_lmk_faces_idx=mp_f,
+        mp_lmk_bary_coords=mp_b.astype(np.float32),
+        mp_landmark_indices=mp_i,
         masks=masks,
         metadata=meta,
     )

@@ -28,8 +28,10 @@ import torch
 from tqdm import tqdm
 
 import flame
+from train.data.dense_points import dense_fields
 from train.data.seeding import seeded
 from train.render.head import camera_vertices, project_landmarks, render_mesh
+from train.render.points import PointModel
 from train.units import JAW, REFERENCE_PIXELS, ndc_per_pixel
 
 SPLITS = ("train", "val", "test")
@@ -186,6 +188,8 @@ class FaceGenerator:
         size: image height and width in pixels.
         n_shape, n_expr: coefficients sampled (at most what the model holds).
         seed: the data seed (the ``seed`` of the sample identity).
+        dense: also emit the dense points and irises (:mod:`train.data.dense_points`;
+            off by default: the default samples stay exactly as they were).
     """
 
     def __init__(
@@ -195,6 +199,7 @@ class FaceGenerator:
         n_shape: int = 50,
         n_expr: int = 50,
         seed: int = 0,
+        dense: bool = False,
     ) -> None:
         if size < 16:
             raise ValueError(f"size must be >= 16 pixels, got {size}")
@@ -204,6 +209,7 @@ class FaceGenerator:
         self.size, self.seed = size, seed
         self.n_shape, self.n_expr = self.layer.n_shape, self.layer.n_expr
         self.flame_name = str(flame_model)
+        self.points = PointModel(self.layer) if dense else None
         with torch.no_grad():
             neutral = self.layer().landmarks[0]
         #: depth of the landmark centroid in front of the model origin (metres)
@@ -296,6 +302,9 @@ class FaceGenerator:
             "regime": torch.full((len(indices),), list(REGIME_SPECS).index(spec.name)),
             "index": torch.tensor(indices),
         }
+        if self.points is not None:
+            seeds = p["noise_seed"][:, 0]
+            sample.update(dense_fields(self.points, p, spec.landmark_noise_px, seeds))
         if not render:
             return sample
         verts = camera_vertices(out.vertices)

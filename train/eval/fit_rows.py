@@ -131,7 +131,9 @@ def better_of(a: FitResult, b: FitResult) -> FitResult:
     mean face's: a regressor far off can start the fit in a flat region)."""
     pick = a.objective <= b.objective
 
-    def choose(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def choose(x: torch.Tensor | None, y: torch.Tensor | None) -> torch.Tensor | None:
+        if x is None or y is None:  # a field neither fit computed (dense, iris)
+            return None
         return torch.where(pick.reshape(-1, *([1] * (x.dim() - 1))), x, y)
 
     return FitResult(*(choose(x, y) for x, y in zip(a, b)))

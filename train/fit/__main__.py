@@ -15,6 +15,12 @@ observable from these landmarks when the interval spans more than a factor of 3)
 also drawn on the overlay. Shape and rho are estimated with each image's (each
 frame's) own variables integrated out (``fit_landmarks(marginal=True)``).
 
+``--points dense|both`` fits MediaPipe's dense points (``<stem>.mp.npy`` from
+``python -m train.landmarks``, :mod:`train.fit.mp_inputs`) instead of or beside the 68,
+with the irises; ``--iris-mm 11.7`` adds the iris diameter's prior (the metric cue for
+distance; docs/fitting.md). Images without ``.mp.npy`` are then skipped. The JSON
+gains the fitted iris diameter (NDC, pixels of the image, mm).
+
 ``--per-capture`` fits each folder (or each of its sub-folders) as one capture:
 one head shape and one rho for all its frames (a head-mounted camera at a fixed
 distance), everything else per frame; ``fit.json`` then gives each capture's rho
@@ -42,6 +48,7 @@ from train.faces.images import read_image
 from train.fit import CAMERAS, fit_landmarks
 from train.fit.fitting import DEFAULT_ITERATIONS
 from train.fit.inputs import collect, ndc_to_pixels
+from train.fit.mp_inputs import with_mediapipe
 from train.fit.posterior import distance_text
 from train.render.head import camera_vertices, render_mesh
 from train.render.writers import overlay, write_obj
@@ -101,6 +108,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--texture-size", type=int, default=256, help="--photometric: albedo map side"
     )
+    parser.add_argument(
+        "--points",
+        choices=("68", "dense", "both"),
+        default="68",
+        help="fit the 68 landmarks (default), MediaPipe's dense points (<stem>.mp.npy) or both",
+    )
+    parser.add_argument(
+        "--iris-mm", type=float, default=None, help="iris diameter prior in mm (people: 11.7)"
+    )
     return parser
 
 
@@ -116,6 +132,8 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--rho-prior must be >= 0, got {args.rho_prior}")
     items, skipped = collect(args.inputs, args.per_capture)
     os.makedirs(args.out, exist_ok=True)
+    if args.photometric and (args.points != "68" or args.iris_mm is not None):
+        parser.error("--points and --iris-mm do not apply to --photometric (68 landmarks only)")
     if args.photometric:
         from train.fit import photo_command
 
@@ -129,6 +147,20 @@ def main(argv: list[str] | None = None) -> dict:
     except (OSError, ValueError) as exc:
         parser.error(f"--flame: {exc}")
     device = pick_device(args.device)
+    extra: dict = {}
+    if args.points != "68" or args.iris_mm is not None:
+        if not layer.has_mediapipe:
+            parser.error(f"--flame {args.flame} has no MediaPipe embedding (needed by --points)")
+        items, dense, iris, more = with_mediapipe(items, layer.mediapipe_indices)
+        skipped += more
+        write_text(
+            os.path.join(args.out, "skipped.txt"), "".join(f"{p}\t{r}\n" for p, r in skipped)
+        )
+        if not items:
+            parser.error(f"no image with a .mp.npy file (see {args.out}/skipped.txt)")
+        extra = {"iris": iris, "iris_mm": args.iris_mm}
+        if args.points != "68":
+            extra["dense"] = dense
     landmarks = torch.stack([i.landmarks for i in items])
     groups = torch.tensor([i.capture for i in items]) if args.per_capture else None
     prior = args.rho_prior
@@ -138,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
         prior = found.pop() if len(found) == 1 else None
     print(f"fitting {len(items)} image(s) on {device}", file=sys.stderr)
     fit = fit_landmarks(
-        landmarks,
+        None if args.points == "dense" else landmarks,
         layer,
         groups=groups,
         rho_prior=prior,
@@ -146,6 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
         device=device,
         camera=args.camera,
         marginal=True,
+        **extra,
     )
     layer = layer.to(device)
     records = [_write_image(args, item, fit, i, layer) for i, item in enumerate(items)]
@@ -183,6 +216,11 @@ def _write_image(args, item, fit, i: int, layer: flame.FLAME) -> dict:
         "landmarks_px": ndc_to_pixels(fit.landmarks[i].numpy(), width, height).tolist(),
         "residual_px224": float(fit.residual_px[i]),
     }
+    if fit.iris_diameter is not None:
+        record["points"] = args.points
+        record["iris_diameter_ndc"] = float(fit.iris_diameter[i])
+        record["iris_diameter_px"] = float(fit.iris_diameter[i]) * max(width, height) / 2
+        record["iris_diameter_mm"] = float(fit.iris_diameter_model[i]) * 1000
     write_text(os.path.join(args.out, f"{stem}.json"), json.dumps(record, indent=1))
     params = {k: getattr(fit, k)[i : i + 1].to(layer.v_template.device) for k in _POSE_KEYS}
     with torch.no_grad():

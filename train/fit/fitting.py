@@ -21,6 +21,10 @@ The default priors are those of the synthetic data (:mod:`train.data.synthetic`)
 shape N(0, 0.8^2), expression k N(0, (1.2 exp(-k / 20))^2), jaw opening about
 0.2 rad, eyelids 0.5 (they move the eye landmarks: a capture, whose shape is shared,
 cannot absorb them into its shape), landmark noise 2 px at 224 px, 1.8 times more on the jaw line.
+
+With ``dense=`` / ``iris=`` the objective gains MediaPipe's points and the irises, and
+the problem a per-problem iris diameter (:mod:`train.fit.dense`; the objective itself is
+:func:`train.fit.problem.objective`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import NamedTuple
 import torch
 
 import flame
+from train.fit.dense import DenseTerm, check_dense_inputs
 from train.fit.landmark_model import LandmarkModel
 from train.fit.lbfgs import minimize
 from train.fit.posterior import UNOBSERVABLE_RATIO, FrameProblem, Posterior, refine
@@ -82,6 +87,13 @@ class FitResult(NamedTuple):
     rho_interval: torch.Tensor
     distance_interval: torch.Tensor
     noise_scale: torch.Tensor
+    #: with ``dense=``: the fitted dense points ``[B,N,2]`` (NDC); with ``iris=``: the
+    #: fitted iris points ``[B,2,5,2]``, the iris diameter in the image ``[B]`` (NDC) and
+    #: in model units ``[B]`` (:mod:`train.fit.dense`); else None
+    dense: torch.Tensor | None = None
+    iris: torch.Tensor | None = None
+    iris_diameter: torch.Tensor | None = None
+    iris_diameter_model: torch.Tensor | None = None
 
     def observable(self) -> torch.Tensor:
         """``[B]`` bool: rho's interval spans at most a factor ``UNOBSERVABLE_RATIO``
@@ -150,6 +162,10 @@ def fit_landmarks(
     camera: str = "pseudo",
     prior: FitPrior | None = None,
     marginal: bool | None = None,
+    dense: torch.Tensor | None = None,
+    dense_sigma: torch.Tensor | float | None = None,
+    iris: torch.Tensor | None = None,
+    iris_mm: float | None = None,
 ) -> FitResult:
     """Fit FLAME and the camera to ``landmarks [B,68,2]`` (NDC, y down; docs/design.md
     section 2) by MAP estimation (module docstring).
@@ -183,13 +199,30 @@ def fit_landmarks(
             captures (``groups`` with repeated ids) only; True: single images too
             (about 1.7 times the fit's time; it removes the +25 % mean rho bias of
             far faces, docs/fitting.md); False: the joint MAP.
+        dense: MediaPipe points ``[B,N,2]`` (NDC, the layer's ``mediapipe_indices``
+            order; SMIRK's N = 105), fitted beside the 68, or instead of them when
+            ``landmarks`` is None (:mod:`train.fit.dense`).
+        dense_sigma: their noise std in NDC (a number, ``[N]`` or ``[B,N]``), default
+            the 68's ``prior.landmark_sigma_px``.
+        iris: MediaPipe's iris points ``[B,2,5,2]`` (NDC; per eye the centre and four
+            edge points, the subject's right eye first), noise as ``dense_sigma``'s
+            default; the fit adds the iris diameter (one per problem).
+        iris_mm: the iris diameter's prior mean in mm (11.7 for people; default None:
+            a weak prior only), the metric cue for distance.
 
     The intervals (``rho_interval``, ``distance_interval``) are the Laplace
     approximation of rho's posterior at the result (every other variable integrated
-    out, the landmark noise scale estimated from the residuals), 95 %.
+    out, the iris diameter included, the noise scale estimated from the residuals of
+    all the points fitted), 95 %.
 
     Returns a :class:`FitResult` on the landmarks' device; float32.
     """
+    has_68 = landmarks is not None
+    if not has_68:  # the dense points alone: the 68's term is switched off below
+        if dense is None:
+            raise ValueError("give landmarks [B,68,2], dense points [B,N,2] or both")
+        landmarks = torch.zeros(dense.shape[0], 68, 2, device=dense.device)
+    check_dense_inputs(dense, dense_sigma, iris, iris_mm, landmarks.shape[0], layer, has_68)
     _check_inputs(landmarks, layer, groups, sigma, rho_prior, iterations, camera)
     prior = prior or FitPrior()
     iterations = iterations or DEFAULT_ITERATIONS
@@ -200,10 +233,17 @@ def fit_landmarks(
     target = landmarks.detach().to(dev, torch.float32)
     sig = prior.sigma() if sigma is None else torch.as_tensor(sigma, dtype=torch.float32)
     sig = sig.to(dev, torch.float32).expand(b, 68)
+    if not has_68:
+        sig = torch.full_like(sig, math.inf)
+    extra = None
+    if dense is not None or iris is not None:
+        default = prior.landmark_sigma_px * ndc_per_pixel(REFERENCE_PIXELS)
+        extra = DenseTerm(layer, dense, dense_sigma, iris, iris_mm, default, dev, has_68)
     index, valid = _group_slots(None if groups is None else groups.cpu(), b)
     index, valid = index.to(dev), valid.to(dev)
     safe = index.clamp(min=0)
-    layout = Layout(model.n_shape, model.n_expr, camera == "pseudo", index.shape[1])
+    n_extra = extra.extra if extra is not None else 0
+    layout = Layout(model.n_shape, model.n_expr, camera == "pseudo", index.shape[1], n_extra)
     stds = Stds.of(prior, layout, dev)
     fixed = Fixed(
         model=model,
@@ -211,6 +251,7 @@ def fit_landmarks(
         sigma=sig,
         rho_prior=_group_rho_prior(rho_prior, index, valid, dev),
         prior=prior,
+        dense=extra,
     )
     if not layout.fit_rho:
         starts = (0.0,)
@@ -319,7 +360,7 @@ def _start(init, rho0, fixed: Fixed, safe, valid, layout: Layout, stds: Stds):
         ],
         dim=-1,
     )
-    x0 = torch.cat([*z_shared, z_local.reshape(g, -1)], dim=1)
+    x0 = torch.cat([*z_shared, z_local.reshape(g, -1), torch.zeros(g, layout.extra, device=dev)], 1)
     log_rho = torch.log(_mean_over_frames(rho, safe, valid).clamp_min(1e-6))
     bases = {
         "log_rho": log_rho,
@@ -340,13 +381,17 @@ def _rigid_from_mean_face(fixed: Fixed, rho: torch.Tensor):
             zero,
             zero,
         )
+    target = fixed.target
+    if fixed.dense is not None and not fixed.dense.has_68:
+        mean, target = fixed.dense.mean_and_target(rho.device)
+        mean = mean[None]
     mean = mean[0] * torch.tensor([1.0, -1.0, -1.0], device=rho.device)  # camera frame
     w = 1.0 + rho[:, None] * mean[None, :, 2]  # [B, 68]
     centred = mean[:, :2] - mean[:, :2].mean(0)
-    target = fixed.target - fixed.target.mean(1, keepdim=True)
+    target, raw = target - target.mean(1, keepdim=True), target
     ratio = (target.square().sum((1, 2)).sqrt() / centred.square().sum().sqrt()).clamp_min(0.1)
     scale = ratio * w.mean(1)
-    trans = fixed.target.mean(1) * w.mean(1, keepdim=True) / scale[:, None] - mean[:, :2].mean(0)
+    trans = raw.mean(1) * w.mean(1, keepdim=True) / scale[:, None] - mean[:, :2].mean(0)
     return scale, trans
 
 
@@ -382,6 +427,10 @@ def _result(
         rho_interval = per_group(post.rho_interval().float())
         noise = per_group(post.noise_scale.float())
     distance_interval = 1.0 / rho_interval.flip(-1)  # 1 / 0 = inf
+    extra = {} if fixed.dense is None else fixed.dense.result(params, safe, per_image, per_group)
+    if fixed.dense is not None and not fixed.dense.has_68:  # residual of the dense points
+        target = fixed.dense.dense.to(out_device)
+        residual = (extra["dense"] - target).norm(dim=-1).mean(-1) / ndc_per_pixel(REFERENCE_PIXELS)
     return FitResult(
         rho=rho,
         scale=scale,
@@ -399,4 +448,5 @@ def _result(
         rho_interval=rho_interval,
         distance_interval=distance_interval,
         noise_scale=noise,
+        **extra,
     )

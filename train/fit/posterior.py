@@ -8,6 +8,13 @@ rho is positive, and the landmarks move with ``rho z`` (the perspective divide
 ``1 + rho z``), so the likelihood is about as curved per unit of log rho at 25 cm as
 at 2 m, where a Gaussian in rho itself would be lopsided (it would reach below zero
 at a distance). The distance interval is the same interval mapped by ``1 / rho``.
+
+With dense points or irises (:mod:`train.fit.dense`) their whitened residuals join the
+68's in every frame (and replace them when the 68 are not fitted), and the dense term's
+per-problem variables (``Layout.extra``: the iris diameter) join the shared block, after
+shape and log rho: they are integrated out of rho's interval like the shape, and
+``marginal`` optimises them with shape and rho. The noise scale is then one factor for
+all the points of a problem.
 """
 
 from __future__ import annotations
@@ -68,7 +75,11 @@ class FrameProblem:
     """The fit's problem in float64, one frame per row: what :mod:`train.fit.laplace`
     differentiates. ``bases`` the fit's base values, ``safe``/``valid [G, F]`` the
     frames' images and slots in use; :meth:`at` sets the point (and freezes the
-    contour bins there)."""
+    contour bins there).
+
+    Laplace's shared block (``n_shared`` variables) is the fit's shared variables then
+    its per-problem ``extra`` ones; a frame's row is that block then the frame's own
+    (:meth:`at`, :meth:`split`, :meth:`join` convert from and to the fit's ``x``)."""
 
     def __init__(self, bases, fixed: Fixed, safe, valid, layout: Layout, stds: Stds):
         f64 = torch.float64
@@ -77,32 +88,52 @@ class FrameProblem:
             target=fixed.target.to(f64),
             sigma=fixed.sigma.to(f64),
             rho_prior=fixed.rho_prior.to(f64),
+            dense=None if fixed.dense is None else fixed.dense.to_dtype(f64),
         )
+        self.has_68 = fixed.dense is None or fixed.dense.has_68
         self.bases = {k: v.to(f64) for k, v in bases.items()}
         self.stds = Stds(*(s.to(f64) if torch.is_tensor(s) else s for s in stds))
         self.safe, self.valid, self.layout = safe, valid, layout
         self.one = layout._replace(frames=1)
+        self.n_shared = layout.shared + layout.extra
         g, f = safe.shape
         self.which = torch.arange(g * f, device=safe.device)
         self.bins = None
 
+    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(shared [G, S], frames [G, F, L])`` of the fit's ``x [G, D]`` (S: ``n_shared``;
+        the ``extra`` variables last in ``shared``)."""
+        s, e = self.layout.shared, self.layout.extra
+        end = x.shape[1] - e
+        shared = torch.cat([x[:, :s], x[:, end:]], 1)
+        return shared, x[:, s:end].reshape(x.shape[0], self.safe.shape[1], self.layout.local)
+
+    def join(self, shared: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """The fit's ``x [G, D]`` from ``shared [G, S]`` and ``frames [G, F, L]``."""
+        s = self.layout.shared
+        return torch.cat([shared[:, :s], frames.reshape(len(frames), -1), shared[:, s:]], 1)
+
     def at(self, x: torch.Tensor) -> torch.Tensor:
         """Set the point ``x [G, D]``; returns the frames' variables ``[G*F, S+L]``."""
         g, f = self.safe.shape
-        s, k = self.layout.shared, self.layout.local
+        s, k = self.n_shared, self.layout.local
         x = x.to(torch.float64)
         params = unpack(x, self.bases, self.layout, self.stds)
         self.rho = params["rho"]
         rot = lbs.rodrigues(params["global_pose"].reshape(g * f, 3))
         self.bins = self.fixed.model.bins(rot)
-        local = x[:, s:].reshape(g, f, k)
-        return torch.cat([x[:, None, :s].expand(g, f, s), local], -1).reshape(g * f, s + k)
+        shared, local = self.split(x)
+        return torch.cat([shared[:, None].expand(g, f, s), local], -1).reshape(g * f, s + k)
 
     def scale_noise(self, factor: torch.Tensor) -> None:
         """Multiply each problem's landmark sigma by ``factor [G]``."""
         per_image = torch.ones_like(self.fixed.sigma[:, 0])
         per_image[self.safe[self.valid]] = factor[:, None].expand_as(self.safe)[self.valid]
-        self.fixed = self.fixed._replace(sigma=self.fixed.sigma * per_image[:, None])
+        dense = self.fixed.dense
+        self.fixed = self.fixed._replace(
+            sigma=self.fixed.sigma * per_image[:, None],
+            dense=None if dense is None else dense.scaled(per_image),
+        )
 
     def value(self, x: torch.Tensor) -> torch.Tensor:
         """The objective ``[G]`` at ``x [G, D]`` (its own contour bins)."""
@@ -110,28 +141,38 @@ class FrameProblem:
         return objective(params, self.fixed, self.safe, self.valid, self.fixed.rho_prior)
 
     def residuals(self, x: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
-        """Whitened residuals ``[n, 136]`` of frames ``which [n]`` at ``x [n, S+L]``."""
+        """Whitened residuals ``[n, M]`` of frames ``which [n]`` at ``x [n, S+L]``: the
+        68's (136, when fitted), then the dense term's."""
         f = self.safe.shape[1]
         g, slot = which // f, which % f
         bases = {"log_rho": self.bases["log_rho"][g]}
         for key in ("pose", "log_scale", "trans"):
             bases[key] = self.bases[key][g, slot][:, None]
+        s = self.n_shared
+        x = self.join(x[:, :s], x[:, s:])  # the one-frame layout of unpack
         params = unpack(x, bases, self.one, self.stds)
         image = self.safe[g, slot][:, None]
-        uv = project(params, self.fixed, image, self.bins[which][:, None])
-        r = (uv - self.fixed.target[image]) / self.fixed.sigma[image][..., None]
-        return r.reshape(len(x), -1)
+        out = []
+        if self.has_68:
+            uv = project(params, self.fixed, image, self.bins[which][:, None])
+            out.append((uv - self.fixed.target[image]) / self.fixed.sigma[image][..., None])
+        if self.fixed.dense is not None:
+            out.append(self.fixed.dense.residuals(params, image))
+        return torch.cat([r.reshape(len(x), -1) for r in out], -1)
 
     def priors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The priors' Hessian diagonals in the fit's variables: ``[G, S]`` and ``[L]``."""
         lay, prior = self.layout, self.fixed.prior
         g = self.safe.shape[0]
         dev = self.safe.device
-        shared = torch.ones(g, lay.shared, dtype=torch.float64, device=dev)
+        shared = torch.ones(g, self.n_shared, dtype=torch.float64, device=dev)
         if lay.fit_rho:
             has = ~torch.isnan(self.fixed.rho_prior)
             curv = (self.rho * LOG_RHO_STEP / prior.rho_prior_std) ** 2  # Gauss-Newton
-            shared[:, -1] = torch.where(has, curv, torch.zeros_like(curv))
+            shared[:, lay.shared - 1] = torch.where(has, curv, torch.zeros_like(curv))
+        if lay.extra:
+            extra = self.fixed.dense.prior_curvature()
+            shared[:, lay.shared :] = torch.tensor(extra, dtype=torch.float64, device=dev)
         local = torch.ones(lay.local, dtype=torch.float64, device=dev)
         n_e = lay.n_expr
         local[n_e + 5 : n_e + 8] = (POSE_STEP / prior.pose_std) ** 2
@@ -158,7 +199,7 @@ def refine(
     objective falls) on the objective, plus, with ``marginal``, the Laplace
     correction ``1/2 sum_f log det H_ff`` that integrates the frames' variables out
     of the shared ones (linearised at each step); finally the posterior there."""
-    s = problem.layout.shared
+    s = problem.n_shared
     g, f = problem.safe.shape
     x = x.to(torch.float64)
     b = problem.blocks(problem.at(x))
@@ -172,21 +213,23 @@ def refine(
         xr = x.detach().requires_grad_(True)
         with torch.enable_grad():
             (grad,) = torch.autograd.grad(problem.value(xr).sum(), xr)
-        extra = torch.zeros(g, s, dtype=x.dtype, device=x.device)
+        correction = torch.zeros(g, s, dtype=x.dtype, device=x.device)
         if marginal:
-            extra = laplace.logdet_gradient(
+            correction = laplace.logdet_gradient(
                 problem.residuals, frames, problem.which, problem.valid, b, s
             )
-        ds, df = laplace.newton_step(b, grad[:, :s] + extra, grad[:, s:].reshape(g, f, -1))
-        step = torch.cat([ds, df.reshape(g, -1)], 1)
-        move = (ds[:, -1] * LOG_RHO_STEP).abs()  # log rho: the last shared variable
+        grad_shared, grad_frames = problem.split(grad)
+        ds, df = laplace.newton_step(b, grad_shared + correction, grad_frames)
+        step = problem.join(ds, df)
+        # log rho: the last of shape and rho (an iris diameter, when fitted, comes after)
+        move = (ds[:, problem.layout.shared - 1] * LOG_RHO_STEP).abs()
         step = step * (MAX_LOG_RHO_MOVE / move.clamp_min(1e-300)).clamp(max=1.0)[:, None]
         with torch.no_grad():
-            before = problem.value(x) + (extra * x[:, :s]).sum(-1)
+            before = problem.value(x) + (correction * problem.split(x)[0]).sum(-1)
             length = torch.ones(g, 1, dtype=x.dtype, device=x.device)
             for _ in range(HALVINGS):
                 trial = x + length * step
-                after = problem.value(trial) + (extra * trial[:, :s]).sum(-1)
+                after = problem.value(trial) + (correction * problem.split(trial)[0]).sum(-1)
                 worse = ~(after <= before)
                 if not bool(worse.any()):
                     break
@@ -196,7 +239,8 @@ def refine(
     shared, local = problem.priors()
     s2, dof = laplace.residual_scale(b, shared, local)
     calibrated = laplace.blocks_scaled(b, 1.0 / s2, shared, local)
-    var = laplace.shared_covariance(calibrated)[:, -1, -1]
+    rho = problem.layout.shared - 1  # log rho: the last of the fit's own shared variables
+    var = laplace.shared_covariance(calibrated)[:, rho, rho]
     # a degenerate problem (no face: every landmark on one point) has no curvature in
     # rho: its interval is [0, inf], never NaN
     std = torch.where(var > 0, var.sqrt() * LOG_RHO_STEP, torch.full_like(var, math.inf))

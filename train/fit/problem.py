@@ -1,9 +1,11 @@
 """The fit's problem: its variables, priors and objective (the negative log posterior
 of :mod:`train.fit.fitting`'s docstring), shared by the fit and its posterior.
 
-A problem (an image, or a capture) holds its shared variables (shape, log rho) then
-each frame slot's own (expression, jaw, eyelids, pose, log S, t), in normalised units:
-a unit change of a variable moves the objective about equally for all of them.
+A problem (an image, or a capture) holds its shared variables (shape, log rho), then
+each frame slot's own (expression, jaw, eyelids, pose, log S, t), then the dense term's
+per-problem variables (``Layout.extra``: the iris diameter, :mod:`train.fit.dense`), in
+normalised units: a unit change of a variable moves the objective about equally for all
+of them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import NamedTuple
 import torch
 
 from train.data.synthetic import EXPRESSION_DECAY, JAW_NOISE_FACTOR, SHAPE_STD
+from train.fit.dense import DenseTerm
 from train.fit.landmark_model import LandmarkModel
 from train.render.head import project_landmarks
 from train.units import JAW, REFERENCE_PIXELS, ndc_per_pixel
@@ -55,6 +58,7 @@ class Layout(NamedTuple):
     n_expr: int
     fit_rho: bool
     frames: int  # frame slots per problem (the largest group)
+    extra: int = 0  # per-problem variables after the frames' (train.fit.dense)
 
     @property
     def shared(self) -> int:
@@ -91,10 +95,12 @@ class Fixed(NamedTuple):
     sigma: torch.Tensor  # [B, 68]
     rho_prior: torch.Tensor  # [G], NaN: none
     prior: FitPrior
+    dense: DenseTerm | None = None  # the dense points' and irises' term, if any
 
 
 def unpack(x: torch.Tensor, bases: dict, layout: Layout, stds: Stds) -> dict:
-    """The model quantities of the variables ``x [P, D]`` (per problem, per frame)."""
+    """The model quantities of the variables ``x [P, D]`` (per problem, per frame;
+    ``"extra" [P, layout.extra]`` the dense term's variables)."""
     p = x.shape[0]
     n_s = layout.n_shape
     shape = x[:, :n_s] * stds.shape
@@ -102,7 +108,8 @@ def unpack(x: torch.Tensor, bases: dict, layout: Layout, stds: Stds) -> dict:
         rho = torch.exp(bases["log_rho"] + x[:, n_s] * LOG_RHO_STEP)
     else:
         rho = torch.zeros(p, device=x.device)
-    local = x[:, layout.shared :].reshape(p, layout.frames, layout.local)
+    end = x.shape[1] - layout.extra
+    local = x[:, layout.shared : end].reshape(p, layout.frames, layout.local)
     n_e = layout.n_expr
     return {
         "shape": shape,
@@ -117,6 +124,7 @@ def unpack(x: torch.Tensor, bases: dict, layout: Layout, stds: Stds) -> dict:
         "global_pose": bases["pose"] + local[..., n_e + 5 : n_e + 8] * POSE_STEP,
         "scale": torch.exp(bases["log_scale"] + local[..., n_e + 8] * LOG_SCALE_STEP),
         "trans": bases["trans"] + local[..., n_e + 9 : n_e + 11] * TRANS_STEP,
+        "extra": x[:, end:],
     }
 
 
@@ -149,6 +157,8 @@ def objective(params: dict, fixed: Fixed, safe, valid, rho_prior) -> torch.Tenso
     local = local + params["z_eyelids"].square().sum(-1)
     local = local + (params["global_pose"] / fixed.prior.pose_std).square().sum(-1)
     total = 0.5 * ((data + local) * valid).sum(1) + 0.5 * params["z_shape"].square().sum(-1)
+    if fixed.dense is not None:
+        total = total + fixed.dense.objective(params, safe, valid)
     has = ~torch.isnan(rho_prior)
     rho_term = ((params["rho"] - torch.nan_to_num(rho_prior)) / fixed.prior.rho_prior_std) ** 2
     return total + 0.5 * torch.where(has, rho_term, torch.zeros_like(rho_term))
