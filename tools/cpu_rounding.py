@@ -1,6 +1,6 @@
 """How far another CPU's rounding moves a training run, measured on one machine.
 
-    python tools/cpu_rounding.py [--steps 60] [--preset default] [--out-dir runs/cpu-rounding]
+    python -m tools.cpu_rounding [--steps 60] [--preset default] [--out-dir runs/cpu-rounding]
 
 Runs ``train.pretrain`` twice from scratch, same commit and seeds: once with this CPU's
 native kernels and once with the AVX2 kernels that a CPU without AVX-512 runs
@@ -192,7 +192,7 @@ def _plot(losses: dict[str, list[float]], path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(prog="python tools/cpu_rounding.py", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.cpu_rounding", description=__doc__)
     parser.add_argument("--steps", type=int, default=60, help="training steps (default: 60)")
     parser.add_argument("--preset", default="default", help="config preset (default: default)")
     parser.add_argument("--out-dir", default="runs/cpu-rounding", help="(default: %(default)s)")

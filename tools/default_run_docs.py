@@ -1,6 +1,6 @@
 """The numbers of ``docs/default-run/README.md``, written from their committed sources.
 
-    python tools/default_run_docs.py [--check]
+    python -m tools.default_run_docs [--check]
 
 Every number in that page sits in a generated block::
 
@@ -125,7 +125,7 @@ def refresh(text: str, folder: Path) -> tuple[str, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python tools/default_run_docs.py", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.default_run_docs", description=__doc__)
     parser.add_argument("--check", action="store_true", help="only say which blocks are stale")
     parser.add_argument("--page", default=str(PAGE), help="the page (default: %(default)s)")
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """Draw the README's picture of the camera: the bundled head under rho = 0 ... 4.
 
-    python tools/rho_sweep.py [--flame PATH] [--out docs/ppcam_rho_sweep.png]
+    python -m tools.rho_sweep [--flame PATH] [--out docs/ppcam_rho_sweep.png]
 
 As rho grows (the camera comes closer) the nose, nearest to the camera, is
 magnified relative to the rest of the face, the cheeks and jaw contour bulge and

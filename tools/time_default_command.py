@@ -1,6 +1,6 @@
 """The default command timed as a new user meets it, and its results kept.
 
-    python tools/time_default_command.py [--out docs/default-run/default-command]
+    python -m tools.time_default_command [--out docs/default-run/default-command]
                                          [--work /tmp/default-command] [--python python3]
 
 Clones this repository's HEAD (commit your work first: the clone has only commits)
@@ -107,7 +107,7 @@ def step_seconds(results: dict) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python tools/time_default_command.py",
+    parser = argparse.ArgumentParser(prog="python -m tools.time_default_command",
                                      description=__doc__)  # fmt: skip
     parser.add_argument("--out", default=str(ROOT / "docs/default-run/default-command"))
     parser.add_argument("--work", default="/tmp/default-command")
