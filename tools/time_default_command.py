@@ -19,9 +19,10 @@ under ``MINIRAST_COMPILE=1`` (compile at the first large call: the policy before
 ``auto`` waited for a stage to cost its compile).
 
 It writes ``--out/results.json`` (what the command's report wrote), ``--out/command.log``
-(what it printed) and ``--out/timing.json`` (commit, date, machine, torch, both times and
-each run's training time), which ``tools/default_run_docs.py`` turns into
-``docs/default-run/README.md``'s numbers. Run it on an otherwise idle machine.
+(what it printed, each progress bar at its last state) and ``--out/timing.json``
+(commit, date, machine, torch, both times and each run's training time), which
+``tools/default_run_docs.py`` turns into ``docs/default-run/README.md``'s numbers.
+Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -85,6 +86,19 @@ def time_quick_start(work: Path, env: dict) -> dict[str, float]:
         folder.mkdir()
         out[name] = round(timed(f"python {script}", folder, run_env), 2)
     return out
+
+
+def last_states(text: str) -> str:
+    """``text`` with each progress bar (tqdm: ``desc:  42%|...``) at its last state
+    only: a bar line followed by a line of the same bar is dropped."""
+    lines = [line.split("\r")[-1] for line in text.split("\n")]
+
+    def bar(line: str) -> str | None:
+        head, sep, rest = line.partition(":")
+        return head if sep and "%|" in rest else None
+
+    kept = [a for a, b in zip(lines, lines[1:] + [""]) if bar(a) is None or bar(a) != bar(b)]
+    return "\n".join(kept)
 
 
 def train_seconds(results: dict) -> dict[str, float]:
@@ -156,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(clone / "runs/finetune/report/results.json", out / "results.json.tmp")
     os.replace(out / "results.json.tmp", out / "results.json")
-    write_text(out / "command.log", log.read_text())
+    write_text(out / "command.log", last_states(log.read_text()))
     write_text(out / "timing.json", json.dumps(timing, indent=1) + "\n")
     print(f"install {install_s:.0f} s, command {command_s:.0f} s; wrote {out}")
     return 0
