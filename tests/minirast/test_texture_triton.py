@@ -96,6 +96,13 @@ def test_far_uv(exponent, filter_mode, boundary, seed):
 
 @pytest.mark.parametrize("filter_mode", ["linear", "linear-mipmap-linear", "nearest"])
 def test_backward_deterministic_and_atomics_agree(filter_mode):
+    """Bitwise the same gradients from the same inputs.
+
+    On CPU (Triton's interpreter, as in CI) programs run one after another, so even
+    float atomics repeat: this cannot catch an order-dependent race there, only
+    uninitialised memory, unstable sorts or a reduction that changes with the data's
+    layout. On a GPU (``python -m bench.gpu`` runs it) it checks the fixed-order sums.
+    """
     from minirast._triton import texture as op
 
     tex, uv, uv_da, grad_out = _inputs(2, 1, (8, 8), 3, (6, 8), 5, uv_range=(0.2, 0.4))
