@@ -106,9 +106,9 @@ def test_a_run_with_ema_delivers_the_average_and_keeps_the_raw_weights(data_root
     Run(plain, progress=False).train(data)
     plain_final = load_file(os.path.join(plain.run.out_dir, plain.run.name, "final.safetensors"))
     assert not any(k.startswith(PREFIX) for k in plain_final)
-    assert read_info(os.path.join(plain.run.out_dir, plain.run.name, "final.safetensors"))[
-        "extra"
-    ] == {"weights": "raw"}
+    extra = read_info(os.path.join(plain.run.out_dir, plain.run.name, "final.safetensors"))["extra"]
+    assert extra["weights"] == "raw" and "ema_decay" not in extra
+    assert extra["trained_on"]["kind"] == "synthetic"  # train.engine.provenance
 
     # the report's setup table names the weights each evaluated checkpoint holds
     def weights(path):

@@ -39,7 +39,7 @@ from train.eval.tables import (
     rho_table,
 )
 from train.eval.targets import judge
-from train.fit import FitResult, fit_landmarks
+from train.fit import better_of, fit_landmarks
 from train.fit.posterior import UNOBSERVABLE_RATIO
 
 FIT_TITLES = {
@@ -124,19 +124,6 @@ def fit_predictions(runs: list[EvalRun], preds: dict, samples: Samples, progress
         seconds["fit-regressor"] = time.perf_counter() - start
         rows.append(FitRow("fit-regressor", "fit-regressor", cfg))
     return rows, {k: _as_prediction(v) for k, v in fits.items()}, seconds
-
-
-def better_of(a: FitResult, b: FitResult) -> FitResult:
-    """Per image, the fit with the lower objective (the regressor's start against the
-    mean face's: a regressor far off can start the fit in a flat region)."""
-    pick = a.objective <= b.objective
-
-    def choose(x: torch.Tensor | None, y: torch.Tensor | None) -> torch.Tensor | None:
-        if x is None or y is None:  # a field neither fit computed (dense, iris)
-            return None
-        return torch.where(pick.reshape(-1, *([1] * (x.dim() - 1))), x, y)
-
-    return FitResult(*(choose(x, y) for x, y in zip(a, b)))
 
 
 def capture_results(cfg: TrainConfig, num: Numbers) -> dict:

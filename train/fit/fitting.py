@@ -450,3 +450,17 @@ def _result(
         noise_scale=noise,
         **extra,
     )
+
+
+def better_of(a: FitResult, b: FitResult) -> FitResult:
+    """Per image, the fit with the lower objective of two fits of the same landmarks
+    (e.g. from a regressor's prediction and from the mean face: a start far off can
+    leave the fit in a flat region); fields neither fit computed (None) stay None."""
+    pick = a.objective <= b.objective
+
+    def choose(x: torch.Tensor | None, y: torch.Tensor | None) -> torch.Tensor | None:
+        if x is None or y is None:
+            return None
+        return torch.where(pick.reshape(-1, *([1] * (x.dim() - 1))), x, y)
+
+    return FitResult(*(choose(x, y) for x, y in zip(a, b)))

@@ -28,7 +28,7 @@ import torch
 
 import flame
 from train.faces.crop_box import CropBox
-from train.fit import FitResult, fit_landmarks
+from train.fit import FitResult, better_of, fit_landmarks
 from train.fit.inputs import ndc_to_pixels, pixels_to_ndc
 from train.fit.posterior import distance_text
 
@@ -105,9 +105,7 @@ def refine_faces(
     warm = fit_landmarks(target, layer, init=init, marginal=True, device=device)
     cold = fit_landmarks(target, layer, marginal=True, device=device)
     pick = warm.objective <= cold.objective
-    fit = FitResult(
-        *(torch.where(pick.reshape(-1, *([1] * (x.dim() - 1))), x, y) for x, y in zip(warm, cold))
-    )
+    fit = better_of(warm, cold)
     return [_block(fit, i, bool(pick[i]), landmarks_px[i], sizes[i]) for i in range(b)]
 
 
