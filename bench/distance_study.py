@@ -231,11 +231,12 @@ def plot(payload: dict, path: str) -> None:
     fig, axes = plt.subplots(1, len(cases), figsize=(4 * len(cases), 4), sharey=True)
     for ax, c in zip(list(axes) if len(cases) > 1 else [axes], cases, strict=True):
         p = c["points"]
-        true = torch.tensor(p["true_m"])
-        # spread each distance's points sideways (multiplicatively) so the bars show
-        n = len(true)
-        spread = 1 + 0.12 * (torch.arange(n) % 9 - 4) / 4 / max(1, len(set(p["true_m"])) // 7)
-        x = (true * spread).tolist()
+        # spread each distance's points sideways (up to 8 %, multiplicatively)
+        x = list(p["true_m"])
+        for d in set(x):
+            idx = [k for k, t in enumerate(p["true_m"]) if t == d]
+            for rank, k in enumerate(idx):
+                x[k] = d * (1 + 0.16 * (rank / max(1, len(idx) - 1) - 0.5))
         fitted = torch.tensor(p["fitted_m"]).clamp_min(0.05)
         lo = torch.tensor(p["lo_m"]).clamp_min(0.05)
         hi = torch.tensor(p["hi_m"]).clamp(0.05, 100.0)
@@ -248,6 +249,8 @@ def plot(payload: dict, path: str) -> None:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_ylim(0.1, 100)
+        ax.set_xticks(ds, [f"{d:g}" for d in ds], fontsize=7)
+        ax.minorticks_off()
         ax.set_xlabel("true camera distance, m")
         ax.set_title(f"{c['case']} (red: misses the truth)", fontsize=9)
     (axes[0] if len(cases) > 1 else axes).set_ylabel("fitted distance with 95 % interval, m")
