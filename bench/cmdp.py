@@ -48,9 +48,10 @@ FT_TO_M = 0.3048
 class CmdpSet(NamedTuple):
     """The portraits read (N of them): ``landmarks [N,68,2]`` float32 NDC of the centred
     square (:func:`train.fit.inputs.pixels_to_ndc`), ``subject [N]`` int64 ids (the
-    order of the subjects' folders), ``distance_m [N]`` float64 camera distances
-    (metres, from the file names' feet), ``size [N,2]`` int64 image (width, height)
-    in pixels, ``paths`` the image files; ``skipped`` the portraits left out, with why."""
+    rows of ``dinfo.mat``, one per subject folder ``<n>_<id>``), ``distance_m [N]``
+    float64 camera distances (metres, from the file names' feet), ``size [N,2]`` int64
+    image (width, height) in pixels, ``paths`` the image files; ``skipped`` the
+    portraits left out, with why."""
 
     landmarks: torch.Tensor
     subject: torch.Tensor
