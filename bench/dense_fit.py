@@ -43,18 +43,25 @@ def test_split(gen: FaceGenerator, per_regime: int) -> dict:
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0] if k != "image"}
 
 
-def cmdp_set(gen: FaceGenerator, identities: int, seed: int = 0) -> dict:
-    """The multi-distance set: identity-major, the seven distances each."""
+def cmdp_set(gen: FaceGenerator, identities: int, seed: int = 0, frames: int = 1) -> dict:
+    """The multi-distance set: identity-major, the seven distances each, ``frames``
+    frames at each (a capture: the identity's shape, each frame its own expression,
+    pose and landmark noise; frame 0 is the same with any ``frames``)."""
     spec = REGIME_SPECS["studio"]
     params = []
     for i in range(identities):
         base = sample_parameters(spec, seed, "test/cmdp", i, gen.n_shape, gen.n_expr)
         for d in CMDP_M:
-            p = dict(base)
-            p["distance"] = torch.tensor(d)
-            p["span"] = torch.tensor(0.5)
-            p["jitter"] = torch.zeros(2)
-            params.append(p)
+            for k in range(frames):
+                p = dict(base)
+                if k:
+                    split = f"test/cmdp/{k}"
+                    p = sample_parameters(spec, seed, split, i, gen.n_shape, gen.n_expr)
+                    p["shape"] = base["shape"]
+                p["distance"] = torch.tensor(d)
+                p["span"] = torch.tensor(0.5)
+                p["jitter"] = torch.zeros(2)
+                params.append(p)
     with torch.no_grad():
         return gen._make(spec, params, list(range(len(params))), render=False)
 
