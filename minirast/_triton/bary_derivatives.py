@@ -39,11 +39,11 @@ from .common import (
     RasterBins,
     bins_from_tri_id,
     check_bins,
-    load_face,
     load_pixel3,
-    load_vertex,
+    load_visible_face,
     nonempty,
     reduce_entries,
+    screen_corners,
     tile_pixels,
 )
 
@@ -55,23 +55,12 @@ def _db_setup(pos_ptr, faces_ptr, bary_ptr, b, V, pix, t, cov, H, W):
     """Per pixel: the clip ``x, y, w``, ``q = 1/w`` and screen ``X, Y`` of the visible
     face's three corners, then ``1/A``, the barycentrics, ``u`` and the NDC steps of a
     column and a row (a flat tuple of 25); masked lanes read harmless values."""
-    ts = tl.where(cov, t, 0)
-    i0, i1, i2 = load_face(faces_ptr, ts, cov)
-    pb = pos_ptr + b * V * 4
-    x0, y0, _z0, w0 = load_vertex(pb, i0, cov)
-    x1, y1, _z1, w1 = load_vertex(pb, i1, cov)
-    x2, y2, _z2, w2 = load_vertex(pb, i2, cov)
-    q0 = 1.0 / w0
-    q1 = 1.0 / w1
-    q2 = 1.0 / w2
-    X0 = x0 * q0
-    Y0 = y0 * q0
-    X1 = x1 * q1
-    Y1 = y1 * q1
-    X2 = x2 * q2
-    Y2 = y2 * q2
-    area = (X1 - X0) * (Y2 - Y0) - (X2 - X0) * (Y1 - Y0)
-    inv_area = 1.0 / tl.where(cov, area, 1.0)
+    (_i0, _i1, _i2, x0, y0, _z0, w0, x1, y1, _z1, w1, x2, y2, _z2, w2) = load_visible_face(
+        pos_ptr, faces_ptr, b, V, t, cov
+    )  # fmt: skip
+    q0, q1, q2, X0, Y0, X1, Y1, X2, Y2, inv_area = screen_corners(
+        x0, y0, w0, x1, y1, w1, x2, y2, w2, cov
+    )
     bb0, bb1, bb2 = load_pixel3(bary_ptr, pix, cov)
     u = bb0 * w0 + bb1 * w1 + bb2 * w2
     sx = 2.0 / W.to(tl.float32)

@@ -182,6 +182,39 @@ def load_vertex(pb, i, m):
 
 
 @triton.jit
+def load_visible_face(pos_ptr, faces_ptr, b, V, t, cov):
+    """The face ``t`` visible at each pixel of image ``b`` (``cov``: covered): its vertex
+    indices and the clip ``x, y, z, w`` of its three corners, ``(i0, i1, i2, x0, y0, z0,
+    w0, x1, ..., w2)``; masked lanes read face 0's harmless values."""
+    ts = tl.where(cov, t, 0)
+    i0, i1, i2 = load_face(faces_ptr, ts, cov)
+    pb = pos_ptr + b * V * 4
+    x0, y0, z0, w0 = load_vertex(pb, i0, cov)
+    x1, y1, z1, w1 = load_vertex(pb, i1, cov)
+    x2, y2, z2, w2 = load_vertex(pb, i2, cov)
+    return i0, i1, i2, x0, y0, z0, w0, x1, y1, z1, w1, x2, y2, z2, w2
+
+
+@triton.jit
+def screen_corners(x0, y0, w0, x1, y1, w1, x2, y2, w2, cov):
+    """``q = 1/w`` and screen ``X = x q``, ``Y = y q`` of three corners, then the inverse
+    of their signed screen area (twice the triangle's; 1 on masked lanes):
+    ``(q0, q1, q2, X0, Y0, X1, Y1, X2, Y2, inv_area)``."""
+    q0 = 1.0 / w0
+    q1 = 1.0 / w1
+    q2 = 1.0 / w2
+    X0 = x0 * q0
+    Y0 = y0 * q0
+    X1 = x1 * q1
+    Y1 = y1 * q1
+    X2 = x2 * q2
+    Y2 = y2 * q2
+    area = (X1 - X0) * (Y2 - Y0) - (X2 - X0) * (Y1 - Y0)
+    inv_area = 1.0 / tl.where(cov, area, 1.0)
+    return q0, q1, q2, X0, Y0, X1, Y1, X2, Y2, inv_area
+
+
+@triton.jit
 def load_pixel3(ptr, pix, m):
     """The three values of pixels ``pix`` in a ``[B,H,W,3]`` map; masked lanes read 0."""
     v0 = tl.load(ptr + pix * 3 + 0, mask=m, other=0.0)

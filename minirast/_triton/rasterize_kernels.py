@@ -37,8 +37,10 @@ from .common import (
     load_face,
     load_pixel3,
     load_vertex,
+    load_visible_face,
     pixel_centres,
     record_barycentrics,
+    screen_corners,
     tile_pixels,
 )
 
@@ -243,23 +245,12 @@ def _bary_pixel_grads(
     ``-l_k grad_p(l) . dV``, so ``dL/dV_k = -l_k G`` with ``G = sum_i dL/dl_i grad_p(l_i)``;
     then the chain through ``X = x q``, ``Y = y q``, ``Z = z q``, ``q = 1/w``.
     """
-    ts = tl.where(cov, t, 0)
-    i0, i1, i2 = load_face(faces_ptr, ts, cov)
-    pb = pos_ptr + b * V * 4
-    x0, y0, z0, w0 = load_vertex(pb, i0, cov)
-    x1, y1, z1, w1 = load_vertex(pb, i1, cov)
-    x2, y2, z2, w2 = load_vertex(pb, i2, cov)
-    q0 = 1.0 / w0
-    q1 = 1.0 / w1
-    q2 = 1.0 / w2
-    X0 = x0 * q0
-    Y0 = y0 * q0
-    X1 = x1 * q1
-    Y1 = y1 * q1
-    X2 = x2 * q2
-    Y2 = y2 * q2
-    area = (X1 - X0) * (Y2 - Y0) - (X2 - X0) * (Y1 - Y0)
-    inv_area = 1.0 / tl.where(cov, area, 1.0)
+    (i0, i1, i2, x0, y0, z0, w0, x1, y1, z1, w1, x2, y2, z2, w2) = load_visible_face(
+        pos_ptr, faces_ptr, b, V, t, cov
+    )  # fmt: skip
+    q0, q1, q2, X0, Y0, X1, Y1, X2, Y2, inv_area = screen_corners(
+        x0, y0, w0, x1, y1, w1, x2, y2, w2, cov
+    )
 
     bb0, bb1, bb2 = load_pixel3(bary_ptr, pix, cov)
     g0, g1, g2 = load_pixel3(gb_ptr, pix, cov)
