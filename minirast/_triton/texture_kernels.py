@@ -83,9 +83,13 @@ def _footprint(da_ptr, q, m, TW, TH):
 
 @triton.jit
 def _mip_levels(da_ptr, q, m, TW, TH, L, FILTER: tl.constexpr):
-    """``(level0, level1, frac)`` of pixels ``q``: the level of detail clamped to
-    ``[0, L]`` (NaN -> 0), its floor, and for trilinear the next level and the
-    fraction (zero at level 0 and on the last level)."""
+    """``(level0, level1, frac)`` of pixels ``q``: bilinear (``LINEAR``) samples level 0
+    only; the mipmapped modes take the level of detail clamped to ``[0, L]`` (NaN -> 0),
+    its floor, and for trilinear the next level and the fraction (zero at level 0 and
+    on the last level)."""
+    if FILTER == LINEAR:
+        lev0 = tl.zeros(q.shape, tl.int32)
+        return lev0, lev0, tl.zeros(q.shape, tl.float32)
     _, _, _, _, _, _, _, l2b, _, l2a = _footprint(da_ptr, q, m, TW, TH)
     flevel = 0.5 * tl.log2(l2b + l2a)
     flevel = tl.where(flevel == flevel, flevel, 0.0)
@@ -240,12 +244,7 @@ def _tex_fwd_kernel(
             tl.store(out_ptr + q64 * C + cc, val, mask=pm & (cc < C))
             c0 += BLOCK_C
     else:
-        if FILTER == LINEAR:
-            lev0 = tl.zeros_like(q)
-            lev1 = lev0
-            frac = tl.zeros(q.shape, tl.float32)
-        else:
-            lev0, lev1, frac = _mip_levels(da_ptr, q64, pm, TW, TH, L, FILTER)
+        lev0, lev1, frac = _mip_levels(da_ptr, q64, pm, TW, TH, L, FILTER)
         w0, _, off0, _, x0, x1, y0, y1, fx, fy, m00, m10, m01, m11, _ = _setup_level(
             uv_ptr, lvl_ptr, q64, pm, lev0, BOUNDARY
         )
@@ -389,12 +388,7 @@ def _tex_bwd_pixel_kernel(
             key = tl.where(ok, kb + (iy + 1) * (w + 1) + ix + 1, NA)
             _store_entry(key_ptr, wt_ptr, q64, key.to(tl.int32), one, zero, zero, zero, pm)
     else:
-        if FILTER == LINEAR:
-            lev0 = tl.zeros_like(q)
-            lev1 = lev0
-            frac = tl.zeros(q.shape, tl.float32)
-        else:
-            lev0, lev1, frac = _mip_levels(da_ptr, q64, pm, TW, TH, L, FILTER)
+        lev0, lev1, frac = _mip_levels(da_ptr, q64, pm, TW, TH, L, FILTER)
         w0, h0, off0, aoff0, x0, x1, y0, y1, fx, fy, m00, m10, m01, m11, ok0 = _setup_level(
             uv_ptr, lvl_ptr, q64, pm, lev0, BOUNDARY
         )
