@@ -32,7 +32,8 @@ import sys
 from pathlib import Path
 
 from _common.atomic import write_text
-from train.eval.report import _table, headline, replicate_section, targets_section
+from _common.markdown import markdown_table
+from train.eval.report import headline, replicate_section, targets_section
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "default-run" / "README.md"
 BLOCK = re.compile(
@@ -67,7 +68,7 @@ def command_time(timing: dict) -> str:
         [f"of which: training `{name}` ({timing['mean_step_s'][name]:.3f} s a step)", _minutes(s)]
         for name, s in timing["train_s"].items()
     ]
-    lines += _table(["step", "time"], rows)
+    lines += markdown_table(["step", "time"], rows)
     quick = timing["quick_start_s"]
     lines += [
         "The README's quick start in that venv (process start-up and the first render "
@@ -75,7 +76,7 @@ def command_time(timing: dict) -> str:
         f"({quick['standin_build']:.1f} s, cached per machine):",
         "",
     ]
-    lines += _table(
+    lines += markdown_table(
         ["`MINIRAST_COMPILE`", "empty compile cache", "warm compile cache"],
         [
             ["`auto` (default)", f"{quick['auto_cold']:.1f} s", f"{quick['auto_warm']:.1f} s"],

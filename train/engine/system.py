@@ -173,9 +173,15 @@ class TrainingSystem(torch.nn.Module):
 
 def load_system(path: str, device: torch.device) -> TrainingSystem:
     """The trained regressor (and renderer) of a training checkpoint, in eval mode."""
+    return read_system(path, device)[0]
+
+
+def read_system(path: str, device: torch.device) -> tuple[TrainingSystem, dict]:
+    """:func:`load_system` and the checkpoint's metadata (``config``, ``extra``, ...), from
+    one read of the file."""
     tensors, info = ckpt.read_checkpoint(path)
     cfg = TrainConfig.from_dict(info["config"])
     layer = flame.FLAME(cfg.data.flame, n_shape=cfg.data.n_shape, n_expr=cfg.data.n_expr).to(device)
     system = TrainingSystem(cfg, layer)
     ckpt.load_model_state(system, tensors)
-    return system.to(device).eval()
+    return system.to(device).eval(), info

@@ -6,6 +6,7 @@ can be checked against each other; a missing value prints as a dash.
 
 from __future__ import annotations
 
+from _common.markdown import markdown_table
 from train.data.sources import REGIMES
 
 DASH = "–"
@@ -25,15 +26,6 @@ def _ci(cell: dict | None, digits: int = 2, signed: bool = False) -> str:
     if cell.get("lo") is not None and cell.get("hi") is not None:
         text += f" [{fmt.format(cell['lo'])}, {fmt.format(cell['hi'])}]"
     return text
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return [
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(row) + " |" for row in rows),
-        "",
-    ]
 
 
 def _role_label(results: dict, role: str) -> str | None:
@@ -87,7 +79,7 @@ def setup_section(results: dict) -> list[str]:
                 b.get("machine") or "not recorded",
             ]
         )
-    lines += _table(
+    lines += markdown_table(
         [
             "run",
             "role",
@@ -141,7 +133,7 @@ def paper_section(results: dict) -> list[str]:
                     f"{paper['changes_pct'][theirs][f'{kind}_pct']:+.1f}",
                 ]
             )
-    lines += _table(["change", "ours %", "paper %"], rows)
+    lines += markdown_table(["change", "ours %", "paper %"], rows)
     persp = paper["sec62_equivalent_rho"]
     lines += [
         f"The paper's full-perspective baseline ends at an equivalent rho of "
@@ -189,7 +181,7 @@ def landmark_section(results: dict) -> list[str]:
             )
         n = next(iter(results["landmarks"].values()))[source]["n"]
         lines += [f"**{source}** ({n} test images)", ""]
-        lines += _table(
+        lines += markdown_table(
             ["run", "jaw x1e4", "other x1e4", "jaw px", "other px", "Δ jaw %", "Δ other %"], rows
         )
     return lines
@@ -237,7 +229,7 @@ def replicate_section(results: dict) -> list[str]:
                         _seed_cell(c),
                     ]
                 )
-    lines += _table(["role", "regime", "Δ %", "per replicate", "mean ± SD [95 %]"], rows)
+    lines += markdown_table(["role", "regime", "Δ %", "per replicate", "mean ± SD [95 %]"], rows)
     rho_rows = []
     for role, entry in rep["roles"].items():
         for source, c in entry["rho_mean"].items():
@@ -245,7 +237,7 @@ def replicate_section(results: dict) -> list[str]:
             per = ", ".join(_f(v) for v in c["per_seed"])
             rho_rows.append([role, source, per, f"{_f(c['mean'])}{sd}"])
     lines += ["Mean predicted rho per replicate:", ""]
-    lines += _table(["role", "regime", "per replicate", "mean ± SD"], rho_rows)
+    lines += markdown_table(["role", "regime", "per replicate", "mean ± SD"], rho_rows)
     return lines
 
 
@@ -271,7 +263,7 @@ def neutral_section(results: dict) -> list[str]:
     rows = []
     for label, per in table.items():
         rows.append([label] + [_neutral_cell(per[r]) if r in per else DASH for r in regimes])
-    lines += _table(["run", *(f"{r} mm" for r in regimes)], rows)
+    lines += markdown_table(["run", *(f"{r} mm" for r in regimes)], rows)
     return lines + _fig(results, "neutral_error", "neutral-shape error")
 
 
@@ -305,7 +297,7 @@ def rho_section(results: dict) -> list[str]:
                     _f(cell.get("distance_true_median_m")),
                 ]
             )
-    lines += _table(
+    lines += markdown_table(
         [
             "run",
             "regime",
@@ -359,7 +351,7 @@ def perspective_section(results: dict) -> list[str]:
                 _ci(p.get("pearson")),
             ]
         )
-    lines += _table(
+    lines += markdown_table(
         ["regime", "true rho", "perspective: equivalent rho", "rho model", "perspective Pearson"],
         rows,
     )
@@ -396,7 +388,7 @@ def ablation_section(results: dict) -> list[str]:
         rows.append(row)
     header = ["run", "hmc jaw", "hmc other", "wild jaw", "wild other"]
     header += [f"rho {r}" for r in REGIMES] + ["Pearson (all)", "hmc shape mm"]
-    return lines + _table(header, rows)
+    return lines + markdown_table(header, rows)
 
 
 def headline(results: dict) -> str:
@@ -433,7 +425,7 @@ def headline(results: dict) -> str:
         "other (r)",
         "Δ other %",
     ]
-    lines = _table(header, rows)
+    lines = markdown_table(header, rows)
     rep = results.get("replicates", {}).get("roles", {}).get("rho")
     if rep and rep["vs_retrained"]:
         n = len(rep["replicates"])
@@ -446,7 +438,7 @@ def headline(results: dict) -> str:
             [source, _seed_cell(c["jaw_pct"]), _seed_cell(c["other_pct"])]
             for source, c in rep["vs_retrained"].items()
         ]
-        lines += _table(["regime", "Δ jaw %", "Δ other %"], seed_rows)
+        lines += markdown_table(["regime", "Δ jaw %", "Δ other %"], seed_rows)
     return "\n".join(lines).rstrip()
 
 
@@ -456,7 +448,7 @@ def _targets_table(targets: list[dict]) -> list[str]:
         verdict = {True: "met", False: "**missed**", None: "not measured"}[t["met"]]
         wanted = f"{t['compare'].replace('x', 'measured')} {t['limit']:g}"
         rows.append([t["target"], wanted, _ci(t), verdict])
-    return _table(["target", "wanted", "measured [95 % interval]", "verdict"], rows)
+    return markdown_table(["target", "wanted", "measured [95 % interval]", "verdict"], rows)
 
 
 def fit_section(results: dict) -> list[str]:
@@ -492,10 +484,12 @@ def fit_section(results: dict) -> list[str]:
                     _ci(vs.get("other_pct"), 1, signed=True),
                 ]
             )
-    lines += _table(["fit", "regime", "jaw x1e4", "other x1e4", "Δ jaw %", "Δ other %"], rows)
+    lines += markdown_table(
+        ["fit", "regime", "jaw x1e4", "other x1e4", "Δ jaw %", "Δ other %"], rows
+    )
     if fit["vs_retrained"]:
         lines += ["**rho model + fit against the orthographic retrained model (r)**", ""]
-        lines += _table(
+        lines += markdown_table(
             ["regime", "Δ jaw %", "Δ other %"],
             [
                 [r, _ci(c["jaw_pct"], 1, signed=True), _ci(c["other_pct"], 1, signed=True)]
@@ -520,10 +514,10 @@ def fit_section(results: dict) -> list[str]:
                 ]
             )
     head = "fit|regime|rho fitted|rho true|mean off %|Pearson r|95 % interval covers (too wide)"
-    lines += _table(head.split("|"), rows)
+    lines += markdown_table(head.split("|"), rows)
     lines += ["**Neutral-shape error** (mm; vs: against the orthographic fit, paired)", ""]
     regimes = [r for r in REGIMES if any(r in per for per in fit["neutral_shape"].values())]
-    lines += _table(
+    lines += markdown_table(
         ["fit", *(f"{r} mm" for r in regimes)],
         [
             [fit["titles"].get(label, label)]
@@ -539,7 +533,7 @@ def fit_section(results: dict) -> list[str]:
         "",
     ]
     head = "regime|true rho|capture rho|off per capture % (median, max)|captures within 5 %"
-    lines += _table(
+    lines += markdown_table(
         head.split("|") + ["interval covers", "|off| per frame %", "jaw x1e4", "other x1e4"],
         [
             [

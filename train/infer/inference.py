@@ -27,10 +27,9 @@ from tqdm import tqdm
 
 import ppcam
 from _common.atomic import write_text
-from train.engine.checkpoint import read_info
 from train.engine.device import pick_device
 from train.engine.provenance import real_image_warning, training_data
-from train.engine.system import load_system
+from train.engine.system import read_system
 from train.faces.crop_box import SCALE_INFER, warp
 from train.faces.detect import FaceDetector
 from train.faces.draw import draw_faces
@@ -81,7 +80,7 @@ class Predictor:
             raise ValueError(f"refine must be one of {REFINE_MODES}, got {refine!r}")
         self.refine = refine
         self.device = pick_device(device)
-        self.system = load_system(checkpoint, self.device)
+        self.system, info = read_system(checkpoint, self.device)
         self.size = self.system.cfg.data.image_size
         self.faces = self.system.flame_layer.faces
         layer = self.system.flame_layer
@@ -89,7 +88,7 @@ class Predictor:
         self.uv_faces = layer.uv_faces.cpu().numpy() if layer.has_uvs else None
         self.checkpoint = checkpoint
         #: what the weights have seen, and the warning their numbers on real photos need
-        self.trained_on = training_data(self.system.cfg, read_info(checkpoint)["extra"])
+        self.trained_on = training_data(self.system.cfg, info["extra"])
         self.warning = real_image_warning(self.trained_on)
 
     @torch.no_grad()
