@@ -353,7 +353,7 @@ def plot(payload: dict, path: str) -> None:
     rows = payload["accuracy"]["rows"]
     fits = [(mode, method) for mode in MODES for method in METHODS]
     colours = {"landmarks": ("#9ecae1", "#3182bd"), "photometric": ("#fdae6b", "#e6550d")}
-    fig, axes = plt.subplots(1, len(MEASURES), figsize=(4 * len(MEASURES), 3.6))
+    fig, axes = plt.subplots(1, len(MEASURES), figsize=(4 * len(MEASURES), 3.9))
     width = 0.8 / len(fits)
     for ax, (name, label) in zip(axes, MEASURES.items(), strict=True):
         for k, (mode, method) in enumerate(fits):
@@ -363,9 +363,10 @@ def plot(payload: dict, path: str) -> None:
             ax.bar(x, values, width, color=colour, label=f"{method}, {mode}")
         ax.set_xticks(range(len(REGIMES)), REGIMES)
         ax.set_title(label, fontsize=10)
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(fits), fontsize=9, frameon=False)
     fig.suptitle(f"landmark-only vs photometric fit ({payload['device']})", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     save_figure(fig, path, dpi=100)
     plt.close(fig)
 
