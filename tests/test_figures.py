@@ -56,7 +56,7 @@ def test_every_figure_is_saved_through_save_figure():
     assert offenders == []
 
 
-@pytest.mark.parametrize("bench", ["fit", "projection", "raster", "regressor"])
+@pytest.mark.parametrize("bench", ["fit", "photo_fit", "projection", "raster", "regressor"])
 def test_the_bench_plots_of_the_committed_results_are_large_enough(bench, tmp_path):
     """Each benchmark's plot, re-drawn from its committed results file."""
     import importlib

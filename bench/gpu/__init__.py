@@ -14,6 +14,8 @@ stage; :mod:`bench.gpu.run` schedules them, :mod:`bench.gpu.stage` runs one):
   source given with ``--nvdiffrast PATH`` (:mod:`bench.gpu.nvdiffrast_peer`);
 - ``train``: training throughput of the ``full`` preset with and without bfloat16
   autocast, and the rendering share of a step (:mod:`bench.gpu.throughput`);
+- ``photo-fit``: ``train.fit.fit_images`` on one capture of 64 frames at 512 px
+  (:func:`bench.photo_fit.time_capture`);
 - ``ncu``: Nsight Compute on one launch of each Triton kernel (:mod:`bench.gpu.ncu`);
 - ``suite``: the rest of the test suite on the GPU.
 

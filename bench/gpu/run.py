@@ -40,6 +40,7 @@ STAGES = (
     ("train", 60),
     ("regressor", 30),
     ("fit", 30),
+    ("photo-fit", 50),
     ("ncu", 50),
     ("suite", 50),
 )

@@ -1,4 +1,5 @@
-"""The project's GPU targets (issue 16), judged from the stage records of ``bench.gpu``.
+"""The project's GPU targets (issue 16; the photometric fit's from issue 31), judged from
+the stage records of ``bench.gpu``.
 
 Each target becomes one row: what was measured, the target, and ``met``,
 ``missed`` or ``not measured`` (with the reason: a stage that was skipped, failed
@@ -21,6 +22,9 @@ RASTER_MS = {224: 1.0, 512: 4.0}
 RENDER_SHARE = 0.15
 #: Fitting: 4,096 images (per image, from the mean face) in under this many seconds.
 FIT_SECONDS = 2.0
+#: Photometric fitting (issue 31): a capture of this many frames at this many px, the
+#: fit's defaults, in under this many seconds.
+PHOTO_FIT_FRAMES, PHOTO_FIT_PX, PHOTO_FIT_SECONDS = 64, 512, 10.0
 
 
 def _row(target: str, measured: str, verdict: str, note: str = "") -> dict:
@@ -204,6 +208,30 @@ def fit_rows(stages: dict) -> list[dict]:
     return [_row(name, measured, MET if row["seconds"] < FIT_SECONDS else MISSED)]
 
 
+def photo_fit_rows(stages: dict) -> list[dict]:
+    """``fit_images`` on one capture (stage ``photo-fit``): its default row (the render at
+    the fit's default resolution) is judged; a full-resolution row is only reported."""
+    name = (
+        f"train.fit.fit_images: a capture of {PHOTO_FIT_FRAMES} frames at {PHOTO_FIT_PX} px "
+        f"in < {PHOTO_FIT_SECONDS:g} s"
+    )
+    data, why = _data(stages, "photo-fit")
+    rows = [] if data is None else data["rows"]
+    if not rows:
+        return [_row(name, "", NOT_MEASURED, why or "no row")]
+    row = rows[0]
+    measured = (
+        f"{row['seconds']:.2f} s ({row['frames']} frames at {row['size']} px, render "
+        f"{row['resolution']} px, {row['iterations']} iterations)"
+    )
+    note = "; ".join(
+        f"render {r['resolution']} px: {r['seconds']:.2f} s (not judged)" for r in rows[1:]
+    )
+    if (row["frames"], row["size"]) != (PHOTO_FIT_FRAMES, PHOTO_FIT_PX):
+        return [_row(name, measured, NOT_MEASURED, "another job")]
+    return [_row(name, measured, MET if row["seconds"] < PHOTO_FIT_SECONDS else MISSED, note)]
+
+
 #: Every group of rows, in the order of the summary.
 GROUPS: tuple[Callable[[dict], list[dict]], ...] = (
     projection_rows,
@@ -211,6 +239,7 @@ GROUPS: tuple[Callable[[dict], list[dict]], ...] = (
     texture_rows,
     train_rows,
     fit_rows,
+    photo_fit_rows,
     suite_rows,
     determinism_rows,
 )

@@ -37,6 +37,10 @@ def test_dry_run_runs_every_stage(tmp_path, capsys):
     assert all(d["out"] < 1e-4 for d in records["texture"]["max_abs_difference"])
     assert {r["model"] for r in records["regressor"]["rows"]} >= {"smirk", "small-w0.5"}
     assert records["fit"]["rows"][0]["images"] == 48
+    photo = records["photo-fit"]["rows"]
+    assert [(r["frames"], r["size"], r["device"]) for r in photo] == [(2, 48, "cpu")] * len(photo)
+    assert all(r["seconds"] > 0 and r["resolution"] == 48 for r in photo)
+    assert records["photo-fit"]["headline"].startswith("2 frames at 48 px, render 48 px")
     for name in ("projection", "raster", "regressor", "fit"):
         for ext in ("json", "md", "png"):
             assert (folder / f"{name}.{ext}").stat().st_size > 0
@@ -133,6 +137,7 @@ def test_targets_are_judged_from_gpu_records(tmp_path):
         )
     ]
     tests = {"passed": 10, "failed": 0, "errors": 0, "skipped": 0, "failures": []}
+    photo = {"frames": 64, "size": 512, "resolution": 224, "iterations": 80, "seconds": 8.0}
     stages = {
         "projection": _stage({"rows": proj}),
         "raster": _stage({"rows": raster}),
@@ -143,10 +148,18 @@ def test_targets_are_judged_from_gpu_records(tmp_path):
         "suite": _stage({**tests, "failed": 1}),
         "determinism": _stage({"all_bitwise_equal": True, "headline": "all repeatable"}),
         "fit": _stage({"rows": [{"case": "per image", "images": 4096, "seconds": 1.5}]}),
+        "photo-fit": _stage({"rows": [photo, {**photo, "resolution": 512, "seconds": 30.0}]}),
     }
     verdicts = [r["verdict"] for r in targets.judge(stages, on_gpu=True)]
     M, X = targets.MET, targets.MISSED
-    assert verdicts == [M, M, M, M, X, M, M, X, X, M, M, X, M]
+    assert verdicts == [M, M, M, M, X, M, M, X, X, M, M, M, X, M]
+    (row,) = targets.photo_fit_rows(stages)
+    assert "8.00 s (64 frames at 512 px, render 224 px" in row["measured"]
+    assert "render 512 px: 30.00 s (not judged)" in row["note"]
+    slow = {"photo-fit": _stage({"rows": [{**photo, "seconds": 12.0}]})}
+    assert targets.photo_fit_rows(slow)[0]["verdict"] == X
+    small = {"photo-fit": _stage({"rows": [{**photo, "frames": 2, "size": 48}]})}
+    assert targets.photo_fit_rows(small)[0]["verdict"] == targets.NOT_MEASURED
     png = tmp_path / "summary.png"
     assert plots.plot({"stages": stages, "device": "gpu", "dry_run": False}, str(png))
     assert png.stat().st_size > 1000
@@ -160,7 +173,7 @@ def test_targets_are_judged_from_gpu_records(tmp_path):
                "targets": targets.judge(stages, on_gpu=True)}  # fmt: skip
     text = gpu_run.summary_markdown(payload)
     assert "NVIDIA H200 (132 SMs, 140 GiB" in text and "4300 GB/s" in text
-    assert text.count("**met**") == 9 and text.count("**missed**") == 4
+    assert text.count("**met**") == 10 and text.count("**missed**") == 4
     stages["nvdiffrast"] = _stage(
         {"skip_reason": "no --nvdiffrast PATH given", "rows": []}, "skipped"
     )
