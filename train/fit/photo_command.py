@@ -14,6 +14,7 @@ the capture's albedo texture ``<stem>.png`` (sRGB); for a capture of several fra
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 
@@ -61,8 +62,18 @@ def detect_missing(skipped: list[tuple[str, str]]) -> tuple[list[FitInput], list
     return found, rest
 
 
-def run(args, items: list[FitInput], skipped: list, layer: flame.FLAME, device) -> dict:
-    """Fit ``items`` photometrically and write the outputs (module docstring)."""
+def run(
+    args,
+    items: list[FitInput],
+    skipped: list,
+    layer: flame.FLAME,
+    device,
+    sequences: dict[int, str] | None = None,
+) -> dict:
+    """Fit ``items`` photometrically and write the outputs (module docstring);
+    ``sequences`` maps the capture ids of footage (:mod:`train.fit.photo_video`), always
+    fitted as captures, to their names."""
+    sequences = sequences or {}
     extra, skipped = detect_missing(skipped)
     items = items + [e._replace(capture=len(items) + i) for i, e in enumerate(extra)]
     write_text(os.path.join(args.out, "skipped.txt"), "".join(f"{p}\t{r}\n" for p, r in skipped))
@@ -74,7 +85,13 @@ def run(args, items: list[FitInput], skipped: list, layer: flame.FLAME, device) 
         chosen = [items[i] for i in index]
         images = torch.stack([torch.from_numpy(read_image(i.path)) for i in chosen]).float() / 255
         landmarks = torch.stack([i.landmarks for i in chosen])
-        groups = torch.tensor([i.capture for i in chosen]) if args.per_capture else None
+        groups = None
+        if args.per_capture or sequences:
+            alone = [
+                i.capture if args.per_capture or i.capture in sequences else -1 - k
+                for k, i in enumerate(chosen)
+            ]
+            groups = torch.tensor(alone)
         print(f"photometric fit of {len(chosen)} image(s) of {size} on {device}", file=sys.stderr)
         fit = fit_images(
             images,
@@ -89,11 +106,12 @@ def run(args, items: list[FitInput], skipped: list, layer: flame.FLAME, device) 
         )
         layer_dev = layer.to(fit.rho.device)
         records += [_write(args, item, fit, k, layer_dev) for k, item in enumerate(chosen)]
-        if args.per_capture:
-            for capture in sorted({i.capture for i in chosen}):
+        for capture in sorted({i.capture for i in chosen}):
+            if args.per_capture or capture in sequences:
                 frames = [k for k, i in enumerate(chosen) if i.capture == capture]
                 if len(frames) > 1:
-                    sheet = os.path.join(args.out, f"contact_sheet_{capture}.png")
+                    name = sequences.get(capture, capture)
+                    sheet = os.path.join(args.out, f"contact_sheet_{name}.png")
                     _contact_sheet(fit, frames, sheet)
     summary = {"images": records, "skipped": [list(s) for s in skipped], "photometric": True}
     write_json(os.path.join(args.out, "fit.json"), summary)
@@ -102,7 +120,7 @@ def run(args, items: list[FitInput], skipped: list, layer: flame.FLAME, device) 
 
 
 def _write(args, item: FitInput, fit, k: int, layer: flame.FLAME) -> dict:
-    stem = os.path.splitext(os.path.basename(item.path))[0]
+    stem = item.name or os.path.splitext(os.path.basename(item.path))[0]
     width, height = item.size
     rho = float(fit.rho[k])
     record = {
@@ -121,9 +139,14 @@ def _write(args, item: FitInput, fit, k: int, layer: flame.FLAME) -> dict:
         "eyelids": fit.eyelids[k].tolist(),
         "landmarks_px": ndc_to_pixels(fit.landmarks[k].numpy(), width, height).tolist(),
         "residual_px224": float(fit.residual_px[k]),
+        "rho_interval": _finite(fit.rho_interval[k].tolist()) if rho > 0 else None,
+        "distance_interval_m": _finite(fit.distance_interval[k].tolist()) if rho > 0 else None,
+        "distance_text": distance_text(float(fit.distance[k]), *fit.distance_interval[k].tolist())
+        if rho > 0
+        else None,
+        "landmark_noise_scale": float(fit.noise_scale[k]) if rho > 0 else None,
         "landmark_fit_rho": float(fit.start.rho[k]),
-        # the photometric fit has no interval yet; the landmark-only start's, for scale
-        "landmark_fit_rho_interval": fit.start.rho_interval[k].tolist(),
+        "landmark_fit_rho_interval": _finite(fit.start.rho_interval[k].tolist()),
         "landmark_fit_distance_text": distance_text(
             float(fit.start.distance[k]), *fit.start.distance_interval[k].tolist()
         ),
@@ -150,6 +173,11 @@ def _write(args, item: FitInput, fit, k: int, layer: flame.FLAME) -> dict:
     )
     _save(_panels(fit, k), os.path.join(args.out, f"{stem}_photometric.png"))
     return record
+
+
+def _finite(values: list[float]) -> list[float | None]:
+    """JSON has no inf or NaN: such an end is None."""
+    return [v if math.isfinite(v) else None for v in values]
 
 
 def _panels(fit, k: int) -> np.ndarray:
