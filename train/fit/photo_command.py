@@ -4,11 +4,14 @@
 Landmarks come from the landmark files beside the images (:mod:`train.fit.inputs`), or,
 for an image without one, from ``train.faces`` detection (the largest face; needs the
 ``faces`` extra). Images are fitted in groups of one size. Writes per image
-``<stem>.json`` (the parameters of ``train.fit``'s JSON plus the SH lighting, the PSNR
-inside the face mask and the photometric term), ``<stem>_photometric.png`` (photo |
-render | blend, the photo's centred square) and ``<stem>.obj`` with ``<stem>.mtl`` and
-the capture's albedo texture ``<stem>.png`` (sRGB); for a capture of several frames a
-``contact_sheet_<capture>.png`` of the blends; ``fit.json`` summarising them.
+``<stem>.json`` (the parameters of ``train.fit``'s JSON with the photometric fit's rho
+interval (:mod:`train.fit.photo_posterior`), plus the SH lighting, the PSNR inside the
+face mask, the photometric term and the landmark-only start's rho and interval),
+``<stem>_photometric.png`` (photo | render | blend, the photo's centred square) and
+``<stem>.obj`` with ``<stem>.mtl`` and the capture's albedo texture ``<stem>.png``
+(sRGB); for a capture of several frames a
+``contact_sheet_<capture>.png`` of the blends (``contact_sheet_<stem>.png`` for footage,
+:mod:`train.fit.photo_video`); ``fit.json`` summarising them.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ STEP = 1e-6
 #: 1 in whitened units) mark a discontinuity (below)
 DISAGREE = 0.2
 #: the calibration of the variance of log rho (module docstring)
-VARIANCE_INFLATION = 1.0
+VARIANCE_INFLATION = 16.0
 #: frames whose Jacobian is taken at once (bounds memory: frames x (S + L) renders)
 FRAMES_PER_CHUNK = 4
 
@@ -94,48 +94,49 @@ def laplace_size(resolution: int) -> int:
 
 
 class PhotoProblem:
-    """The photometric fit's problem at its optimum, in float64, one frame per row:
+    """The photometric fit's problem at its optimum, in float64 on the CPU (minirast's
+    Triton kernels compute in float32, too coarse for differences), one frame per row:
     ``residuals(x [n, S+L], which [n])`` for :func:`train.fit.laplace.jacobian`.
     ``v`` the fit's variables, ``fixed`` and ``level`` (at the Jacobian's size) what its
     objective reads; ``texture_size`` the albedo map's side on that level."""
 
     def __init__(self, v: dict, fixed: Fixed, level: Level, texture_size: int):
-        f64 = torch.float64
+        def cpu(t: torch.Tensor) -> torch.Tensor:
+            t = t.detach().cpu()
+            return t.to(torch.float64) if t.is_floating_point() else t
+
         self.fixed = fixed._replace(
-            layer=copy.deepcopy(fixed.layer).to(f64),
-            target=fixed.target.to(f64),
-            sigma=fixed.sigma.to(f64),
-            expression_std=fixed.expression_std.to(f64),
-            jaw_std=fixed.jaw_std.to(f64),
-            skin=fixed.skin.to(f64),
+            layer=copy.deepcopy(fixed.layer).to("cpu", torch.float64),
+            target=cpu(fixed.target),
+            sigma=cpu(fixed.sigma),
+            groups=cpu(fixed.groups),
+            expression_std=cpu(fixed.expression_std),
+            jaw_std=cpu(fixed.jaw_std),
+            skin=cpu(fixed.skin),
         )
-        self.level = Level(
-            level.size,
-            level.photo.to(f64),
-            level.inside,
-            level.weight.to(f64),
-            level.valid,
-        )
-        albedo = v["albedo"].detach().to(f64).permute(0, 3, 1, 2)
+        self.level = Level(level.size, *(cpu(t) for t in level[1:]))
+        albedo = cpu(v["albedo"]).permute(0, 3, 1, 2)
         if albedo.shape[-1] != texture_size:
             albedo = F.interpolate(
                 albedo, size=(texture_size,) * 2, mode="bilinear", antialias=True
             )
         self.albedo = albedo.permute(0, 2, 3, 1).contiguous()
-        self.sh = v["sh"].detach().to(f64)
-        self.groups = fixed.groups
+        self.sh = cpu(v["sh"])
+        self.groups = self.fixed.groups
+        v = {k: cpu(v[k]) for k in SHARED + LOCAL}
         self.sizes = {k: v[k][0].numel() for k in SHARED + LOCAL}
         b = len(self.groups)
-        x = [v[k].detach().to(f64).reshape(len(v[k]), -1) for k in SHARED]
+        x = [v[k].reshape(len(v[k]), -1) for k in SHARED]
         shared = torch.cat(x, 1)[self.groups]  # [B, S]
-        local = torch.cat([v[k].detach().to(f64).reshape(b, -1) for k in LOCAL], 1)
+        local = torch.cat([v[k].reshape(b, -1) for k in LOCAL], 1)
         self.x = torch.cat([shared, local], 1)  # [B, S+L]
         self.n_shared = shared.shape[1]
         self.n_pixels = level.size * level.size * 3
         with torch.no_grad():
-            _, parts = objective(self._variables(self.x, torch.arange(b)), *self._rows(None))
+            every = torch.arange(b)
+            _, parts = objective(self._variables(self.x, every), *self._rows(every))
         count = self.level.weight.sum((1, 2)).clamp_min(1.0)
-        irls = parts["weight"].to(f64)  # mask / (1 + r^2 / c^2) at the optimum
+        irls = parts["weight"]  # mask / (1 + r^2 / c^2) at the optimum
         self.pixel_weight = (PHOTO_WEIGHT * irls / count[:, None, None]).sqrt() / ROBUST_SCALE
 
     def _variables(self, x: torch.Tensor, which: torch.Tensor) -> dict:
@@ -149,14 +150,13 @@ class PhotoProblem:
         out["sh"] = self.sh[which]
         return out
 
-    def _rows(self, which: torch.Tensor | None) -> tuple[Fixed, Level]:
-        if which is None:
-            return self.fixed._replace(groups=torch.arange(len(self.groups))), self.level
+    def _rows(self, which: torch.Tensor) -> tuple[Fixed, Level]:
+        """The objective's inputs for one row per image of ``which``."""
         fx, lv = self.fixed, self.level
         fixed = fx._replace(
             target=fx.target[which],
             sigma=fx.sigma[which],
-            groups=torch.arange(len(which)),
+            groups=torch.arange(len(which), device=which.device),
             skin=fx.skin[self.groups[which]],
         )
         level = Level(lv.size, lv.photo[which], lv.inside[which], lv.weight[which], lv.valid[which])
