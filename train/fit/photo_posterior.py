@@ -54,8 +54,8 @@ LAPLACE_SIZE = 64
 #: small against their posterior spread, large enough that float64 rounding is far below
 #: the differences
 STEP = 1e-6
-#: one-sided differences that disagree by more than this (relative, plus an absolute
-#: 1 in whitened units) mark a discontinuity (below)
+#: one-sided differences that disagree by more than this fraction of their sizes (plus
+#: ``STEP``, a derivative of 1 in whitened units) mark a discontinuity (:func:`jacobian`)
 DISAGREE = 0.2
 #: the calibration of the variance of log rho (module docstring)
 VARIANCE_INFLATION = 16.0
@@ -96,7 +96,7 @@ def laplace_size(resolution: int) -> int:
 class PhotoProblem:
     """The photometric fit's problem at its optimum, in float64 on the CPU (minirast's
     Triton kernels compute in float32, too coarse for differences), one frame per row:
-    ``residuals(x [n, S+L], which [n])`` for :func:`train.fit.laplace.jacobian`.
+    ``residuals(x [n, S+L], which [n])`` for :func:`jacobian`.
     ``v`` the fit's variables, ``fixed`` and ``level`` (at the Jacobian's size) what its
     objective reads; ``texture_size`` the albedo map's side on that level."""
 
