@@ -7,7 +7,8 @@ for an image without one, from ``train.faces`` detection (the largest face; need
 ``<stem>.json`` (the parameters of ``train.fit``'s JSON with the photometric fit's rho
 interval (:mod:`train.fit.photo_posterior`), plus the SH lighting, the PSNR inside the
 face mask, the photometric term and the landmark-only start's rho and interval),
-``<stem>_photometric.png`` (photo | render | blend, the photo's centred square) and
+``<stem>_photometric.png`` (photo | render | blend, the photo's centred square, captioned
+with the distance and its interval, "0.62 m [0.48, 0.91]") and
 ``<stem>.obj`` with ``<stem>.mtl`` and the capture's albedo texture ``<stem>.png``
 (sRGB); for a capture of several frames a
 ``contact_sheet_<capture>.png`` of the blends (``contact_sheet_<stem>.png`` for footage,
@@ -23,7 +24,7 @@ import sys
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 import flame
 from _common.atomic import atomic_path, write_json, write_text
@@ -174,7 +175,10 @@ def _write(args, item: FitInput, fit, k: int, layer: flame.FLAME) -> dict:
         texture=fit.texture[int(fit.capture[k])].numpy(),
         producer="train.fit --photometric",
     )
-    _save(_panels(fit, k), os.path.join(args.out, f"{stem}_photometric.png"))
+    panels = _panels(fit, k)
+    if record["distance_text"]:
+        panels = _caption(panels, record["distance_text"])
+    _save(panels, os.path.join(args.out, f"{stem}_photometric.png"))
     return record
 
 
@@ -191,6 +195,16 @@ def _panels(fit, k: int) -> np.ndarray:
     img = Image.fromarray((row * 255).round().astype(np.uint8))
     scale = PANEL / photo.shape[0]
     return np.asarray(img.resize((round(img.width * scale), PANEL), Image.BILINEAR))
+
+
+def _caption(array: np.ndarray, text: str) -> np.ndarray:
+    """``text`` (the distance and its interval) written at the top left, white on black."""
+    img = Image.fromarray(array)
+    draw = ImageDraw.Draw(img)
+    box = draw.textbbox((4, 4), text)
+    draw.rectangle((box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2), fill=(0, 0, 0))
+    draw.text((4, 4), text, fill=(255, 255, 255))
+    return np.asarray(img)
 
 
 def _contact_sheet(fit, frames: list[int], path: str) -> None:
