@@ -99,7 +99,9 @@ def test_a_folder_with_sequence_and_clear_errors(tmp_path, monkeypatch, footage,
     assert "PyAV" in capsys.readouterr().err
 
 
-def test_sequence_folder_every_second_frame(tmp_path, monkeypatch, footage, single_thread):
+def test_sequence_folder_every_second_frame_without_intervals(
+    tmp_path, monkeypatch, footage, single_thread
+):
     frames, points = footage
     folder = tmp_path / "clip"
     folder.mkdir()
@@ -107,10 +109,15 @@ def test_sequence_folder_every_second_frame(tmp_path, monkeypatch, footage, sing
         Image.fromarray(f).save(folder / f"f{k}.png")
     _detector(monkeypatch, [points[0], points[2]])  # the frames read: 0 and 2
     out = tmp_path / "out"
-    summary = fit_main([str(folder), "--sequence", "--step", "2", "--out", str(out), *OPTIONS])
+    argv = [str(folder), "--sequence", "--step", "2", "--out", str(out), "--no-intervals"]
+    summary = fit_main(argv + OPTIONS)
     assert [r["image"].rsplit("/", 1)[1] for r in summary["images"]] == [
         "clip_f0.png",
         "clip_f2.png",
     ]
     assert summary["images"][0]["rho"] == summary["images"][1]["rho"]
+    # --no-intervals: no interval and no distance text, the landmark start's kept
+    assert summary["images"][0]["rho_interval"] is None
+    assert summary["images"][0]["distance_text"] is None
+    assert summary["images"][0]["landmark_fit_distance_text"].count("m [") == 1
     assert (out / "contact_sheet_clip.png").exists()

@@ -117,6 +117,12 @@ def _parser() -> argparse.ArgumentParser:
         "--texture-size", type=int, default=256, help="--photometric: albedo map side"
     )
     parser.add_argument(
+        "--no-intervals",
+        action="store_true",
+        help="--photometric: skip rho's interval (its Jacobian runs on the CPU, "
+        "train.fit.photo_posterior)",
+    )
+    parser.add_argument(
         "--sequence",
         action="store_true",
         help="--photometric: read each folder as the frames of one video (video files "

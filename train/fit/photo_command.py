@@ -107,6 +107,7 @@ def run(
             camera=args.camera,
             texture_size=args.texture_size,
             progress=True,
+            intervals=not getattr(args, "no_intervals", False),
         )
         layer_dev = layer.to(fit.rho.device)
         records += [_write(args, item, fit, k, layer_dev) for k, item in enumerate(chosen)]
@@ -127,6 +128,7 @@ def _write(args, item: FitInput, fit, k: int, layer: flame.FLAME) -> dict:
     stem = item.name or os.path.splitext(os.path.basename(item.path))[0]
     width, height = item.size
     rho = float(fit.rho[k])
+    has_interval = rho > 0 and bool(torch.isfinite(fit.distance_interval[k]).all())
     record = {
         "image": item.path,
         "capture": item.capture,
@@ -143,10 +145,10 @@ def _write(args, item: FitInput, fit, k: int, layer: flame.FLAME) -> dict:
         "eyelids": fit.eyelids[k].tolist(),
         "landmarks_px": ndc_to_pixels(fit.landmarks[k].numpy(), width, height).tolist(),
         "residual_px224": float(fit.residual_px[k]),
-        "rho_interval": _finite(fit.rho_interval[k].tolist()) if rho > 0 else None,
-        "distance_interval_m": _finite(fit.distance_interval[k].tolist()) if rho > 0 else None,
+        "rho_interval": _finite(fit.rho_interval[k].tolist()) if has_interval else None,
+        "distance_interval_m": _finite(fit.distance_interval[k].tolist()) if has_interval else None,
         "distance_text": distance_text(float(fit.distance[k]), *fit.distance_interval[k].tolist())
-        if rho > 0
+        if has_interval
         else None,
         "landmark_noise_scale": float(fit.noise_scale[k]) if rho > 0 else None,
         "landmark_fit_rho": float(fit.start.rho[k]),

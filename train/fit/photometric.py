@@ -136,6 +136,7 @@ def fit_images(
     landmark_iterations: int | None = None,
     prior: FitPrior | None = None,
     progress: bool = False,
+    intervals: bool = True,
 ) -> PhotoFitResult:
     """Fit FLAME, the camera, one albedo map per capture and SH lighting per image to
     ``images`` and their ``landmarks`` (module docstring).
@@ -155,6 +156,9 @@ def fit_images(
         landmark_iterations: the start's L-BFGS iterations (``fit_landmarks``'s default).
         prior: the geometry priors (:class:`FitPrior`).
         progress: show a progress bar.
+        intervals: compute rho's interval (:mod:`train.fit.photo_posterior`: on the
+            CPU in float64, ``2 (S + L)`` renders of 64 px per frame); False leaves
+            ``rho_interval`` and ``distance_interval`` NaN.
 
     Raises ``TypeError`` / ``ValueError`` naming the problem: images and landmarks of
     different counts, a wrong layout, NaN, values outside [0, 1], a layer without UVs,
@@ -230,7 +234,9 @@ def fit_images(
     bar.close()
     with torch.no_grad():
         value, parts = objective(variables, fixed, levels[-1])
-    posterior = fit_posterior(variables, fixed, photos, resolution, textures[-1])
+    posterior = (
+        fit_posterior(variables, fixed, photos, resolution, textures[-1]) if intervals else None
+    )
     return _result(variables, value, parts, fixed, levels[-1], start, out_device, posterior)
 
 
@@ -333,7 +339,7 @@ def _result(v, value, parts, fixed: Fixed, level: Level, start: FitResult, out_d
         focal=to(focal),
         distance=to(distance),
         objective=to(value[fixed.groups]),
-        # train.fit.photo_posterior's Laplace approximation (NaN for the ortho camera)
+        # train.fit.photo_posterior's Laplace approximation (NaN: ortho, or intervals=False)
         rho_interval=to(rho_interval),
         distance_interval=to(distance_interval),
         noise_scale=to(noise),
