@@ -21,6 +21,11 @@ with the irises; ``--iris-mm 11.7`` adds the iris diameter's prior (the metric c
 distance; docs/fitting.md). Images without ``.mp.npy`` are then skipped. The JSON
 gains the fitted iris diameter (NDC, pixels of the image, mm).
 
+``--photometric`` fits the photos themselves (:mod:`train.fit.photo_command`); a video
+file, or with ``--sequence`` a folder of frames, is then one capture whose frames get
+their landmarks from ``train.faces`` (:mod:`train.fit.photo_video`; ``--step``,
+``--max-frames``), written with a contact sheet of the render over the footage.
+
 ``--per-capture`` fits each folder (or each of its sub-folders) as one capture:
 one head shape and one rho for all its frames (a head-mounted camera at a fixed
 distance), everything else per frame; ``fit.json`` then gives each capture's rho
@@ -44,15 +49,18 @@ import flame
 from _common.atomic import write_json, write_text
 from train.data.folder import read_rho_prior
 from train.engine.device import pick_device
-from train.faces.images import read_image
+from train.faces.images import is_video, read_image
 from train.fit import CAMERAS, fit_landmarks
 from train.fit.fitting import DEFAULT_ITERATIONS
 from train.fit.inputs import collect, ndc_to_pixels
 from train.fit.mp_inputs import with_mediapipe
+from train.fit.photo_video import DEFAULT_MAX_FRAMES, footage_items
 from train.fit.posterior import distance_text
 from train.render.head import camera_vertices, render_mesh
 from train.render.writers import overlay, write_obj
 
+#: capture ids of footage start here (clear of the folders' ids)
+FOOTAGE_CAPTURES = 1_000_000
 #: largest overlay side in pixels (the render is the image's centred square)
 OVERLAY_PIXELS = 512
 
@@ -109,6 +117,28 @@ def _parser() -> argparse.ArgumentParser:
         "--texture-size", type=int, default=256, help="--photometric: albedo map side"
     )
     parser.add_argument(
+        "--no-intervals",
+        action="store_true",
+        help="--photometric: skip rho's interval (its Jacobian runs on the CPU, "
+        "train.fit.photo_posterior)",
+    )
+    parser.add_argument(
+        "--sequence",
+        action="store_true",
+        help="--photometric: read each folder as the frames of one video (video files "
+        "always are): one face tracked, landmarks by train.faces, one capture",
+    )
+    parser.add_argument(
+        "--step", type=int, default=1, help="--photometric footage: fit every N-th frame"
+    )
+    parser.add_argument(
+        "--max-frames",
+        type=int,
+        default=DEFAULT_MAX_FRAMES,
+        help=f"--photometric footage: refuse a source with more frames than this "
+        f"(after --step; default {DEFAULT_MAX_FRAMES})",
+    )
+    parser.add_argument(
         "--points",
         choices=("68", "dense", "both"),
         default="68",
@@ -130,15 +160,32 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--iterations must be >= 1, got {args.iterations}")
     if args.rho_prior is not None and not args.rho_prior >= 0:
         parser.error(f"--rho-prior must be >= 0, got {args.rho_prior}")
-    items, skipped = collect(args.inputs, args.per_capture)
+    for name in ("step", "max_frames"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    footage = [p for p in args.inputs if is_video(p) or (args.sequence and os.path.isdir(p))]
+    if footage and not args.photometric:
+        parser.error(f"{footage[0]}: videos and --sequence folders need --photometric")
+    items, skipped = collect([p for p in args.inputs if p not in footage], args.per_capture)
     os.makedirs(args.out, exist_ok=True)
     if args.photometric and (args.points != "68" or args.iris_mm is not None):
         parser.error("--points and --iris-mm do not apply to --photometric (68 landmarks only)")
     if args.photometric:
         from train.fit import photo_command
 
+        sequences = {}
+        for source in footage:
+            capture = FOOTAGE_CAPTURES + len(sequences)
+            try:
+                found, more = footage_items(
+                    source, args.out, capture, step=args.step, max_frames=args.max_frames
+                )
+            except (ImportError, ValueError) as exc:
+                parser.error(str(exc))
+            items, skipped = items + found, skipped + more
+            sequences[capture] = os.path.splitext(os.path.basename(os.path.normpath(source)))[0]
         layer = flame.FLAME(args.flame, n_shape=args.n_shape, n_expr=args.n_expr)
-        return photo_command.run(args, items, skipped, layer, pick_device(args.device))
+        return photo_command.run(args, items, skipped, layer, pick_device(args.device), sequences)
     write_text(os.path.join(args.out, "skipped.txt"), "".join(f"{p}\t{r}\n" for p, r in skipped))
     if not items:
         parser.error(f"no image with a landmark file in {args.inputs} (see {args.out}/skipped.txt)")

@@ -4,22 +4,27 @@
 Landmarks come from the landmark files beside the images (:mod:`train.fit.inputs`), or,
 for an image without one, from ``train.faces`` detection (the largest face; needs the
 ``faces`` extra). Images are fitted in groups of one size. Writes per image
-``<stem>.json`` (the parameters of ``train.fit``'s JSON plus the SH lighting, the PSNR
-inside the face mask and the photometric term), ``<stem>_photometric.png`` (photo |
-render | blend, the photo's centred square) and ``<stem>.obj`` with ``<stem>.mtl`` and
-the capture's albedo texture ``<stem>.png`` (sRGB); for a capture of several frames a
-``contact_sheet_<capture>.png`` of the blends; ``fit.json`` summarising them.
+``<stem>.json`` (the parameters of ``train.fit``'s JSON with the photometric fit's rho
+interval (:mod:`train.fit.photo_posterior`), plus the SH lighting, the PSNR inside the
+face mask, the photometric term and the landmark-only start's rho and interval),
+``<stem>_photometric.png`` (photo | render | blend, the photo's centred square, captioned
+with the distance and its interval, "0.62 m [0.48, 0.91]") and
+``<stem>.obj`` with ``<stem>.mtl`` and the capture's albedo texture ``<stem>.png``
+(sRGB); for a capture of several frames a
+``contact_sheet_<capture>.png`` of the blends (``contact_sheet_<stem>.png`` for footage,
+:mod:`train.fit.photo_video`); ``fit.json`` summarising them.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 import flame
 from _common.atomic import atomic_path, write_json, write_text
@@ -61,8 +66,18 @@ def detect_missing(skipped: list[tuple[str, str]]) -> tuple[list[FitInput], list
     return found, rest
 
 
-def run(args, items: list[FitInput], skipped: list, layer: flame.FLAME, device) -> dict:
-    """Fit ``items`` photometrically and write the outputs (module docstring)."""
+def run(
+    args,
+    items: list[FitInput],
+    skipped: list,
+    layer: flame.FLAME,
+    device,
+    sequences: dict[int, str] | None = None,
+) -> dict:
+    """Fit ``items`` photometrically and write the outputs (module docstring);
+    ``sequences`` maps the capture ids of footage (:mod:`train.fit.photo_video`), always
+    fitted as captures, to their names."""
+    sequences = sequences or {}
     extra, skipped = detect_missing(skipped)
     items = items + [e._replace(capture=len(items) + i) for i, e in enumerate(extra)]
     write_text(os.path.join(args.out, "skipped.txt"), "".join(f"{p}\t{r}\n" for p, r in skipped))
@@ -74,7 +89,13 @@ def run(args, items: list[FitInput], skipped: list, layer: flame.FLAME, device) 
         chosen = [items[i] for i in index]
         images = torch.stack([torch.from_numpy(read_image(i.path)) for i in chosen]).float() / 255
         landmarks = torch.stack([i.landmarks for i in chosen])
-        groups = torch.tensor([i.capture for i in chosen]) if args.per_capture else None
+        groups = None
+        if args.per_capture or sequences:
+            alone = [
+                i.capture if args.per_capture or i.capture in sequences else -1 - k
+                for k, i in enumerate(chosen)
+            ]
+            groups = torch.tensor(alone)
         print(f"photometric fit of {len(chosen)} image(s) of {size} on {device}", file=sys.stderr)
         fit = fit_images(
             images,
@@ -86,14 +107,16 @@ def run(args, items: list[FitInput], skipped: list, layer: flame.FLAME, device) 
             camera=args.camera,
             texture_size=args.texture_size,
             progress=True,
+            intervals=not getattr(args, "no_intervals", False),
         )
         layer_dev = layer.to(fit.rho.device)
         records += [_write(args, item, fit, k, layer_dev) for k, item in enumerate(chosen)]
-        if args.per_capture:
-            for capture in sorted({i.capture for i in chosen}):
+        for capture in sorted({i.capture for i in chosen}):
+            if args.per_capture or capture in sequences:
                 frames = [k for k, i in enumerate(chosen) if i.capture == capture]
                 if len(frames) > 1:
-                    sheet = os.path.join(args.out, f"contact_sheet_{capture}.png")
+                    name = sequences.get(capture, capture)
+                    sheet = os.path.join(args.out, f"contact_sheet_{name}.png")
                     _contact_sheet(fit, frames, sheet)
     summary = {"images": records, "skipped": [list(s) for s in skipped], "photometric": True}
     write_json(os.path.join(args.out, "fit.json"), summary)
@@ -102,9 +125,10 @@ def run(args, items: list[FitInput], skipped: list, layer: flame.FLAME, device) 
 
 
 def _write(args, item: FitInput, fit, k: int, layer: flame.FLAME) -> dict:
-    stem = os.path.splitext(os.path.basename(item.path))[0]
+    stem = item.name or os.path.splitext(os.path.basename(item.path))[0]
     width, height = item.size
     rho = float(fit.rho[k])
+    has_interval = rho > 0 and bool(torch.isfinite(fit.distance_interval[k]).all())
     record = {
         "image": item.path,
         "capture": item.capture,
@@ -121,9 +145,14 @@ def _write(args, item: FitInput, fit, k: int, layer: flame.FLAME) -> dict:
         "eyelids": fit.eyelids[k].tolist(),
         "landmarks_px": ndc_to_pixels(fit.landmarks[k].numpy(), width, height).tolist(),
         "residual_px224": float(fit.residual_px[k]),
+        "rho_interval": _finite(fit.rho_interval[k].tolist()) if has_interval else None,
+        "distance_interval_m": _finite(fit.distance_interval[k].tolist()) if has_interval else None,
+        "distance_text": distance_text(float(fit.distance[k]), *fit.distance_interval[k].tolist())
+        if has_interval
+        else None,
+        "landmark_noise_scale": float(fit.noise_scale[k]) if rho > 0 else None,
         "landmark_fit_rho": float(fit.start.rho[k]),
-        # the photometric fit has no interval yet; the landmark-only start's, for scale
-        "landmark_fit_rho_interval": fit.start.rho_interval[k].tolist(),
+        "landmark_fit_rho_interval": _finite(fit.start.rho_interval[k].tolist()),
         "landmark_fit_distance_text": distance_text(
             float(fit.start.distance[k]), *fit.start.distance_interval[k].tolist()
         ),
@@ -148,8 +177,16 @@ def _write(args, item: FitInput, fit, k: int, layer: flame.FLAME) -> dict:
         texture=fit.texture[int(fit.capture[k])].numpy(),
         producer="train.fit --photometric",
     )
-    _save(_panels(fit, k), os.path.join(args.out, f"{stem}_photometric.png"))
+    panels = _panels(fit, k)
+    if record["distance_text"]:
+        panels = _caption(panels, record["distance_text"])
+    _save(panels, os.path.join(args.out, f"{stem}_photometric.png"))
     return record
+
+
+def _finite(values: list[float]) -> list[float | None]:
+    """JSON has no inf or NaN: such an end is None."""
+    return [v if math.isfinite(v) else None for v in values]
 
 
 def _panels(fit, k: int) -> np.ndarray:
@@ -160,6 +197,16 @@ def _panels(fit, k: int) -> np.ndarray:
     img = Image.fromarray((row * 255).round().astype(np.uint8))
     scale = PANEL / photo.shape[0]
     return np.asarray(img.resize((round(img.width * scale), PANEL), Image.BILINEAR))
+
+
+def _caption(array: np.ndarray, text: str) -> np.ndarray:
+    """``text`` (the distance and its interval) written at the top left, white on black."""
+    img = Image.fromarray(array)
+    draw = ImageDraw.Draw(img)
+    box = draw.textbbox((4, 4), text)
+    draw.rectangle((box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2), fill=(0, 0, 0))
+    draw.text((4, 4), text, fill=(255, 255, 255))
+    return np.asarray(img)
 
 
 def _contact_sheet(fit, frames: list[int], path: str) -> None:

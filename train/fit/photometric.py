@@ -28,6 +28,7 @@ from train.fit.appearance import solve_albedo, solve_lighting
 from train.fit.fitting import FitPrior, FitResult, _check_inputs, fit_landmarks
 from train.fit.photo_model import photo_in_square, skin_masks
 from train.fit.photo_objective import Fixed, Level, objective, uniform_light
+from train.fit.photo_posterior import fit_posterior, per_image
 from train.render.textured import linear_to_srgb, srgb_to_linear
 from train.units import REFERENCE_PIXELS, ndc_per_pixel
 
@@ -135,6 +136,7 @@ def fit_images(
     landmark_iterations: int | None = None,
     prior: FitPrior | None = None,
     progress: bool = False,
+    intervals: bool = True,
 ) -> PhotoFitResult:
     """Fit FLAME, the camera, one albedo map per capture and SH lighting per image to
     ``images`` and their ``landmarks`` (module docstring).
@@ -154,6 +156,9 @@ def fit_images(
         landmark_iterations: the start's L-BFGS iterations (``fit_landmarks``'s default).
         prior: the geometry priors (:class:`FitPrior`).
         progress: show a progress bar.
+        intervals: compute rho's interval (:mod:`train.fit.photo_posterior`: on the
+            CPU in float64, ``2 (S + L)`` renders of 64 px per frame); False leaves
+            ``rho_interval`` and ``distance_interval`` NaN.
 
     Raises ``TypeError`` / ``ValueError`` naming the problem: images and landmarks of
     different counts, a wrong layout, NaN, values outside [0, 1], a layer without UVs,
@@ -229,7 +234,10 @@ def fit_images(
     bar.close()
     with torch.no_grad():
         value, parts = objective(variables, fixed, levels[-1])
-    return _result(variables, value, parts, fixed, levels[-1], start, out_device)
+    posterior = (
+        fit_posterior(variables, fixed, photos, resolution, textures[-1]) if intervals else None
+    )
+    return _result(variables, value, parts, fixed, levels[-1], start, out_device, posterior)
 
 
 def _level(photos: torch.Tensor, target: torch.Tensor, size: int) -> Level:
@@ -308,7 +316,7 @@ def _solve_appearance(variables: dict, fixed: Fixed, level: Level, parts: dict) 
     variables["sh"], variables["albedo"] = sh, albedo
 
 
-def _result(v, value, parts, fixed: Fixed, level: Level, start: FitResult, out_device):
+def _result(v, value, parts, fixed: Fixed, level: Level, start: FitResult, out_device, posterior):
     to = lambda x: x.detach().to(out_device)  # noqa: E731
     rho = parts["rho"]
     positive = rho > 0
@@ -316,6 +324,7 @@ def _result(v, value, parts, fixed: Fixed, level: Level, start: FitResult, out_d
     distance = torch.where(positive, 1.0 / rho.clamp_min(1e-12), math.inf)
     lmk = parts["landmarks"]
     residual = (lmk - fixed.target).norm(dim=-1).mean(-1) / ndc_per_pixel(REFERENCE_PIXELS)
+    rho_interval, distance_interval, noise = per_image(posterior, fixed.groups)
     fit = FitResult(
         rho=to(rho),
         scale=to(parts["scale"]),
@@ -330,11 +339,10 @@ def _result(v, value, parts, fixed: Fixed, level: Level, start: FitResult, out_d
         focal=to(focal),
         distance=to(distance),
         objective=to(value[fixed.groups]),
-        # no posterior of the photometric objective yet: its intervals are NaN (the
-        # landmark-only start, ``start``, has its own)
-        rho_interval=torch.full((len(rho), 2), math.nan, device=out_device),
-        distance_interval=torch.full((len(rho), 2), math.nan, device=out_device),
-        noise_scale=torch.full((len(rho),), math.nan, device=out_device),
+        # train.fit.photo_posterior's Laplace approximation (NaN: ortho, or intervals=False)
+        rho_interval=to(rho_interval),
+        distance_interval=to(distance_interval),
+        noise_scale=to(noise),
     )
     render = linear_to_srgb(parts["render"].image)
     photo = linear_to_srgb(level.photo)
