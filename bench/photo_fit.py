@@ -167,13 +167,16 @@ def time_capture(
     iterations: int | None = None,
     landmark_iterations: int | None = None,
     resolution: int | None = None,
+    intervals: bool = True,
 ) -> dict:
     """Seconds of ``fit_images`` on one hmc capture of ``frames`` frames at ``size`` px
     (photos and landmarks on ``device``, every frame in one group, the fit's defaults
     but the arguments given), after a warm-up call of the same job with one iteration.
+    ``intervals``: whether the timed fit includes rho's interval
+    (:mod:`train.fit.photo_posterior`, float64 on the CPU whatever the device).
 
-    Returns ``frames``, ``size``, ``device``, ``iterations`` and ``resolution`` (the
-    render's side) used, ``seconds`` (the timed call), ``warmup_seconds``,
+    Returns ``frames``, ``size``, ``device``, ``iterations``, ``resolution`` (the
+    render's side) and ``intervals`` used, ``seconds`` (the timed call), ``warmup_seconds``,
     ``generate_seconds`` (the synthetic capture), ``threads`` (CPU) and the fit's
     ``rho_error_pct``.
     """
@@ -197,6 +200,7 @@ def time_capture(
             landmark_iterations=landmark_iterations,
             resolution=resolution,
             device=device,
+            intervals=intervals,
         )
         synchronize(device)
         return result, time.perf_counter() - t0
@@ -210,6 +214,7 @@ def time_capture(
         "device": str(device),
         "iterations": iterations or DEFAULT_ITERATIONS,
         "resolution": int(result.render.shape[1]),
+        "intervals": intervals,
         "texture_size": int(result.texture.shape[1]),
         "seconds": seconds,
         "warmup_seconds": warmup_s,
@@ -335,7 +340,9 @@ def markdown(payload: dict) -> str:
         lines.append(
             f"`fit_images` on one hmc capture of {s['frames']} frames at {s['size']} px "
             f"({s['device']}, {s['threads']} threads; render {s['resolution']} px, texture "
-            f"{s['texture_size']}², {s['iterations']} iterations): {s['seconds']:.1f} s, "
+            f"{s['texture_size']}², {s['iterations']} iterations, "
+            f"{'with' if s.get('intervals', True) else 'without'} rho's interval): "
+            f"{s['seconds']:.1f} s, "
             f"after a warm-up call of one iteration ({s['warmup_seconds']:.1f} s, with "
             f"first-call compilation); rho error {s['rho_error_pct']:.1f} %. The GPU target "
             f"({PHOTO_FIT_FRAMES} frames at {PHOTO_FIT_PX} px in < {PHOTO_FIT_SECONDS:g} s): "

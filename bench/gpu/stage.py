@@ -201,7 +201,8 @@ def fitting(out_root: str, dry_run: bool) -> dict:
 def photo_fitting(dry_run: bool, deadline: float) -> dict:
     """``train.fit.fit_images`` on one capture of 64 frames at 512 px (the GPU target;
     ``bench.photo_fit.time_capture``): the default fit (its render at 224 px), then, if
-    time is left, the same with the render at the photos' full 512 px."""
+    time is left, the same with the render at the photos' full 512 px. Both without rho's
+    interval, which train.fit.photo_posterior computes in float64 on the CPU."""
     from bench import photo_fit
     from bench.gpu.targets import PHOTO_FIT_FRAMES, PHOTO_FIT_PX
 
@@ -210,6 +211,7 @@ def photo_fitting(dry_run: bool, deadline: float) -> dict:
         frames, size, steps = 2, 48, {"iterations": 2, "landmark_iterations": 2}
     else:
         frames, size, steps = PHOTO_FIT_FRAMES, PHOTO_FIT_PX, {}
+    steps["intervals"] = False
     rows = [photo_fit.time_capture(frames, size, device, **steps)]
     # the second job renders (512/224)² more pixels: run it if that many times the
     # first's time (and as much again for its warm-up) is left
