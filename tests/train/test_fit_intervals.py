@@ -158,3 +158,51 @@ def test_marginal_rounds_bound_rho_where_it_is_flat(single_thread):
     moved = (fit.rho / joint.rho).log().abs()
     assert bool((moved <= MARGINAL_ROUNDS * MAX_LOG_RHO_MOVE + 1e-4).all()), moved
     assert not bool(fit.observable()[:2].any())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    centre=st.floats(-1.0, 1.0),
+    near=st.floats(0.05, 2.0),
+    far=st.floats(0.05, 2.0),
+    t=st.floats(1.0, 3.0),
+    plateau=st.floats(0.05, 0.95),
+)
+def test_profile_bounds_follow_a_lopsided_profile(centre, near, far, t, plateau):
+    """The profile interval's ends are where sqrt(2 (value - least)) reaches t, each
+    side on its own: on a profile with different curvatures either side of its least
+    value (a symmetric interval would miss one side) they are the two analytic roots;
+    a side that levels off below t^2 / 2 (the far plateau) leaves the interval open."""
+    from train.fit.profile import bounds_from_profile
+
+    u = torch.linspace(0.0, 4.0, 161, dtype=torch.float64)  # each side out to 4 widths
+    grid = torch.cat([centre - far * u.flip(0), centre + near * u[1:]])  # holds the centre
+    width = torch.where(grid < centre, torch.tensor(far), torch.tensor(near))
+    value = 0.5 * ((grid - centre) / width) ** 2 + 7.0
+    offsets = grid[:, None]
+    lo, hi = bounds_from_profile(offsets, value[:, None], torch.tensor([t], dtype=torch.float64))
+    torch.testing.assert_close(lo, torch.tensor([centre - t * far], dtype=torch.float64))
+    torch.testing.assert_close(hi, torch.tensor([centre + t * near], dtype=torch.float64))
+    # the far side levels off at plateau * t^2 / 2: never out of reach, so open
+    level = plateau * t * t / 2
+    flat = torch.where(grid < centre, level * (1 - torch.exp((grid - centre) / far)), value - 7.0)
+    lo, hi = bounds_from_profile(offsets, flat[:, None], torch.tensor([t], dtype=torch.float64))
+    assert bool(torch.isinf(lo).all()) and float(lo) < 0
+    torch.testing.assert_close(hi, torch.tensor([centre + t * near], dtype=torch.float64))
+
+
+def test_far_images_intervals_reach_the_truth(single_thread):
+    """Two far images of the multi-distance study (identity 0, frame 3 at 2.44 m and
+    3.66 m: fitted at about 1 m) whose symmetric Laplace interval in log rho ended
+    short of the truth: the profile's interval holds the true distance, and it is
+    longer away from the camera than towards it (the likelihood's plateau)."""
+    from bench.dense_fit import cmdp_set
+
+    gen = FaceGenerator("bundled", size=32, n_shape=50, n_expr=50, seed=0)
+    data = cmdp_set(gen, 1, frames=4)
+    pick = [19, 23]  # distance-major, 4 frames each: 2.44 m and 3.66 m, frame 3
+    fit = fit_landmarks(data["landmarks_noisy"][pick], gen.layer)
+    true = data["tz"][pick]
+    lo, hi = fit.distance_interval.unbind(-1)
+    assert bool(((lo <= true) & (true <= hi)).all()), (fit.distance_interval, true)
+    assert bool(((hi / fit.distance) > (fit.distance / lo)).all())

@@ -210,10 +210,11 @@ def fit_landmarks(
         iris_mm: the iris diameter's prior mean in mm (11.7 for people; default None:
             a weak prior only), the metric cue for distance.
 
-    The intervals (``rho_interval``, ``distance_interval``) are the Laplace
-    approximation of rho's posterior at the result (every other variable integrated
-    out, the iris diameter included, the noise scale estimated from the residuals of
-    all the points fitted), 95 %.
+    The intervals (``rho_interval``, ``distance_interval``) are 95 % intervals of rho's
+    posterior (every other variable integrated out, the iris diameter included, the
+    noise scale estimated from the residuals of all the points fitted): the Laplace
+    interval in log rho, lengthened on the side where the posterior along log rho
+    lies flatter (:mod:`train.fit.profile`; a far face's can reach rho = 0).
 
     Returns a :class:`FitResult` on the landmarks' device; float32.
     """

@@ -3,11 +3,14 @@ problem, :mod:`train.fit.problem`): rho's interval, and the gradient that turns 
 capture's joint MAP into the MAP of its shared variables with the frames' integrated
 out.
 
-The interval is a Laplace approximation in log rho, the variable the fit optimises:
-rho is positive, and the landmarks move with ``rho z`` (the perspective divide
-``1 + rho z``), so the likelihood is about as curved per unit of log rho at 25 cm as
-at 2 m, where a Gaussian in rho itself would be lopsided (it would reach below zero
-at a distance). The distance interval is the same interval mapped by ``1 / rho``.
+The interval is in log rho, the variable the fit optimises (rho is positive, and the
+landmarks move with ``rho z``, the perspective divide ``1 + rho z``). The Laplace
+approximation there gives rho's std with every other variable integrated out and the
+noise scale calibrated, and the symmetric interval ``log rho ± t std``; at a distance
+the posterior is lopsided (steep towards the camera, a plateau away from it) and that
+interval missed far faces, so it is lengthened where the posterior along log rho
+(:mod:`train.fit.profile`: the profile objective plus ``1/2 log det`` of the others'
+Hessian) says so. The distance interval is the same interval mapped by ``1 / rho``.
 
 With dense points or irises (:mod:`train.fit.dense`) their whitened residuals join the
 68's in every frame (and replace them when the 68 are not fitted), and the dense term's
@@ -27,7 +30,7 @@ import torch
 from scipy import stats
 
 from flame import lbs
-from train.fit import laplace
+from train.fit import laplace, profile
 from train.fit.problem import (
     LOG_RHO_STEP,
     POSE_STEP,
@@ -53,22 +56,35 @@ MAX_LOG_RHO_MOVE = math.log(2.0)
 
 
 class Posterior(NamedTuple):
-    """Per problem ``[G]``: ``log_rho``, its posterior std ``log_rho_std`` (every other
+    """Per problem ``[G]``: ``log_rho``, its Laplace std ``log_rho_std`` (every other
     variable integrated out, the noise scale calibrated), the landmark noise scale
-    relative to the fit's sigma ``noise_scale`` and its degrees of freedom ``dof``."""
+    relative to the fit's sigma ``noise_scale``, its degrees of freedom ``dof``, and
+    ``log_rho_bounds [G, 2]``: log rho's ``LEVEL`` interval, the union of the Laplace
+    one and the one along the posterior (:mod:`train.fit.profile`; ``-inf`` / ``inf``
+    where open)."""
 
     log_rho: torch.Tensor
     log_rho_std: torch.Tensor
     noise_scale: torch.Tensor
     dof: torch.Tensor
+    log_rho_bounds: torch.Tensor
 
-    def rho_interval(self, level: float = LEVEL) -> torch.Tensor:
-        """``[G, 2]``: rho's equal-tailed interval (Student's t on log rho)."""
-        t = torch.as_tensor(
-            stats.t.ppf(0.5 + level / 2, self.dof.cpu().numpy()), dtype=self.log_rho.dtype
-        ).to(self.log_rho.device)
-        half = t * self.log_rho_std
+    def rho_interval(self) -> torch.Tensor:
+        """``[G, 2]``: rho's ``LEVEL`` interval (0 and inf where open)."""
+        return self.log_rho_bounds.exp()
+
+    def laplace_interval(self, level: float = LEVEL) -> torch.Tensor:
+        """``[G, 2]``: the symmetric Laplace interval in log rho (Student's t), which
+        ``rho_interval`` holds."""
+        half = student_t(self.dof, level) * self.log_rho_std
         return torch.stack([self.log_rho - half, self.log_rho + half], -1).exp()
+
+
+def student_t(dof: torch.Tensor, level: float = LEVEL) -> torch.Tensor:
+    """``[G]``: Student's t quantile of a two-sided ``level`` with ``dof [G]``."""
+    return torch.as_tensor(stats.t.ppf(0.5 + level / 2, dof.cpu().numpy()), dtype=dof.dtype).to(
+        dof.device
+    )
 
 
 class FrameProblem:
@@ -198,7 +214,8 @@ def refine(
     it; then ``rounds`` Gauss-Newton steps (block-arrow solves, halved until the
     objective falls) on the objective, plus, with ``marginal``, the Laplace
     correction ``1/2 sum_f log det H_ff`` that integrates the frames' variables out
-    of the shared ones (linearised at each step); finally the posterior there."""
+    of the shared ones (linearised at each step); finally the posterior there, its
+    interval the union of the Laplace one and :func:`train.fit.profile.log_rho_bounds`."""
     s = problem.n_shared
     g, f = problem.safe.shape
     x = x.to(torch.float64)
@@ -207,13 +224,13 @@ def refine(
     s2, _ = laplace.residual_scale(b, shared, local)
     problem.scale_noise(s2.sqrt())
     noise = s2.sqrt()
+    correction = torch.zeros(g, s, dtype=x.dtype, device=x.device)
     for _ in range(rounds):
         frames = problem.at(x)
         b = problem.blocks(frames)
         xr = x.detach().requires_grad_(True)
         with torch.enable_grad():
             (grad,) = torch.autograd.grad(problem.value(xr).sum(), xr)
-        correction = torch.zeros(g, s, dtype=x.dtype, device=x.device)
         if marginal:
             correction = laplace.logdet_gradient(
                 problem.residuals, frames, problem.which, problem.valid, b, s
@@ -244,7 +261,15 @@ def refine(
     # a degenerate problem (no face: every landmark on one point) has no curvature in
     # rho: its interval is [0, inf], never NaN
     std = torch.where(var > 0, var.sqrt() * LOG_RHO_STEP, torch.full_like(var, math.inf))
-    return x, Posterior(problem.rho.log(), std, noise * s2.sqrt(), dof)
+    uncalibrated = problem.fixed
+    problem.scale_noise(s2.sqrt())  # the profile's objective: calibrated as the blocks
+    lo, hi = profile.log_rho_bounds(problem, x, calibrated, std, student_t(dof))
+    problem.fixed = uncalibrated
+    # never shorter than the Laplace interval: the profile only lengthens a side
+    half = student_t(dof) * std
+    log_rho = problem.rho.log()
+    bounds = torch.stack([torch.minimum(lo, log_rho - half), torch.maximum(hi, log_rho + half)], -1)
+    return x, Posterior(log_rho, std, noise * s2.sqrt(), dof, bounds)
 
 
 def distance_text(distance: float, lo: float, hi: float) -> str:
