@@ -147,7 +147,9 @@ def _write(args, item: FitInput, fit, k: int, layer: flame.FLAME) -> dict:
         "residual_px224": float(fit.residual_px[k]),
         "rho_interval": _finite(fit.rho_interval[k].tolist()) if has_interval else None,
         "distance_interval_m": _finite(fit.distance_interval[k].tolist()) if has_interval else None,
-        "distance_text": distance_text(float(fit.distance[k]), *fit.distance_interval[k].tolist())
+        "distance_text": distance_text(
+            float(fit.distance[k]), *fit.distance_interval[k].tolist(), evidence="this photo"
+        )
         if has_interval
         else None,
         "landmark_noise_scale": float(fit.noise_scale[k]) if rho > 0 else None,

@@ -272,11 +272,12 @@ def refine(
     return x, Posterior(log_rho, std, noise * s2.sqrt(), dof, bounds)
 
 
-def distance_text(distance: float, lo: float, hi: float) -> str:
+def distance_text(distance: float, lo: float, hi: float, evidence: str = "these landmarks") -> str:
     """``"0.62 m [0.48, 0.91]"`` (metres: FLAME's unit), or, when the interval
-    spans more than ``UNOBSERVABLE_RATIO``, that the distance is not observable."""
+    spans more than ``UNOBSERVABLE_RATIO``, that the distance is not observable from
+    ``evidence`` (what was fitted: the photometric fit says ``"this photo"``)."""
     if not (math.isfinite(distance) and lo > 0 and hi <= UNOBSERVABLE_RATIO * lo):
-        return f"distance not observable from these landmarks ({_metres(distance, lo, hi)})"
+        return f"distance not observable from {evidence} ({_metres(distance, lo, hi)})"
     return _metres(distance, lo, hi)
 
 
