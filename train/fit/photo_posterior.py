@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from train.fit import laplace
 from train.fit.photo_model import photo_in_square, skin_masks
 from train.fit.photo_objective import PHOTO_WEIGHT, ROBUST_SCALE, Fixed, Level, objective
-from train.fit.posterior import LEVEL, Posterior
+from train.fit.posterior import LEVEL, Posterior, student_t
 
 #: the render side of the Jacobian (pixels of the photo's centred square)
 LAPLACE_SIZE = 64
@@ -258,7 +258,9 @@ def photo_posterior(v: dict, fixed: Fixed, level: Level, texture_size: int) -> P
         n_lmk - laplace.effective_parameters(blocks, shared_prior.cpu()[None], local_prior.cpu())
     ).clamp_min(1.0)
     dev = fixed.groups.device
-    return Posterior(log_rho.to(dev), std.to(dev), s2.sqrt().to(dev), dof.to(dev))
+    half = student_t(dof, LEVEL) * std  # the symmetric Laplace interval: no profile here
+    bounds = torch.stack([log_rho - half, log_rho + half], -1)
+    return Posterior(log_rho.to(dev), std.to(dev), s2.sqrt().to(dev), dof.to(dev), bounds.to(dev))
 
 
 def fit_posterior(
@@ -277,13 +279,13 @@ def fit_posterior(
     return photo_posterior(v, fixed, level, texels)
 
 
-def per_image(posterior: Posterior | None, groups: torch.Tensor, level: float = LEVEL):
+def per_image(posterior: Posterior | None, groups: torch.Tensor):
     """``(rho_interval [B, 2], distance_interval [B, 2], noise_scale [B])`` of each
-    image from its capture's posterior (NaN without one)."""
+    image from its capture's posterior (``LEVEL``; NaN without one)."""
     b = len(groups)
     if posterior is None:
         nan = torch.full((b, 2), math.nan, device=groups.device)
         return nan, nan.clone(), nan[:, 0].clone()
-    rho = posterior.rho_interval(level)[groups].float()
+    rho = posterior.rho_interval()[groups].float()
     distance = 1.0 / rho.flip(-1)
     return rho, distance, posterior.noise_scale[groups].float()
