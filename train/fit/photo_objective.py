@@ -60,6 +60,9 @@ class Level(NamedTuple):
     inside: torch.Tensor  # bool: the face polygon
     weight: torch.Tensor  # float: compared and valid
     valid: torch.Tensor  # bool: inside the photo
+    #: [B, R, R, 3] linear: behind the head outside ``inside`` (photo_model.band_background);
+    #: None: the photo itself (a one-sided silhouette)
+    background: torch.Tensor | None = None
 
 
 def geometry(v: dict, fixed: Fixed) -> dict:
@@ -103,7 +106,8 @@ def objective(v: dict, fixed: Fixed, level: Level) -> tuple[torch.Tensor, dict]:
     )
     lmk = project_landmarks(out.landmarks, q["scale"], q["trans"], q["rho"])
     lmk_term = 0.5 * ((lmk - fixed.target) / fixed.sigma[..., None]).square().sum((-1, -2))
-    background = torch.where(level.inside[..., None], torch.zeros_like(level.photo), level.photo)
+    behind = level.photo if level.background is None else level.background
+    background = torch.where(level.inside[..., None], torch.zeros_like(level.photo), behind)
     rendered = render_textured(
         layer,
         out.vertices,

@@ -26,7 +26,7 @@ import flame
 from train.fit.albedo import mean_skin_colour
 from train.fit.appearance import solve_albedo, solve_lighting
 from train.fit.fitting import FitPrior, FitResult, _check_inputs, fit_landmarks
-from train.fit.photo_model import photo_in_square, skin_masks
+from train.fit.photo_model import band_background, photo_in_square, skin_masks
 from train.fit.photo_objective import Fixed, Level, objective, uniform_light
 from train.render.textured import linear_to_srgb, srgb_to_linear
 from train.units import REFERENCE_PIXELS, ndc_per_pixel
@@ -39,14 +39,14 @@ LEVEL_SHARES = (0.4, 0.35, 0.25)
 #: Adam's step per geometry variable (their units: prior stds, log units, radians,
 #: model units); each level decays it linearly to a tenth
 STEPS = {
-    "z_shape": 0.02,
-    "log_rho": 0.005,
-    "z_expression": 0.02,
-    "z_jaw": 0.02,
-    "z_eyelids": 0.02,
-    "global_pose": 0.002,
-    "log_scale": 0.002,
-    "trans": 0.0005,
+    "z_shape": 0.06,
+    "log_rho": 0.015,
+    "z_expression": 0.06,
+    "z_jaw": 0.06,
+    "z_eyelids": 0.06,
+    "global_pose": 0.006,
+    "log_scale": 0.006,
+    "trans": 0.0015,
 }
 #: appearance solves before the first geometry step
 WARM_UP = 4
@@ -235,7 +235,8 @@ def fit_images(
 def _level(photos: torch.Tensor, target: torch.Tensor, size: int) -> Level:
     photo, valid = photo_in_square(photos, size)
     inside, compared = skin_masks(target, size)
-    return Level(size, photo, inside & valid, (compared & valid).to(photo.dtype), valid)
+    background = band_background(photo, target, valid)
+    return Level(size, photo, inside & valid, (compared & valid).to(photo.dtype), valid, background)
 
 
 def _level_iterations(total: int, n_levels: int) -> list[int]:
