@@ -115,8 +115,8 @@ def _grown_mask(landmarks, size, factor):
 
 def test_recovers_rho_shape_and_light_on_a_synthetic_capture(capture):
     """On a 4-frame hmc capture at 64 px with detector-like landmark noise: rho within
-    3 % of the truth, and a neutral shape at least 20 % closer to the truth than the
-    landmark-only fit it starts from (the issue's per-capture targets, on one capture)."""
+    3 % of the truth, and a neutral shape at least 30 % closer to the truth than the
+    landmark-only fit it starts from (the issue asks 20 %; 41 % on this one)."""
     layer = flame.FLAME("bundled", n_shape=20, n_expr=20)
     groups = torch.zeros(4, dtype=torch.long)
     fit = fit_images(
@@ -133,7 +133,7 @@ def test_recovers_rho_shape_and_light_on_a_synthetic_capture(capture):
     error = NeutralShapeError(layer)
     photo = float(error(fit.shape[:1], capture["shape"][:1])[0])
     start = float(error(fit.start.shape[:1], capture["shape"][:1])[0])
-    assert photo < 0.8 * start, (photo, start)
+    assert photo < 0.7 * start, (photo, start)
 
     # lighting: the direction of the band-1 light within 30 degrees of the truth's
     def direction(sh):
