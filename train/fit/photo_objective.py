@@ -14,8 +14,10 @@ and ``mask`` the compared pixels of :func:`train.fit.photo_model.skin_masks` tha
 inside the photo. The Cauchy (Lorentzian) penalty stops counting a pixel that the
 model cannot explain (hair, glasses, a hand, a specular highlight) once its residual is
 a few ``ROBUST_SCALE`` large. Inside the face polygon the render is drawn over black
-(the head must cover it); outside, over the photo itself, so the band beyond the jaw
-line charges the head only where it covers pixels it should not (its silhouette).
+(the head must cover it); outside, over ``level.background``: the background around
+the face filled in behind the band (:func:`train.fit.photo_model.band_background`), so
+the silhouette counts both ways (covering background, and leaving face pixels of the
+band uncovered); with ``background`` None, over the photo itself (covering only).
 """
 
 from __future__ import annotations

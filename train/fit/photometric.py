@@ -4,7 +4,8 @@
 the objective of :mod:`train.fit.photo_objective` (the render against the photo in
 the face's skin, robustly; the landmark term and priors of ``fit_landmarks``; an
 albedo prior) coarse to fine over an image pyramid (the render's side halved twice,
-each level reading a box-filtered albedo map of about its own resolution), with Adam
+each level's albedo map at half a texel per pixel, ``TEXELS_PER_PIXEL``, and the
+full ``texture_size`` map solved at the end with the geometry held), with Adam
 on the geometry (per-coordinate steps, so every image's and capture's problem moves
 independently: batched, and the same code on CPU and GPU), the SH lighting and the
 albedo re-solved in closed form after every step (:mod:`train.fit.appearance`).
