@@ -10,17 +10,18 @@ import torch
 
 import flame
 from train.data.textured_faces import TexturedFaceGenerator
+from train.eval.shape_error import NeutralShapeError
 from train.fit.fitting import FitPrior
-from train.fit.photo_model import photo_in_square, skin_masks
+from train.fit.photo_model import band_background, face_polygon, photo_in_square, skin_masks
 from train.fit.photo_objective import Fixed, Level, objective, uniform_light
 from train.fit.photometric import fit_images
-from train.render.textured import linear_to_srgb, srgb_to_linear
+from train.render.textured import linear_to_srgb, polygon_mask, srgb_to_linear
 
 
 @pytest.fixture(scope="module")
 def capture():
     gen = TexturedFaceGenerator("bundled", size=64, n_shape=20, n_expr=20, texture_size=64)
-    return gen.generate_textured_capture("hmc", "test", 0, [0, 1, 2, 3])
+    return gen.generate_textured_capture("hmc", "test", 1, [0, 1, 2, 3])
 
 
 def _tiny_problem(dtype):
@@ -34,7 +35,10 @@ def _tiny_problem(dtype):
     target = target + (lmk[..., :2] * torch.tensor([1.0, -1.0], dtype=dtype)) * 7.0
     photo = torch.rand(b, size, size, 3, generator=gen, dtype=dtype) * 0.5 + 0.2
     inside, compared = skin_masks(target, size)
-    level = Level(size, photo, inside, compared.to(dtype), torch.ones_like(inside))
+    valid = torch.ones_like(inside)
+    level = Level(
+        size, photo, inside, compared.to(dtype), valid, band_background(photo, target, valid)
+    )
     fixed = Fixed(
         layer=layer,
         target=target,
@@ -85,17 +89,51 @@ def test_srgb_round_trip_and_square_resampling():
     assert torch.allclose(square[:, 5:25], photo, atol=1e-5)  # same size: pixel for pixel
 
 
+def test_band_background_is_the_surroundings_not_the_face():
+    """Behind the silhouette band the objective sees the background around the face
+    (a two-sided silhouette), outside the band the photo itself."""
+    size = 48
+    with torch.no_grad():
+        lmk = flame.FLAME("bundled", n_shape=2, n_expr=2)().landmarks
+    target = lmk[..., :2] * torch.tensor([1.0, -1.0]) * 7.0
+    face = _grown_mask(target, size, 1.06)  # the photo's face reaches into the band
+    skin, wall = torch.tensor([0.6, 0.4, 0.3]), torch.tensor([0.1, 0.3, 0.5])
+    photo = torch.where(face[..., None], skin, wall)
+    valid = torch.ones(1, size, size, dtype=torch.bool)
+    behind = band_background(photo, target, valid)
+    band = _grown_mask(target, size, 1.12) & ~_grown_mask(target, size, 1.0)
+    outside = ~_grown_mask(target, size, 1.12)
+    assert bool((band & face).any()) and torch.equal(behind[outside], photo[outside])
+    assert torch.allclose(behind[band], wall.expand(int(band.sum()), 3))
+
+
+def _grown_mask(landmarks, size, factor):
+    poly = face_polygon(landmarks)
+    centre = poly.mean(-2, keepdim=True)
+    return polygon_mask(centre + factor * (poly - centre), size)
+
+
 def test_recovers_rho_shape_and_light_on_a_synthetic_capture(capture):
+    """On a 4-frame hmc capture at 64 px with detector-like landmark noise: rho within
+    3 % of the truth, and a neutral shape at least 30 % closer to the truth than the
+    landmark-only fit it starts from (the issue asks 20 %; 41 % on this one)."""
     layer = flame.FLAME("bundled", n_shape=20, n_expr=20)
     groups = torch.zeros(4, dtype=torch.long)
     fit = fit_images(
-        capture["image"], capture["landmarks"], layer, groups=groups, iterations=24, texture_size=64
+        capture["image"],
+        capture["landmarks_noisy"],
+        layer,
+        groups=groups,
+        iterations=24,
+        texture_size=64,
     )
     true_rho = float(capture["rho"][0])
-    assert abs(float(fit.rho[0]) / true_rho - 1) < 0.15
+    assert abs(float(fit.rho[0]) / true_rho - 1) < 0.03
     assert torch.equal(fit.rho, fit.fit.rho) and fit.texture.shape == (1, 64, 64, 3)
-    # shape: closer to the truth than the mean face is
-    assert float((fit.shape[0] - capture["shape"][0]).norm()) < float(capture["shape"][0].norm())
+    error = NeutralShapeError(layer)
+    photo = float(error(fit.shape[:1], capture["shape"][:1])[0])
+    start = float(error(fit.start.shape[:1], capture["shape"][:1])[0])
+    assert photo < 0.7 * start, (photo, start)
 
     # lighting: the direction of the band-1 light within 30 degrees of the truth's
     def direction(sh):
@@ -104,7 +142,7 @@ def test_recovers_rho_shape_and_light_on_a_synthetic_capture(capture):
 
     cos = (direction(fit.sh) * direction(capture["sh"])).sum(-1)
     assert bool((cos > math.cos(math.radians(30))).all()), cos
-    assert bool((fit.psnr > 22).all()), fit.psnr
+    assert bool((fit.psnr > 20).all()), fit.psnr
     assert fit.render.shape == (4, 64, 64, 3) and bool(fit.mask.any())
 
 

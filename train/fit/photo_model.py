@@ -36,6 +36,9 @@ EYE_GROWTH, MOUTH_GROWTH = 1.5, 1.15
 #: the band outside the face polygon (where the silhouette lies) grows it by this factor;
 #: the part the head must cover shrinks it by this one (landmark noise)
 SILHOUETTE_BAND, COVERED_CORE = 1.12, 0.92
+#: the background behind the band is filled in from outside it over this share of the
+#: render's side (two box-filter passes of this radius)
+FILL_RADIUS = 0.04
 
 
 def photo_in_square(images: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,3 +101,29 @@ def texture_level(albedo: torch.Tensor, size: int) -> torch.Tensor:
         return albedo
     x = F.avg_pool2d(albedo.permute(0, 3, 1, 2), factor)
     return x.permute(0, 2, 3, 1)
+
+
+def band_background(
+    photo: torch.Tensor, landmarks: torch.Tensor, valid: torch.Tensor
+) -> torch.Tensor:
+    """What the photo would show behind the head in the silhouette band: ``[B, R, R, 3]``,
+    the photo itself outside the grown face polygon (:func:`skin_masks`), and inside it
+    the photo's pixels outside the polygon spread inwards (normalised box filtering,
+    radius ``FILL_RADIUS`` of the side, twice); pixels that filling does not reach
+    (the face's core, covered by the head anyway) keep the photo.
+
+    Uncovered band pixels are compared with this, not with the photo itself, so the
+    silhouette counts both ways: a head that covers background pays, and so does a
+    head that leaves face pixels of the band uncovered (they differ from the
+    background around them)."""
+    size = photo.shape[1]
+    outside = ~polygon_mask(_grown(face_polygon(landmarks), SILHOUETTE_BAND), size) & valid
+    r = max(1, round(FILL_RADIUS * size))
+    x = (photo * outside[..., None]).permute(0, 3, 1, 2)
+    w = outside[:, None].to(photo.dtype)
+    for _ in range(2):
+        x = F.avg_pool2d(x, 2 * r + 1, 1, r, count_include_pad=True)
+        w = F.avg_pool2d(w, 2 * r + 1, 1, r, count_include_pad=True)
+    filled = (x / w.clamp_min(1e-6)).permute(0, 2, 3, 1)
+    reached = (w[:, 0] > 1e-3) & ~outside
+    return torch.where(reached[..., None], filled, photo)

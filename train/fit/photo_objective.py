@@ -14,8 +14,10 @@ and ``mask`` the compared pixels of :func:`train.fit.photo_model.skin_masks` tha
 inside the photo. The Cauchy (Lorentzian) penalty stops counting a pixel that the
 model cannot explain (hair, glasses, a hand, a specular highlight) once its residual is
 a few ``ROBUST_SCALE`` large. Inside the face polygon the render is drawn over black
-(the head must cover it); outside, over the photo itself, so the band beyond the jaw
-line charges the head only where it covers pixels it should not (its silhouette).
+(the head must cover it); outside, over ``level.background``: the background around
+the face filled in behind the band (:func:`train.fit.photo_model.band_background`), so
+the silhouette counts both ways (covering background, and leaving face pixels of the
+band uncovered); with ``background`` None, over the photo itself (covering only).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 import flame
 from train.fit.albedo import albedo_prior
 from train.fit.fitting import FitPrior
+from train.fit.photo_model import band_background, photo_in_square, skin_masks
 from train.render.head import project_landmarks
 from train.render.textured import render_textured
 
@@ -60,6 +63,19 @@ class Level(NamedTuple):
     inside: torch.Tensor  # bool: the face polygon
     weight: torch.Tensor  # float: compared and valid
     valid: torch.Tensor  # bool: inside the photo
+    #: [B, R, R, 3] linear: behind the head outside ``inside`` (photo_model.band_background);
+    #: None: the photo itself (a one-sided silhouette)
+    background: torch.Tensor | None = None
+
+
+def make_level(photos: torch.Tensor, target: torch.Tensor, size: int) -> Level:
+    """The level of side ``size`` of the linear ``photos [B, H, W, 3]`` with the target
+    landmarks ``[B, 68, 2]`` (NDC): the photo resampled onto the render, its masks and
+    the two-sided silhouette's background (:mod:`train.fit.photo_model`)."""
+    photo, valid = photo_in_square(photos, size)
+    inside, compared = skin_masks(target, size)
+    background = band_background(photo, target, valid)
+    return Level(size, photo, inside & valid, (compared & valid).to(photo.dtype), valid, background)
 
 
 def geometry(v: dict, fixed: Fixed) -> dict:
@@ -103,7 +119,8 @@ def objective(v: dict, fixed: Fixed, level: Level) -> tuple[torch.Tensor, dict]:
     )
     lmk = project_landmarks(out.landmarks, q["scale"], q["trans"], q["rho"])
     lmk_term = 0.5 * ((lmk - fixed.target) / fixed.sigma[..., None]).square().sum((-1, -2))
-    background = torch.where(level.inside[..., None], torch.zeros_like(level.photo), level.photo)
+    behind = level.photo if level.background is None else level.background
+    background = torch.where(level.inside[..., None], torch.zeros_like(level.photo), behind)
     rendered = render_textured(
         layer,
         out.vertices,

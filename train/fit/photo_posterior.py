@@ -44,8 +44,14 @@ import torch
 import torch.nn.functional as F
 
 from train.fit import laplace
-from train.fit.photo_model import photo_in_square, skin_masks
-from train.fit.photo_objective import PHOTO_WEIGHT, ROBUST_SCALE, Fixed, Level, objective
+from train.fit.photo_objective import (
+    PHOTO_WEIGHT,
+    ROBUST_SCALE,
+    Fixed,
+    Level,
+    make_level,
+    objective,
+)
 from train.fit.posterior import LEVEL, Posterior, student_t
 
 #: the render side of the Jacobian (pixels of the photo's centred square)
@@ -115,7 +121,7 @@ class PhotoProblem:
             jaw_std=cpu(fixed.jaw_std),
             skin=cpu(fixed.skin),
         )
-        self.level = Level(level.size, *(cpu(t) for t in level[1:]))
+        self.level = Level(level.size, *(None if t is None else cpu(t) for t in level[1:]))
         albedo = cpu(v["albedo"]).permute(0, 3, 1, 2)
         if albedo.shape[-1] != texture_size:
             albedo = F.interpolate(
@@ -160,7 +166,7 @@ class PhotoProblem:
             groups=torch.arange(len(which), device=which.device),
             skin=fx.skin[self.groups[which]],
         )
-        level = Level(lv.size, lv.photo[which], lv.inside[which], lv.weight[which], lv.valid[which])
+        level = Level(lv.size, *(None if t is None else t[which] for t in lv[1:]))
         return fixed, level
 
     def residuals(self, x: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
@@ -272,9 +278,7 @@ def fit_posterior(
     if not fixed.fit_rho:
         return None
     size = laplace_size(resolution)
-    photo, valid = photo_in_square(photos, size)
-    inside, compared = skin_masks(fixed.target, size)
-    level = Level(size, photo, inside & valid, (compared & valid).to(photo.dtype), valid)
+    level = make_level(photos, fixed.target, size)
     texels = max(8, texture_size * size // resolution)
     return photo_posterior(v, fixed, level, texels)
 
