@@ -3,7 +3,6 @@ small fabricated copy of CMDP's release (dinfo.mat, CMDP_1/<n>_<id>/<id>_<feet>.
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -17,20 +16,8 @@ from train.fit.inputs import ndc_to_pixels
 FEET = (2, 3, 4, 6, 8, 12, 16)
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_quick_run_writes_consistent_outputs(tmp_path, one_thread):
-    payload = distance_study.main(["--quick", "--out", str(tmp_path)])
-    for ext in ("json", "md", "png"):
-        assert os.path.getsize(os.path.join(payload["out_dir"], f"distance_study.{ext}")) > 0
-    with open(os.path.join(payload["out_dir"], "distance_study.json")) as f:
-        saved = json.load(f)
+def test_quick_run_writes_consistent_outputs(quick_run):
+    payload, saved = quick_run(distance_study, "distance_study")
     assert [c["case"] for c in saved["cases"]] == list(distance_study.CASES)
     for c in saved["cases"]:
         per = 1 if c["case"] == "per capture" else 2  # quick: 1 identity, 2 frames

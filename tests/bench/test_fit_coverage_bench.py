@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-
 import pytest
-import torch
 
 from bench import fit_coverage
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny fits: one thread is far faster on a shared, loaded CPU (tests/train/conftest.py)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_quick_run_writes_consistent_outputs(tmp_path, one_thread):
-    payload = fit_coverage.main(["--quick", "--out", str(tmp_path), "--device", "cpu"])
-    for ext in ("json", "md", "png"):
-        assert os.path.getsize(os.path.join(payload["out_dir"], f"fit_coverage.{ext}")) > 0
-    with open(os.path.join(payload["out_dir"], "fit_coverage.json")) as f:
-        saved = json.load(f)
+def test_quick_run_writes_consistent_outputs(tmp_path, quick_run):
+    payload, saved = quick_run(fit_coverage, "fit_coverage", "--device", "cpu")
     assert saved["command"] == "python -m bench.fit_coverage --quick --out " + str(tmp_path) + (
         " --device cpu"
     )

@@ -3,30 +3,14 @@ coverage numbers that add up."""
 
 from __future__ import annotations
 
-import json
-import os
-
 import pytest
 import torch
 
 from bench import photo_coverage
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny fits: one thread is far faster on a shared, loaded CPU (tests/train/conftest.py)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_quick_run_writes_consistent_outputs(tmp_path, one_thread):
-    payload = photo_coverage.main(["--quick", "--out", str(tmp_path), "--device", "cpu"])
-    for ext in ("json", "md", "png"):
-        assert os.path.getsize(os.path.join(payload["out_dir"], f"photo_coverage.{ext}")) > 0
-    with open(os.path.join(payload["out_dir"], "photo_coverage.json")) as f:
-        saved = json.load(f)
+def test_quick_run_writes_consistent_outputs(quick_run):
+    payload, saved = quick_run(photo_coverage, "photo_coverage", "--device", "cpu")
     rows = saved["rows"]
     assert [(r["split"], r["regime"]) for r in rows] == [
         (s, g) for s in ("val", "test") for g in ("hmc", "studio", "wild")

@@ -3,7 +3,6 @@ and the verdicts of the issue's targets."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from types import SimpleNamespace
@@ -28,20 +27,8 @@ from train.data.sources import REGIMES
 from train.units import ndc_per_pixel
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_quick_run_writes_consistent_outputs(tmp_path, one_thread):
-    payload = photo_fit.main(["--quick", "--out", str(tmp_path)])
-    for ext in ("json", "md", "png"):
-        assert os.path.getsize(os.path.join(payload["out_dir"], f"photo_fit.{ext}")) > 0
-    with open(os.path.join(payload["out_dir"], "photo_fit.json")) as f:
-        saved = json.load(f)
+def test_quick_run_writes_consistent_outputs(quick_run):
+    payload, saved = quick_run(photo_fit, "photo_fit")
     rows = saved["accuracy"]["rows"]
     cases = {(r["regime"], r["mode"], r["method"]) for r in rows}
     assert len(rows) == len(cases) == len(REGIMES) * len(photo_fit.MODES) * 2
