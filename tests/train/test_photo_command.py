@@ -4,19 +4,17 @@ landmark files in; JSON, overlays, a textured OBJ and a contact sheet out."""
 from __future__ import annotations
 
 import json
-import math
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from PIL import Image
 
 from train.data.textured_faces import TexturedFaceGenerator
 from train.fit.__main__ import main as fit_main
 from train.fit.inputs import ndc_to_pixels
-from train.fit.photo_command import FACE_WINDOW, face_window
+from train.fit.photo_command import PANEL, _panels
 
 SIZE = 48
 
@@ -49,25 +47,21 @@ def test_photometric_command_per_capture(tmp_path, single_thread):
     assert "blank.png" in (out / "skipped.txt").read_text()
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    centre=st.tuples(st.floats(-1, 1), st.floats(-1, 1)),
-    extent=st.tuples(st.floats(0.01, 2.0), st.floats(0.01, 2.0)),
-    size=st.sampled_from([48, 224]),
-)
-def test_face_window_is_a_square_inside_the_render_holding_the_face(centre, extent, size):
-    lo = torch.tensor(centre) - torch.tensor(extent) / 2
-    landmarks = lo + torch.rand(68, 2, generator=torch.Generator().manual_seed(0)) * torch.tensor(
-        extent
-    )
-    left, top, right, bottom = face_window(landmarks, size)
-    assert math.isclose(right - left, bottom - top, rel_tol=1e-6)
-    assert -1e-6 <= left and -1e-6 <= top and right <= size + 1e-4 and bottom <= size + 1e-4
-    # the face's box (in pixels) is inside the window wherever the square holds it
-    px_lo = ((landmarks.min(0).values.clamp(-1, 1) + 1) / 2 * size).tolist()
-    px_hi = ((landmarks.max(0).values.clamp(-1, 1) + 1) / 2 * size).tolist()
-    assert left <= px_lo[0] + 1e-3 and top <= px_lo[1] + 1e-3
-    assert px_hi[0] <= right + 1e-3 and px_hi[1] <= bottom + 1e-3
-    # a small face gets a small window: the overlay zooms in
-    if max(extent) * FACE_WINDOW < 2:
-        assert right - left <= max(extent) * FACE_WINDOW / 2 * size + 1e-3
+def test_overlay_panels_are_the_whole_window():
+    """The fit rendered the face's window: the overlay shows photo | render | blend of
+    all of it (the blend only inside the photo)."""
+    gen = torch.Generator().manual_seed(0)
+    coarse = torch.rand(2, 3, 4, 4, generator=gen)  # smooth: panel pixels between centres agree
+    smooth = torch.nn.functional.interpolate(coarse, size=(32, 32), mode="bilinear")
+    photo, render = smooth.permute(0, 2, 3, 1)[:, None]
+    valid = torch.ones(1, 32, 32, dtype=torch.bool)
+    valid[:, :, 24:] = False  # the window reaches beyond the photo
+    fit = SimpleNamespace(photo=photo, render=render, valid=valid)
+    panels = _panels(fit, 0).astype(np.float64) / 255
+    assert panels.shape == (PANEL, 3 * PANEL, 3)
+    scale = PANEL // 32  # each window pixel a block of panel pixels
+    centre = slice(scale // 2, PANEL, scale)
+    tiles = [panels[centre, k * PANEL :][:, :PANEL][:, centre] for k in range(3)]
+    blend = torch.where(valid[0][..., None], 0.5 * photo[0] + 0.5 * render[0], render[0])
+    for tile, image in zip(tiles, (photo[0], render[0], blend)):
+        assert np.abs(tile - image.numpy()).max() < 0.04  # 0.03: the blend's edge

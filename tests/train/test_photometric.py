@@ -12,10 +12,16 @@ import flame
 from train.data.textured_faces import TexturedFaceGenerator
 from train.eval.shape_error import NeutralShapeError
 from train.fit.fitting import FitPrior
-from train.fit.photo_model import band_background, face_polygon, photo_in_square, skin_masks
+from train.fit.photo_model import (
+    band_background,
+    face_polygon,
+    face_window,
+    photo_in_square,
+    skin_masks,
+)
 from train.fit.photo_objective import Fixed, Level, objective, uniform_light
 from train.fit.photometric import fit_images
-from train.render.textured import linear_to_srgb, polygon_mask, srgb_to_linear
+from train.render.textured import linear_to_srgb, polygon_mask, srgb_to_linear, to_window
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +30,7 @@ def capture():
     return gen.generate_textured_capture("hmc", "test", 1, [0, 1, 2, 3])
 
 
-def _tiny_problem(dtype):
+def _tiny_problem(dtype, windowed=False):
     layer = flame.FLAME("bundled", n_shape=2, n_expr=2).to(dtype=dtype)
     prior = FitPrior()
     b, size = 1, 16
@@ -34,11 +40,13 @@ def _tiny_problem(dtype):
         lmk = layer().landmarks  # the mean face, placed like a 25 cm hmc frame
     target = target + (lmk[..., :2] * torch.tensor([1.0, -1.0], dtype=dtype)) * 7.0
     photo = torch.rand(b, size, size, 3, generator=gen, dtype=dtype) * 0.5 + 0.2
-    inside, compared = skin_masks(target, size)
+    # a window zoomed in on the face (its face_window is the whole square here)
+    window = torch.tensor([[0.02, 0.15, 0.7]], dtype=dtype) if windowed else None
+    local = to_window(target, window) if windowed else target
+    inside, compared = skin_masks(local, size)
     valid = torch.ones_like(inside)
-    level = Level(
-        size, photo, inside, compared.to(dtype), valid, band_background(photo, target, valid)
-    )
+    background = band_background(photo, local, valid)
+    level = Level(size, photo, inside, compared.to(dtype), valid, background, window)
     fixed = Fixed(
         layer=layer,
         target=target,
@@ -65,10 +73,12 @@ def _tiny_problem(dtype):
     return v, fixed, level
 
 
-def test_photometric_objective_gradcheck_float64():
+@pytest.mark.parametrize("windowed", [False, True])
+def test_photometric_objective_gradcheck_float64(windowed):
     """Gradients of the whole objective (render through minirast, landmarks, priors)
-    with respect to shape, rho, pose, scale, albedo and lighting, by finite differences."""
-    v, fixed, level = _tiny_problem(torch.float64)
+    with respect to shape, rho, pose, scale, albedo and lighting, by finite differences,
+    rendering the whole square or the face's window."""
+    v, fixed, level = _tiny_problem(torch.float64, windowed)
     names = ("z_shape", "log_rho", "global_pose", "log_scale", "albedo", "sh")
 
     def f(*xs):
@@ -144,6 +154,7 @@ def test_recovers_rho_shape_and_light_on_a_synthetic_capture(capture):
     assert bool((cos > math.cos(math.radians(30))).all()), cos
     assert bool((fit.psnr > 20).all()), fit.psnr
     assert fit.render.shape == (4, 64, 64, 3) and bool(fit.mask.any())
+    assert torch.allclose(fit.window, face_window(capture["landmarks_noisy"]))
 
 
 def test_bad_input_is_refused_with_clear_errors(capture):

@@ -7,8 +7,9 @@ for an image without one, from ``train.faces`` detection (the largest face; need
 ``<stem>.json`` (the parameters of ``train.fit``'s JSON with the photometric fit's rho
 interval (:mod:`train.fit.photo_posterior`), plus the SH lighting, the PSNR inside the
 face mask, the photometric term and the landmark-only start's rho and interval),
-``<stem>_photometric.png`` (photo | render | blend, the face's window of the photo's
-centred square, captioned with the distance and its interval, "0.62 m [0.48, 0.91]") and
+``<stem>_photometric.png`` (photo | render | blend of the face's window that the fit
+rendered, ``PhotoFitResult.window``, captioned with the distance and its interval,
+"0.62 m [0.48, 0.91]") and
 ``<stem>.obj`` with ``<stem>.mtl`` and the capture's albedo texture ``<stem>.png``
 (sRGB); for a capture of several frames a
 ``contact_sheet_<capture>.png`` of the blends (``contact_sheet_<stem>.png`` for footage,
@@ -36,8 +37,6 @@ from train.render.writers import write_obj
 
 #: the side of each panel of the overlays and the contact sheets
 PANEL = 256
-#: the overlays show the face's landmark box grown by this factor
-FACE_WINDOW = 1.8
 
 
 def detect_missing(skipped: list[tuple[str, str]]) -> tuple[list[FitInput], list]:
@@ -193,28 +192,15 @@ def _finite(values: list[float]) -> list[float | None]:
     return [v if math.isfinite(v) else None for v in values]
 
 
-def face_window(landmarks: torch.Tensor, size: int) -> tuple[float, float, float, float]:
-    """The square ``(left, top, right, bottom)`` in pixels of a ``size`` render of the
-    centred square around the face whose landmarks ``[68, 2]`` (NDC) are given: their
-    box's longer side times ``FACE_WINDOW``, kept inside the square (the whole square
-    when the face fills it)."""
-    lo, hi = landmarks.min(0).values, landmarks.max(0).values
-    half = min(1.0, float((hi - lo).max()) * FACE_WINDOW / 2)
-    centre = ((lo + hi) / 2).clamp(-1 + half, 1 - half)
-    left, top = ((centre - half + 1) / 2 * size).tolist()
-    return left, top, left + half * size, top + half * size
-
-
 def _panels(fit, k: int) -> np.ndarray:
-    """photo | render | blend (inside the render's coverage of the face), each the
-    face's window (:func:`face_window`) ``PANEL`` px square."""
+    """photo | render | blend (inside the photo), each the whole of the face's window
+    that the fit rendered (``fit.window``), ``PANEL`` px square."""
     photo, render = fit.photo[k], fit.render[k]
     blend = torch.where(fit.valid[k][..., None], 0.5 * photo + 0.5 * render, render)
-    box = face_window(fit.landmarks[k], photo.shape[0])
     panels = []
     for image in (photo, render, blend):
         img = Image.fromarray((image.clamp(0, 1).numpy() * 255).round().astype(np.uint8))
-        panels.append(np.asarray(img.resize((PANEL, PANEL), Image.BILINEAR, box=box)))
+        panels.append(np.asarray(img.resize((PANEL, PANEL), Image.BILINEAR)))
     return np.concatenate(panels, 1)
 
 

@@ -4,11 +4,18 @@ render itself: :mod:`train.render.textured`).
 
 Frames and colours:
 
-- Everything lives on the centred square of side ``s = max(W, H)`` of the photo, in
-  the NDC of :mod:`train.fit.inputs` (the frame ``fit_landmarks`` takes), rendered at
-  ``R x R`` pixels with minirast's pixel centres ``(2c + 1) / R - 1``. The part of
-  the square outside the photo has no data: :func:`photo_in_square` returns it as an
-  invalid pixel (``valid = False``) and the objective ignores it.
+- The variables and landmarks live on the centred square of side ``s = max(W, H)`` of
+  the photo, in the NDC of :mod:`train.fit.inputs` (the frame ``fit_landmarks``
+  takes). What is rendered and compared is each image's face window
+  (:func:`face_window`: a square ``(cx, cy, h)`` of that NDC around the target
+  landmarks, inside the square, fixed for the fit), at ``R x R`` pixels with
+  minirast's pixel centres ``(2c + 1) / R - 1`` in the window's NDC ``(u - c) / h``
+  (:func:`train.render.textured.to_window`), so a small face in a large photo still
+  fills the render. The part of the window outside the photo (the square's padding,
+  or beyond the square for a window given explicitly) has no data:
+  :func:`photo_in_square` returns it as an invalid pixel (``valid = False``) and the
+  objective ignores it. The masks (:func:`skin_masks`, :func:`band_background`) take
+  landmarks in the render's NDC: the target landmarks mapped by ``to_window``.
 - Photos arrive in sRGB; the renderer shades in linear light (:func:`srgb_to_linear`),
   albedo maps are linear, and images are converted back (:func:`linear_to_srgb`) only
   for output and for the PSNR.
@@ -22,7 +29,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from train.render.textured import pixel_centres, polygon_mask
+from train.render.textured import check_window, pixel_centres, polygon_mask
 
 #: iBUG indices: the jaw line, the brows, the eyes, the inner lip contour
 JAW_LINE = list(range(0, 17))
@@ -39,29 +46,55 @@ SILHOUETTE_BAND, COVERED_CORE = 1.12, 0.92
 #: the background behind the band is filled in from outside it over this share of the
 #: render's side (two box-filter passes of this radius)
 FILL_RADIUS = 0.04
+#: the face window's side is the target landmarks' box's longer side times this
+WINDOW_MARGIN = 2.0
 
 
-def photo_in_square(images: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def face_window(landmarks: torch.Tensor, margin: float = WINDOW_MARGIN) -> torch.Tensor:
+    """``[B, 3]`` (cx, cy, half side), the square's NDC: the square window around the
+    box of the landmarks ``[B, N, 2]`` (NDC), of side the box's longer side times
+    ``margin``, centred on the box but moved inside the square where it would reach
+    beyond it, and the whole square (0, 0, 1) when it is larger (a face that fills the
+    photo): pixels beyond the square hold no photo, so they would only cost resolution.
+    The box's part inside the square is always inside the window."""
+    lo, hi = landmarks.amin(-2), landmarks.amax(-2)
+    half = ((hi - lo).amax(-1, keepdim=True).clamp_min(1e-3) * (margin / 2)).clamp_max(1.0)
+    centre = torch.maximum(torch.minimum((lo + hi) / 2, 1 - half), half - 1)
+    return torch.cat([centre, half], -1)
+
+
+def photo_in_square(
+    images: torch.Tensor, size: int, window: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The photos ``[B, H, W, 3]`` resampled onto the ``size`` render of their centred
-    square: ``(pixels [B, size, size, 3], valid [B, size, size] bool)``.
+    square, or of each image's ``window [B, 3]`` of it (:func:`face_window`):
+    ``(pixels [B, size, size, 3], valid [B, size, size] bool)``.
 
     Area-averaged to about the render's pixel size first (no aliasing), then sampled
     bilinearly at the render's pixel centres; ``valid`` is false where the centre falls
-    outside the photo (the padding of a non-square photo), whose pixels are zero.
+    outside the photo (the padding of a non-square photo, or a window beyond the
+    square), whose pixels are zero.
     """
     b, h, w, _ = images.shape
     side = max(h, w)
-    x = images.permute(0, 3, 1, 2)
-    small = (max(1, round(h * size / side)), max(1, round(w * size / side)))
-    if small[0] < h:
-        x = F.interpolate(x, size=small, mode="area")
     centres = pixel_centres(size, images.device, images.dtype)
-    grid = centres * torch.tensor([side / w, side / h], device=images.device, dtype=images.dtype)
-    out = F.grid_sample(
-        x, grid[None].expand(b, -1, -1, -1), mode="bilinear", align_corners=False
-    ).permute(0, 2, 3, 1)
-    valid = (grid.abs() < 1).all(-1)[None].expand(b, -1, -1)
-    return out, valid
+    to_photo = torch.tensor([side / w, side / h], device=images.device, dtype=images.dtype)
+    if window is None:
+        window = images.new_tensor([0.0, 0.0, 1.0]).expand(b, 3)
+    check_window(window, b)
+    window = window.to(images.dtype)
+    out = []
+    for k in range(b):  # each window has its own scale, so its own area filter
+        half = float(window[k, 2])
+        x = images[k : k + 1].permute(0, 3, 1, 2)
+        small = (max(1, round(h * size / (side * half))), max(1, round(w * size / (side * half))))
+        if small[0] < h:
+            x = F.interpolate(x, size=small, mode="area")
+        grid = (centres * window[k, 2] + window[k, :2]) * to_photo
+        out.append(F.grid_sample(x, grid[None], mode="bilinear", align_corners=False))
+    pixels = torch.cat(out).permute(0, 2, 3, 1)
+    grid = (centres[None] * window[:, None, None, 2:] + window[:, None, None, :2]) * to_photo
+    return pixels, (grid.abs() < 1).all(-1)
 
 
 def _grown(points: torch.Tensor, factor: float) -> torch.Tensor:
@@ -76,7 +109,7 @@ def face_polygon(landmarks: torch.Tensor) -> torch.Tensor:
 
 
 def skin_masks(landmarks: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """From the target landmarks ``[B, 68, 2]`` (NDC): ``(inside, compared)``, both
+    """From the target landmarks ``[B, 68, 2]`` (the render's NDC): ``(inside, compared)``, both
     ``[B, size, size]`` bool. ``inside``: the face polygon (:func:`face_polygon`)
     shrunk by ``COVERED_CORE``, which the head must cover; ``compared``: that polygon
     grown by ``SILHOUETTE_BAND`` (the cheeks' and jaw's silhouette), less the eyes
@@ -106,7 +139,8 @@ def texture_level(albedo: torch.Tensor, size: int) -> torch.Tensor:
 def band_background(
     photo: torch.Tensor, landmarks: torch.Tensor, valid: torch.Tensor
 ) -> torch.Tensor:
-    """What the photo would show behind the head in the silhouette band: ``[B, R, R, 3]``,
+    """What the photo would show behind the head in the silhouette band: ``[B, R, R, 3]``
+    (``landmarks [B, 68, 2]`` in the render's NDC),
     the photo itself outside the grown face polygon (:func:`skin_masks`), and inside it
     the photo's pixels outside the polygon spread inwards (normalised box filtering,
     radius ``FILL_RADIUS`` of the side, twice); pixels that filling does not reach

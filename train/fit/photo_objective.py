@@ -9,11 +9,13 @@ the SH lighting ``sh [B, 9, 3]``. The negative log posterior of a group is
   + fit_landmarks's landmark term and priors                                   geometry
   + albedo prior (train.fit.albedo)                                            albedo
 
-summed over its frames; ``I`` the render (linear light), ``J`` the photo (linear)
-and ``mask`` the compared pixels of :func:`train.fit.photo_model.skin_masks` that lie
-inside the photo. The Cauchy (Lorentzian) penalty stops counting a pixel that the
-model cannot explain (hair, glasses, a hand, a specular highlight) once its residual is
-a few ``ROBUST_SCALE`` large. Inside the face polygon the render is drawn over black
+summed over its frames; ``I`` the render (linear light) of the image's face window
+(``Level.window``; the variables and landmarks stay in the square's NDC), ``J`` the
+photo there (linear) and ``mask`` the compared pixels of
+:func:`train.fit.photo_model.skin_masks` that lie inside the photo. The Cauchy
+(Lorentzian) penalty stops counting a pixel that the model cannot explain (hair,
+glasses, a hand, a specular highlight) once its residual is a few ``ROBUST_SCALE``
+large. Inside the face polygon the render is drawn over black
 (the head must cover it); outside, over ``level.background``: the background around
 the face filled in behind the band (:func:`train.fit.photo_model.band_background`), so
 the silhouette counts both ways (covering background, and leaving face pixels of the
@@ -30,9 +32,9 @@ import torch
 import flame
 from train.fit.albedo import albedo_prior
 from train.fit.fitting import FitPrior
-from train.fit.photo_model import band_background, photo_in_square, skin_masks
+from train.fit.photo_model import band_background, face_window, photo_in_square, skin_masks
 from train.render.head import project_landmarks
-from train.render.textured import render_textured
+from train.render.textured import render_textured, to_window
 
 #: the SH coefficient of band 0 that lights a surface with intensity 1 (minirast.sh_basis)
 SH_UNIT = math.sqrt(4 * math.pi)
@@ -56,7 +58,8 @@ class Fixed(NamedTuple):
 
 
 class Level(NamedTuple):
-    """One pyramid level: the photo in the render's frame and its masks, ``[B, R, R]``."""
+    """One pyramid level: the photo in the render's frame (each image's face window) and
+    its masks, ``[B, R, R]``."""
 
     size: int
     photo: torch.Tensor  # [B, R, R, 3] linear
@@ -66,16 +69,26 @@ class Level(NamedTuple):
     #: [B, R, R, 3] linear: behind the head outside ``inside`` (photo_model.band_background);
     #: None: the photo itself (a one-sided silhouette)
     background: torch.Tensor | None = None
+    #: [B, 3] (cx, cy, half side) in the square's NDC: the window rendered
+    #: (photo_model.face_window); None: the whole square
+    window: torch.Tensor | None = None
 
 
-def make_level(photos: torch.Tensor, target: torch.Tensor, size: int) -> Level:
+def make_level(
+    photos: torch.Tensor, target: torch.Tensor, size: int, window: torch.Tensor | None = None
+) -> Level:
     """The level of side ``size`` of the linear ``photos [B, H, W, 3]`` with the target
-    landmarks ``[B, 68, 2]`` (NDC): the photo resampled onto the render, its masks and
-    the two-sided silhouette's background (:mod:`train.fit.photo_model`)."""
-    photo, valid = photo_in_square(photos, size)
-    inside, compared = skin_masks(target, size)
-    background = band_background(photo, target, valid)
-    return Level(size, photo, inside & valid, (compared & valid).to(photo.dtype), valid, background)
+    landmarks ``[B, 68, 2]`` (NDC of the square): the photo resampled onto the render
+    of each image's ``window [B, 3]`` (default the face window of the target,
+    :func:`train.fit.photo_model.face_window`), its masks and the two-sided
+    silhouette's background (:mod:`train.fit.photo_model`)."""
+    window = face_window(target) if window is None else window.to(target)
+    photo, valid = photo_in_square(photos, size, window)
+    local = to_window(target, window)
+    inside, compared = skin_masks(local, size)
+    background = band_background(photo, local, valid)
+    weight = (compared & valid).to(photo.dtype)
+    return Level(size, photo, inside & valid, weight, valid, background, window)
 
 
 def geometry(v: dict, fixed: Fixed) -> dict:
@@ -131,6 +144,7 @@ def objective(v: dict, fixed: Fixed, level: Level) -> tuple[torch.Tensor, dict]:
         v["sh"],
         background,
         level.size,
+        window=level.window,
     )
     render = rendered.image.clamp(0.0, 1.0)  # a camera saturates
     squared = (render - level.photo).square().sum(-1) / ROBUST_SCALE**2

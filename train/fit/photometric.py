@@ -1,7 +1,8 @@
 """Fitting FLAME, the rho camera, an albedo map and SH lighting to photos, through minirast.
 
 :func:`fit_images` starts from :func:`train.fit.fit_landmarks` and then minimises
-the objective of :mod:`train.fit.photo_objective` (the render against the photo in
+the objective of :mod:`train.fit.photo_objective` (the render of a square window
+around each face, :func:`train.fit.photo_model.face_window`, against the photo in
 the face's skin, robustly; the landmark term and priors of ``fit_landmarks``; an
 albedo prior) coarse to fine over an image pyramid (the render's side halved twice,
 each level's albedo map at half a texel per pixel, ``TEXELS_PER_PIXEL``, and the
@@ -68,11 +69,16 @@ class PhotoFitResult:
     fit it started from; ``albedo [G, T, T, 3]`` linear and ``texture [G, T, T, 3]``
     sRGB, one map per capture in the head's UV layout (row 0 is ``v = 0``);
     ``capture [B]`` the map of each image; ``sh [B, 9, 3]`` the SH lighting (camera
-    frame, ``minirast.shade_sh``'s basis, linear light); ``render [B, R, R, 3]`` sRGB
-    and ``valid``, ``mask [B, R, R]`` bool the render of the photo's centred square,
-    the pixels inside the photo and the compared skin pixels; ``photo [B, R, R, 3]``
-    the photo in that frame (sRGB); ``photo_residual [B]`` the photometric term;
-    ``psnr [B]`` dB of the render against the photo in sRGB inside ``mask``.
+    frame, ``minirast.shade_sh``'s basis, linear light); ``window [B, 3]`` each image's
+    face window ``(cx, cy, half side)`` in the NDC of the photo's centred square
+    (:func:`train.fit.photo_model.face_window`: the target landmarks' box, its longer
+    side times ``WINDOW_MARGIN``, kept inside the square), the square the images
+    below cover: ``render [B, R, R, 3]`` sRGB and ``valid``, ``mask [B, R, R]``
+    bool the render of the window, the pixels inside the photo and the compared skin
+    pixels; ``photo [B, R, R, 3]`` the photo in that frame (sRGB); ``photo_residual
+    [B]`` the photometric term; ``psnr [B]`` dB of the render against the photo in
+    sRGB inside ``mask``. A window pixel ``(i, j)`` (row, column) has its centre at
+    ``c + h ((2 (j, i) + 1) / R - 1)`` in the square's NDC.
     """
 
     fit: FitResult
@@ -87,6 +93,7 @@ class PhotoFitResult:
     mask: torch.Tensor
     photo_residual: torch.Tensor
     psnr: torch.Tensor
+    window: torch.Tensor
 
     def __getattr__(self, name: str):
         if name in FitResult._fields:
@@ -157,7 +164,8 @@ def fit_images(
         device: where to fit (default the images' device).
         camera: ``"pseudo"`` (fit rho) or ``"ortho"`` (rho 0).
         texture_size: the albedo maps' side (a power of two).
-        resolution: the finest render side, default ``min(224, max(W, H))``.
+        resolution: the finest render side (of each image's face window), default
+            ``min(224, max(W, H))``.
         landmark_iterations: the start's L-BFGS iterations (``fit_landmarks``'s default).
         prior: the geometry priors (:class:`FitPrior`).
         progress: show a progress bar.
@@ -368,4 +376,5 @@ def _result(v, value, parts, fixed: Fixed, level: Level, start: FitResult, out_d
         mask=to(mask),
         photo_residual=to(parts["photo"]),
         psnr=to(-10 * torch.log10(err.clamp_min(1e-10))),
+        window=to(level.window),
     )

@@ -6,7 +6,10 @@ Colours: albedo maps and renders are linear light; photos and files are sRGB
 (:func:`srgb_to_linear`, :func:`linear_to_srgb`). Lighting: order-2 spherical
 harmonics (``minirast.shade_sh``, ``[B, 9, 3]``) on camera-frame normals (OpenCV:
 x right, y down, z forward; a face towards the camera has ``n_z < 0``). Renders cover
-the NDC square ``[-1, 1]^2`` at ``R x R`` pixels, centres ``(2c + 1) / R - 1``.
+the NDC square ``[-1, 1]^2`` at ``R x R`` pixels, centres ``(2c + 1) / R - 1``, or a
+square window of it (``window [B, 3]``: centre ``(cx, cy)`` and half side ``h`` in the
+square's NDC), whose own NDC is ``u_window = (u - c) / h`` (:func:`to_window`): an
+affine map of the screen after the perspective division, so exact for the rho camera.
 """
 
 from __future__ import annotations
@@ -37,6 +40,38 @@ def pixel_centres(size: int, device=None, dtype=torch.float32) -> torch.Tensor:
     c = (2 * torch.arange(size, device=device, dtype=dtype) + 1) / size - 1
     yy, xx = torch.meshgrid(c, c, indexing="ij")
     return torch.stack([xx, yy], -1)
+
+
+def check_window(window: torch.Tensor, b: int) -> None:
+    """Raise ``ValueError`` unless ``window`` is ``[b, 3]`` with positive half sides."""
+    if window.shape != (b, 3):
+        raise ValueError(
+            f"window must have shape [{b}, 3] (cx, cy, half side), got {list(window.shape)}"
+        )
+    if not bool((window[:, 2] > 0).all()):
+        raise ValueError("window half sides must be positive")
+
+
+def to_window(points: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """Square NDC points ``[B, N, 2]`` in the NDC of each image's ``window [B, 3]``
+    (``(cx, cy, h)``): ``(u - c) / h``; the window is ``[-1, 1]^2`` there."""
+    return (points - window[:, None, :2]) / window[:, None, 2:]
+
+
+def from_window(points: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`to_window`: window NDC ``[B, N, 2]`` to the square's, ``c + h u``."""
+    return window[:, None, :2] + window[:, None, 2:] * points
+
+
+def clip_in_window(clip: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """Clip coordinates ``[B, N, 4]`` whose screen ``(x / w, y / w)`` is :func:`to_window`
+    of the original's: ``x' = (x - cx w) / h`` (likewise y); depth and ``w`` unchanged."""
+    check_window(window, clip.shape[0])
+    w = clip[..., 3:]
+    xy = (clip[..., :2] - window[:, None, :2].to(clip.dtype) * w) / window[:, None, 2:].to(
+        clip.dtype
+    )
+    return torch.cat([xy, clip[..., 2:]], -1)
 
 
 def polygon_mask(polygons: torch.Tensor, size: int) -> torch.Tensor:
@@ -79,6 +114,7 @@ def render_textured(
     size: int,
     *,
     mipmapped: bool = False,
+    window: torch.Tensor | None = None,
 ) -> TexturedRender:
     """The head ``vertices [B, V, 3]`` (FLAME model frame) with the albedo maps
     ``[B, T, T, 3]`` (linear, the layer's UV layout, bilinear) lit by ``sh [B, 9, 3]``,
@@ -86,9 +122,13 @@ def render_textured(
     by the camera ``(scale [B], trans [B, 2], rho [B])``: a :class:`TexturedRender`.
     Differentiable in every floating input. ``mipmapped``
     samples the map trilinearly from the UVs' screen derivatives (the data's quality;
-    several times slower on a CPU) instead of bilinearly."""
+    several times slower on a CPU) instead of bilinearly. ``window [B, 3]`` (``(cx,
+    cy, h)``, the square's NDC) renders that square window of the square instead of
+    the whole (module docstring; ``background`` is then the window's)."""
     points = ppcam.flame_to_camera(vertices)
     clip = ppcam.to_clip(points, scale, trans, rho)
+    if window is not None:
+        clip = clip_in_window(clip, window)
     frag = minirast.rasterize(clip, layer.faces, (size, size))
     uvs = layer.uvs.to(points.dtype)
     if mipmapped:
