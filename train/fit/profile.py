@@ -110,9 +110,7 @@ def log_rho_bounds(
 
     ``problem``: the :class:`train.fit.posterior.FrameProblem` with its noise calibrated;
     ``x [G, D]`` (float64) the estimate; ``b`` the calibrated Hessian blocks there;
-    ``correction [G, S]`` the gradient of the marginal fit's log-det term in the shared
-    variables (zeros for the joint MAP); ``std [G]`` log rho's Laplace std, ``t [G]`` the
-    Student-t quantile of the level."""
+    ``std [G]`` log rho's Laplace std, ``t [G]`` the Student-t quantile of the level."""
     g, d = x.shape
     rho = problem.layout.shared - 1  # log rho: the last of the fit's own shared variables
     centre = problem.rho.log()
