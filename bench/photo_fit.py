@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> dict:
         prog="python -m bench.photo_fit", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--size", type=int, default=96, help="image side, px (default 96)")
-    parser.add_argument("--captures", type=int, default=4, help="captures per regime")
+    parser.add_argument("--captures", type=int, default=8, help="captures per regime")
     parser.add_argument("--frames", type=int, default=4, help="frames per capture")
     parser.add_argument("--iterations", type=int, default=None, help="photometric Adam steps")
     parser.add_argument(
