@@ -1,6 +1,6 @@
-"""What the photometric fit compares: the photo resampled into the render's frame, the
-masks that say which pixels count, and the albedo map at each level's resolution (the
-render itself: :mod:`train.render.textured`).
+"""What the photometric fit compares: the photo resampled into the render's frame (each
+face's window), the masks that say which pixels count, and the background behind the
+silhouette band (the render itself: :mod:`train.render.textured`).
 
 Frames and colours:
 
@@ -120,20 +120,6 @@ def skin_masks(landmarks: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.
     for part, growth in ((EYES[0], EYE_GROWTH), (EYES[1], EYE_GROWTH), (INNER_MOUTH, MOUTH_GROWTH)):
         compared &= ~polygon_mask(_grown(landmarks[:, part], growth), size)
     return inside, compared
-
-
-def texture_level(albedo: torch.Tensor, size: int) -> torch.Tensor:
-    """The albedo maps ``[B, T, T, 3]`` box-filtered down to at most ``size`` texels a
-    side (a power-of-two factor): the coarse levels of the fit read a texture of
-    about their own resolution, as a mip level would."""
-    t = albedo.shape[1]
-    factor = 1
-    while t // (factor * 2) >= size and t % (factor * 2) == 0:
-        factor *= 2
-    if factor == 1:
-        return albedo
-    x = F.avg_pool2d(albedo.permute(0, 3, 1, 2), factor)
-    return x.permute(0, 2, 3, 1)
 
 
 def band_background(
