@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 
@@ -52,10 +51,10 @@ from train.engine.device import pick_device
 from train.faces.images import is_video, read_image
 from train.fit import CAMERAS, fit_landmarks
 from train.fit.fitting import DEFAULT_ITERATIONS
-from train.fit.inputs import collect, ndc_to_pixels
+from train.fit.inputs import collect
 from train.fit.mp_inputs import with_mediapipe
 from train.fit.photo_video import DEFAULT_MAX_FRAMES, footage_items
-from train.fit.posterior import distance_text
+from train.fit.records import finite_or_none, fit_record, interval_text, posed_vertices
 from train.render.head import camera_vertices, render_mesh
 from train.render.writers import overlay, write_obj
 
@@ -239,66 +238,25 @@ def main(argv: list[str] | None = None) -> dict:
 
 def _write_image(args, item, fit, i: int, layer: flame.FLAME) -> dict:
     stem = item.name or os.path.splitext(os.path.basename(item.path))[0]
-    width, height = item.size
-    rho = float(fit.rho[i])
-    record = {
-        "image": item.path,
-        "name": stem,
-        "capture": item.capture,
-        "camera_mode": args.camera,
-        "rho": rho,
-        "scale": float(fit.scale[i]),
-        "trans": fit.trans[i].tolist(),
-        "focal_ndc": float(fit.focal[i]) if rho > 0 else None,
-        "distance_m": float(fit.distance[i]) if rho > 0 else None,
-        "rho_interval": _finite(fit.rho_interval[i].tolist()) if rho > 0 else None,
-        "distance_interval_m": _finite(fit.distance_interval[i].tolist()) if rho > 0 else None,
-        "distance_text": _distance_text(fit, i),
-        "landmark_noise_scale": float(fit.noise_scale[i]) if rho > 0 else None,
-        "global_pose": fit.global_pose[i].tolist(),
-        "shape": fit.shape[i].tolist(),
-        "expression": fit.expression[i].tolist(),
-        "jaw_pose": fit.jaw_pose[i].tolist(),
-        "eyelids": fit.eyelids[i].tolist(),
-        "landmarks_px": ndc_to_pixels(fit.landmarks[i].numpy(), width, height).tolist(),
-        "residual_px224": float(fit.residual_px[i]),
-    }
+    record = {"name": stem, **fit_record(item, fit, i, args.camera, "these landmarks")}
     if fit.iris_diameter is not None:
         record["points"] = args.points
         record["iris_diameter_ndc"] = float(fit.iris_diameter[i])
-        record["iris_diameter_px"] = float(fit.iris_diameter[i]) * max(width, height) / 2
+        record["iris_diameter_px"] = float(fit.iris_diameter[i]) * max(item.size) / 2
         record["iris_diameter_mm"] = float(fit.iris_diameter_model[i]) * 1000
     write_text(os.path.join(args.out, f"{stem}.json"), json.dumps(record, indent=1))
-    params = {k: getattr(fit, k)[i : i + 1].to(layer.v_template.device) for k in _POSE_KEYS}
-    with torch.no_grad():
-        lids = fit.eyelids[i : i + 1].to(layer.v_template.device) if layer.has_eyelids else None
-        out = layer(**params, eyelids=lids)
+    vertices = posed_vertices(fit, i, layer)
     write_obj(
         os.path.join(args.out, f"{stem}.obj"),
-        out.vertices[0].cpu().numpy(),
+        vertices[0].cpu().numpy(),
         layer.faces.cpu().numpy(),
         uvs=layer.uvs.cpu().numpy() if layer.has_uvs else None,
         uv_faces=layer.uv_faces.cpu().numpy() if layer.has_uvs else None,
         producer="train.fit",
     )
     if not args.no_overlay:
-        _overlay(item, fit, i, out.vertices, layer, os.path.join(args.out, f"{stem}_overlay.png"))
+        _overlay(item, fit, i, vertices, layer, os.path.join(args.out, f"{stem}_overlay.png"))
     return record
-
-
-_POSE_KEYS = ("shape", "expression", "global_pose", "jaw_pose")
-
-
-def _finite(values: list[float]) -> list[float | None]:
-    """JSON has no inf: an unbounded end is None."""
-    return [v if math.isfinite(v) else None for v in values]
-
-
-def _distance_text(fit, i: int) -> str | None:
-    if float(fit.rho[i]) <= 0:
-        return None
-    lo, hi = fit.distance_interval[i].tolist()
-    return distance_text(float(fit.distance[i]), lo, hi)
 
 
 def _overlay(item, fit, i: int, vertices: torch.Tensor, layer: flame.FLAME, path: str) -> None:
@@ -322,7 +280,7 @@ def _overlay(item, fit, i: int, vertices: torch.Tensor, layer: flame.FLAME, path
             fit.rho[i : i + 1].to(dev),
             size,
         )
-    caption = _distance_text(fit, i)
+    caption = interval_text(fit, i)
     overlay(image, shaded.image[0].cpu(), shaded.mask[0].cpu(), fit.landmarks[i], path, caption)
 
 
@@ -365,9 +323,9 @@ def _capture_summary(args, items, landmarks, layer, prior, fit) -> list[dict]:
                 "capture": folder,
                 "frames": frames,
                 "rho": float(fit.rho[first]),
-                "rho_interval": _finite(fit.rho_interval[first].tolist()),
-                "distance_interval_m": _finite(fit.distance_interval[first].tolist()),
-                "distance_text": _distance_text(fit, first),
+                "rho_interval": finite_or_none(fit.rho_interval[first].tolist()),
+                "distance_interval_m": finite_or_none(fit.distance_interval[first].tolist()),
+                "distance_text": interval_text(fit, first),
                 "rho_lo": lo,
                 "rho_hi": hi,
             }

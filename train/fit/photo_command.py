@@ -19,7 +19,6 @@ rendered, ``PhotoFitResult.window``, captioned with the distance and its interva
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 
@@ -30,9 +29,10 @@ from PIL import Image, ImageDraw
 import flame
 from _common.atomic import atomic_path, write_json, write_text
 from train.faces.images import read_image
-from train.fit.inputs import FitInput, ndc_to_pixels, pixels_to_ndc
+from train.fit.inputs import FitInput, pixels_to_ndc
 from train.fit.photometric import fit_images
 from train.fit.posterior import distance_text
+from train.fit.records import finite_or_none, fit_record, posed_vertices
 from train.render.writers import write_obj
 
 #: the side of each panel of the overlays and the contact sheets
@@ -127,35 +127,10 @@ def run(
 
 def _write(args, item: FitInput, fit, k: int, layer: flame.FLAME) -> dict:
     stem = item.name or os.path.splitext(os.path.basename(item.path))[0]
-    width, height = item.size
-    rho = float(fit.rho[k])
-    has_interval = rho > 0 and bool(torch.isfinite(fit.distance_interval[k]).all())
     record = {
-        "image": item.path,
-        "capture": item.capture,
-        "camera_mode": args.camera,
-        "rho": rho,
-        "scale": float(fit.scale[k]),
-        "trans": fit.trans[k].tolist(),
-        "focal_ndc": float(fit.focal[k]) if rho > 0 else None,
-        "distance_m": float(fit.distance[k]) if rho > 0 else None,
-        "global_pose": fit.global_pose[k].tolist(),
-        "shape": fit.shape[k].tolist(),
-        "expression": fit.expression[k].tolist(),
-        "jaw_pose": fit.jaw_pose[k].tolist(),
-        "eyelids": fit.eyelids[k].tolist(),
-        "landmarks_px": ndc_to_pixels(fit.landmarks[k].numpy(), width, height).tolist(),
-        "residual_px224": float(fit.residual_px[k]),
-        "rho_interval": _finite(fit.rho_interval[k].tolist()) if has_interval else None,
-        "distance_interval_m": _finite(fit.distance_interval[k].tolist()) if has_interval else None,
-        "distance_text": distance_text(
-            float(fit.distance[k]), *fit.distance_interval[k].tolist(), evidence="this photo"
-        )
-        if has_interval
-        else None,
-        "landmark_noise_scale": float(fit.noise_scale[k]) if rho > 0 else None,
+        **fit_record(item, fit, k, args.camera, "this photo"),
         "landmark_fit_rho": float(fit.start.rho[k]),
-        "landmark_fit_rho_interval": _finite(fit.start.rho_interval[k].tolist()),
+        "landmark_fit_rho_interval": finite_or_none(fit.start.rho_interval[k].tolist()),
         "landmark_fit_distance_text": distance_text(
             float(fit.start.distance[k]), *fit.start.distance_interval[k].tolist()
         ),
@@ -164,16 +139,9 @@ def _write(args, item: FitInput, fit, k: int, layer: flame.FLAME) -> dict:
         "photo_term": float(fit.photo_residual[k]),
     }
     write_text(os.path.join(args.out, f"{stem}.json"), json.dumps(record, indent=1))
-    params = {
-        n: getattr(fit, n)[k : k + 1].to(layer.v_template.device)
-        for n in ("shape", "expression", "global_pose", "jaw_pose")
-    }
-    with torch.no_grad():
-        lids = fit.eyelids[k : k + 1].to(layer.v_template.device) if layer.has_eyelids else None
-        vertices = layer(**params, eyelids=lids).vertices[0]
     write_obj(
         os.path.join(args.out, f"{stem}.obj"),
-        vertices.cpu().numpy(),
+        posed_vertices(fit, k, layer)[0].cpu().numpy(),
         layer.faces.cpu().numpy(),
         uvs=layer.uvs.cpu().numpy(),
         uv_faces=layer.uv_faces.cpu().numpy(),
@@ -185,11 +153,6 @@ def _write(args, item: FitInput, fit, k: int, layer: flame.FLAME) -> dict:
         panels = _caption(panels, record["distance_text"])
     _save(panels, os.path.join(args.out, f"{stem}_photometric.png"))
     return record
-
-
-def _finite(values: list[float]) -> list[float | None]:
-    """JSON has no inf or NaN: such an end is None."""
-    return [v if math.isfinite(v) else None for v in values]
 
 
 def _panels(fit, k: int) -> np.ndarray:
