@@ -21,8 +21,6 @@ as the report's "rho model + fit" row does), removes the rest.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -31,6 +29,7 @@ from train.faces.crop_box import CropBox
 from train.fit import FitResult, better_of, fit_landmarks
 from train.fit.inputs import ndc_to_pixels, pixels_to_ndc
 from train.fit.posterior import distance_text
+from train.fit.records import finite_or_none
 
 #: the regressor's fields the fit starts from (besides the camera)
 _START_FIELDS = ("global_pose", "shape", "expression", "jaw_pose", "eyelids")
@@ -109,10 +108,6 @@ def refine_faces(
     return [_block(fit, i, bool(pick[i]), landmarks_px[i], sizes[i]) for i in range(b)]
 
 
-def _finite(values: list[float]) -> list[float | None]:
-    return [v if math.isfinite(v) else None for v in values]
-
-
 def _block(fit: FitResult, i: int, warm: bool, target_px: np.ndarray, size) -> dict:
     width, height = size
     rho = float(fit.rho[i])
@@ -120,9 +115,9 @@ def _block(fit: FitResult, i: int, warm: bool, target_px: np.ndarray, size) -> d
     fitted = ndc_to_pixels(fit.landmarks[i].double().numpy(), width, height)
     return {
         "rho": rho,
-        "rho_interval": _finite(fit.rho_interval[i].tolist()),
+        "rho_interval": finite_or_none(fit.rho_interval[i].tolist()),
         "distance_m": float(fit.distance[i]),
-        "distance_interval_m": _finite([lo, hi]),
+        "distance_interval_m": finite_or_none([lo, hi]),
         "distance_text": distance_text(float(fit.distance[i]), lo, hi),
         "scale": float(fit.scale[i]),
         "trans": fit.trans[i].tolist(),
