@@ -10,9 +10,10 @@ trained with one). Written to ``--out``:
 - ``report.md``: table 1 (landmark error), table 2 (neutral-shape error in mm),
   table 3 (rho against the truth), the fitting rows (``train.fit`` on the test
   landmarks: from the mean face, orthographic, rho model + fit, per capture, the
-  landmark-only bound; ``--no-fit`` leaves them out), the rho sweep (figure 2), the full-perspective
-  baseline (sec. 6.2), overlays, rho scatter and histograms, the ablations, and
-  the issue's targets with met / missed;
+  landmark-only bound; ``--no-fit`` leaves them out; ``--photometric-fit`` adds the
+  photometric fit to the test images, :mod:`train.eval.photo_rows`), the rho sweep
+  (figure 2), the full-perspective baseline (sec. 6.2), overlays, rho scatter and
+  histograms, the ablations, and the issue's targets with met / missed;
 - the figures (PNG) it shows.
 
 A run's role comes from its saved config: orthographic on ``studio``+``wild``
@@ -56,9 +57,19 @@ def main(argv: list[str] | None = None) -> dict:
         action="store_true",
         help="leave out the fitting rows (FLAME and the camera fitted to the test landmarks)",
     )
+    parser.add_argument(
+        "--photometric-fit",
+        action="store_true",
+        help="add the photometric fit row: FLAME, rho, albedo and light fitted to the test "
+        "images (train.fit.fit_images; slow on a CPU, about 2 s per 96 px image)",
+    )
     args = parser.parse_args(argv)
     if args.bootstrap < 0:
         parser.error(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    if args.photometric_fit and args.no_fit:
+        parser.error("--photometric-fit is a fitting row: it cannot go with --no-fit")
+    if args.photometric_fit and args.rejudge:
+        parser.error("--photometric-fit fits: it cannot go with --rejudge")
     command = "python -m train.evaluate " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.rejudge:
         try:
@@ -79,6 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
             args.seed,
             command=command,
             fits=not args.no_fit,
+            photometric_fit=args.photometric_fit,
         )
     except (FileNotFoundError, ValueError) as exc:
         parser.error(str(exc))

@@ -287,3 +287,50 @@ def test_the_report_has_the_fitting_rows(all_runs):
     text = open(os.path.join(report_dir(out), "report.md")).read()
     assert "## Fitting to the landmarks (train.fit)" in text and "**Per capture**" in text
     assert "95 % interval covers" in text and "interval covers" in text
+
+
+def test_the_photometric_fit_row(all_runs, tmp_path):
+    """``--photometric-fit`` adds the photometric fit of the test images to the fitting
+    section: in the landmark, rho (with its intervals' coverage) and neutral-shape
+    tables and in report.md, beside the landmark-only rows on the same landmarks."""
+    out, _ = all_runs
+    dest = tmp_path / "photo"
+    results = evaluate.main(
+        ["--runs", os.path.join(out, "finetune"), "--out", str(dest), "--bootstrap", "0",
+         "--photometric-fit"]
+    )  # fmt: skip
+    fit = results["fit"]
+    label = "fit-photometric"
+    assert label in fit["landmarks"] and label in fit["rho"] and label in fit["neutral_shape"]
+    assert fit["seconds"][label] > 0 and "--photometric-fit" in fit["titles"][label]
+    cell = fit["rho"][label]["hmc"]
+    assert cell["pred_mean"] > 0 and 0 <= cell["coverage_pct"] <= 100
+    assert fit["landmarks"][label]["hmc"]["jaw"]["value"] >= 0
+    assert fit["titles"][label] in (dest / "report.md").read_text()
+    with pytest.raises(SystemExit):  # a fitting row without the fitting section
+        evaluate.main(["--runs", os.path.join(out, "finetune"), "--no-fit", "--photometric-fit"])
+
+
+def test_the_photometric_row_sees_the_samples_re_rendered_textured():
+    """The synthetic test samples, re-rendered with an albedo map and SH light, keep their
+    landmarks (the same identity, pose and camera); real photos pass as they are; a
+    cache written by other generator settings is refused."""
+    from train.data.synthetic import FaceGenerator
+    from train.eval.photo_rows import photometric_images
+
+    cfg = TrainConfig.of(image_size=32, n_shape=10, n_expr=10)
+    d = cfg.data
+    gen = FaceGenerator(d.flame, d.image_size, d.n_shape, d.n_expr, d.seed)
+    samples = gen.generate("studio", "test", [3, 1])
+    photo = torch.randint(0, 256, (1, 3, 32, 32), dtype=torch.uint8)
+    folder = {k: v[:1].clone() for k, v in samples.items()}
+    folder["image"], folder["regime"] = photo, torch.tensor([3])
+    both = {k: torch.cat([samples[k], folder[k]]) for k in samples}
+    images = photometric_images(cfg, both, progress=False)
+    assert images.shape == (3, 32, 32, 3) and images.dtype == torch.float32
+    assert torch.equal(images[2], photo[0].permute(1, 2, 0).float() / 255)
+    stored = samples["image"].permute(0, 2, 3, 1).float() / 255
+    assert (images[:2] - stored).abs().mean() > 0.02  # not the untextured renders
+    both["landmarks"][0] += 0.01
+    with pytest.raises(ValueError, match="generator settings"):
+        photometric_images(cfg, both, progress=False)

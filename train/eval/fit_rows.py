@@ -30,6 +30,7 @@ from train.data.batches import Samples
 from train.data.sources import REGIMES
 from train.data.synthetic import FaceGenerator
 from train.engine.config import TrainConfig
+from train.eval.photo_rows import fit_photometric
 from train.eval.runs import EvalRun, data_config
 from train.eval.tables import (
     Numbers,
@@ -47,12 +48,13 @@ FIT_TITLES = {
     "fit-mean": "fit from the mean face (rho camera)",
     "fit-ortho": "fit from the mean face, orthographic (rho = 0)",
     "fit-regressor": "rho model + fit",
+    "fit-photometric": "photometric fit from the mean face (--photometric-fit)",
 }
 #: the fit rows' comparison: the same fit with the orthographic camera
 FIT_BASELINE = "fit-ortho"
 #: the rows of the neutral-shape table (the slowest table: about 40 s per row for 384
 #: images on 2 CPU cores): the fits with and without rho and the regressor + fit
-SHAPE_ROWS = ("fit-mean", "fit-ortho", "fit-regressor")
+SHAPE_ROWS = ("fit-mean", "fit-ortho", "fit-regressor", "fit-photometric")
 CAPTURES_PER_REGIME, FRAMES_PER_CAPTURE = 8, 16
 #: a capture's rho is "within" when off the truth by at most this (relative)
 CAPTURE_TOLERANCE = 0.05
@@ -97,8 +99,15 @@ def _as_prediction(fit) -> dict:
     }
 
 
-def fit_predictions(runs: list[EvalRun], preds: dict, samples: Samples, progress: bool = True):
-    """``(rows, predictions, seconds)`` of the fit rows on ``samples``."""
+def fit_predictions(
+    runs: list[EvalRun],
+    preds: dict,
+    samples: Samples,
+    progress: bool = True,
+    photometric: bool = False,
+):
+    """``(rows, predictions, seconds)`` of the fit rows on ``samples`` (with
+    ``photometric``, also ``fit-photometric``: :mod:`train.eval.photo_rows`)."""
     cfg = data_config(runs)
     layer = flame.FLAME(cfg.data.flame, n_shape=cfg.data.n_shape, n_expr=cfg.data.n_expr)
     noisy = samples.get("landmarks_noisy", samples["landmarks"])
@@ -109,6 +118,8 @@ def fit_predictions(runs: list[EvalRun], preds: dict, samples: Samples, progress
         "fit-mean": lambda: fit_landmarks(noisy, layer),
         "fit-ortho": lambda: fit_landmarks(noisy, layer, camera="ortho"),
     }
+    if photometric:
+        jobs["fit-photometric"] = lambda: fit_photometric(cfg, samples, layer, noisy, progress)
     rows, fits, seconds = [], {}, {}
     for role, job in jobs.items():
         if progress:
@@ -166,10 +177,16 @@ def capture_results(cfg: TrainConfig, num: Numbers) -> dict:
 
 
 def fit_results(
-    runs: list[EvalRun], preds: dict, samples: Samples, num: Numbers, progress: bool = True
+    runs: list[EvalRun],
+    preds: dict,
+    samples: Samples,
+    num: Numbers,
+    progress: bool = True,
+    photometric: bool = False,
 ) -> dict:
-    """Every number of the report's fitting section (tables 1-3, captures, targets)."""
-    rows, fit_preds, seconds = fit_predictions(runs, preds, samples, progress)
+    """Every number of the report's fitting section (tables 1-3, captures, targets);
+    ``photometric`` adds the ``fit-photometric`` row (:mod:`train.eval.photo_rows`)."""
+    rows, fit_preds, seconds = fit_predictions(runs, preds, samples, progress, photometric)
     landmarks, versus = landmark_table(rows, fit_preds, samples, num, baseline=FIT_BASELINE)
     results = {
         "titles": {r.label: FIT_TITLES[r.role] for r in rows},

@@ -102,15 +102,19 @@ def evaluate(
     progress: bool = True,
     command: str | None = None,
     fits: bool = True,
+    photometric_fit: bool = False,
 ) -> dict:
     """Evaluate the runs and write ``out/report.md``, ``out/results.json`` and figures.
 
     With ``fits`` the report also fits FLAME and the camera to the test landmarks
-    (:mod:`train.eval.fit_rows`). Returns the results (as written to ``results.json``, NaN
-    as None).
+    (:mod:`train.eval.fit_rows`), and with ``photometric_fit`` to the test images too
+    (:mod:`train.eval.photo_rows`). Returns the results (as written to
+    ``results.json``, NaN as None).
     """
     if n_boot < 0:
         raise ValueError(f"n_boot must be >= 0, got {n_boot}")
+    if photometric_fit and not fits:
+        raise ValueError("photometric_fit is a fitting row: it needs fits=True")
     dev = pick_device(device)
     runs = load_runs(run_dirs, dev)
     samples = held_out_samples(runs, progress=progress)
@@ -154,7 +158,7 @@ def evaluate(
     if replicated is not None:
         results["replicates"] = replicated
     if fits:
-        results["fit"] = fit_results(runs, preds, samples, num, progress)
+        results["fit"] = fit_results(runs, preds, samples, num, progress, photometric_fit)
     results["targets"] = targets(results, role_labels(runs))
     results["paper_reference"] = {**PAPER_REFERENCE, "changes_pct": paper_changes()}
     os.makedirs(out, exist_ok=True)
