@@ -10,7 +10,7 @@ map under SH light in sRGB, so it sees each synthetic test sample re-rendered te
 identity, expression, pose, camera and noisy landmarks as the sample, an albedo map,
 SH lighting and background of its own). Real images of ``--folder`` data are photos:
 they are fitted as they are. Behind a flag because it is slow on a CPU: about 2 s per
-96 px image on 2 cores, several per 224 px image.
+96 px image with rho's interval on 2 cores, several per 224 px image.
 """
 
 from __future__ import annotations
