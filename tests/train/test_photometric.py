@@ -11,6 +11,7 @@ import torch
 import flame
 from train.data.textured_faces import TexturedFaceGenerator
 from train.eval.shape_error import NeutralShapeError
+from train.fit import fit_landmarks
 from train.fit.fitting import FitPrior
 from train.fit.photo_model import (
     band_background,
@@ -155,6 +156,12 @@ def test_recovers_rho_shape_and_light_on_a_synthetic_capture(capture):
     assert bool((fit.psnr > 20).all()), fit.psnr
     assert fit.render.shape == (4, 64, 64, 3) and bool(fit.mask.any())
     assert torch.allclose(fit.window, face_window(capture["landmarks_noisy"]))
+    # `start` is the landmark-only fit as it was: the descent moved its own copies
+    # (the per-frame translation and pose once shared memory with it)
+    alone = fit_landmarks(capture["landmarks_noisy"], layer, groups=groups)
+    for name in ("trans", "global_pose", "scale", "rho", "shape", "expression"):
+        assert torch.equal(getattr(fit.start, name), getattr(alone, name)), name
+    assert not torch.equal(fit.trans, fit.start.trans)
 
 
 def test_bad_input_is_refused_with_clear_errors(capture):

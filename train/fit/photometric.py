@@ -276,8 +276,8 @@ def _start_variables(start: FitResult, fixed: Fixed, texture_size: int, n_groups
     first = torch.full((n_groups,), b, dtype=torch.long, device=dev)
     first = first.scatter_reduce(0, fixed.groups, torch.arange(b, device=dev), "amin")
 
-    def per(x):
-        return x.detach().to(dev, torch.float32)
+    def per(x):  # a copy: Adam updates the variables in place, `start` must stay as it was
+        return x.detach().to(dev, torch.float32, copy=True)
 
     rho = per(start.rho)[first]
     v = {
