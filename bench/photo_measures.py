@@ -37,7 +37,13 @@ CHUNK = 16
 
 def rho_error_pct(rho: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     """``[B]`` ``|rho / true - 1|`` in %, float64 (``rho``, ``true``: ``[B]``, true > 0)."""
-    return (rho.double() / true.double() - 1).abs() * 100
+    return rho_signed_pct(rho, true).abs()
+
+
+def rho_signed_pct(rho: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """``[B]`` ``rho / true - 1`` in %, float64: positive when the fit puts the face nearer
+    than it is (``rho``, ``true``: ``[B]``, true > 0)."""
+    return (rho.double() / true.double() - 1) * 100
 
 
 def jaw_error_px(landmarks: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
@@ -105,12 +111,14 @@ class Measures:
 
     def __call__(self, fit) -> dict[str, torch.Tensor]:
         """``fit``: a ``train.fit.FitResult`` (or ``PhotoFitResult``) of the truth's
-        images, in order; returns :data:`MEASURES` ``-> [B]`` float64."""
+        images, in order; returns :data:`MEASURES` ``-> [B]`` float64, plus
+        ``rho_signed_pct`` (:func:`rho_signed_pct`, whose median shows a bias)."""
         t = self.truth
         params = self._params(fit)
         mask = silhouettes(self.layer, params, self.size)
         return {
             "rho_pct": rho_error_pct(params["rho"], t["rho"]),
+            "rho_signed_pct": rho_signed_pct(params["rho"], t["rho"]),
             "neutral_mm": self.neutral(params["shape"], t["shape"]).double(),
             "jaw_px": jaw_error_px(fit.landmarks.detach().cpu(), t["landmarks"]),
             "silhouette_pct": silhouette_error_pct(mask, self.true_mask),

@@ -105,7 +105,7 @@ def test_the_truth_measures_zero_and_its_silhouette_is_the_images(small_set):
     perfect = SimpleNamespace(**{k: data[k] for k in Measures._params(data)})
     perfect.landmarks = data["landmarks"]
     errors = measure(perfect)
-    assert set(errors) == set(MEASURES)
+    assert set(errors) == {*MEASURES, "rho_signed_pct"}
     for name, values in errors.items():
         assert values.shape == (6,) and float(values.abs().max()) < 1e-3, name
     # a head 10 % too far: rho 10 % off, a smaller silhouette; the shape is untouched
@@ -114,6 +114,9 @@ def test_the_truth_measures_zero_and_its_silhouette_is_the_images(small_set):
     far.rho = data["rho"] * 1.1
     errors = measure(far)
     assert errors["rho_pct"].tolist() == pytest.approx([10.0] * 6, rel=1e-4)
+    assert errors["rho_signed_pct"].tolist() == pytest.approx([10.0] * 6, rel=1e-4)
+    far.rho = data["rho"] / 1.25  # too far: the signed error says which way
+    assert measure(far)["rho_signed_pct"].tolist() == pytest.approx([-20.0] * 6, rel=1e-4)
     assert bool((errors["silhouette_pct"] > 1).all()) and float(errors["neutral_mm"].max()) < 1e-3
 
 
