@@ -67,11 +67,8 @@ def fit_photometric(
     """:func:`train.fit.fit_images` of every test sample (:func:`photometric_images`) to
     its ``landmarks [N, 68, 2]`` (the noisy ones the landmark-only rows fit), each image
     its own problem, from the mean face, in chunks of ``CHUNK``; the fits as one
-    :class:`FitResult` in the samples' order."""
-    if not layer.has_uvs:
-        raise ValueError(
-            f"--photometric-fit needs a FLAME model with a UV layout; {cfg.data.flame!r} has none"
-        )
+    :class:`FitResult` in the samples' order. A layer without a UV layout is refused
+    by the textured generator and by ``fit_images``."""
     images = photometric_images(cfg, samples, progress)
     parts = []
     chunks = list(zip(images.split(CHUNK), landmarks.split(CHUNK), strict=True))
