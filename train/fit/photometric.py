@@ -216,20 +216,9 @@ def fit_images(
         prior=prior,
     )
     layer = layer.to(dev, dtype)
-    skin = mean_skin_colour(levels[-1].photo, levels[-1].weight > 0, gid)
-    fixed = Fixed(
-        layer=layer,
-        target=target,
-        sigma=prior.sigma().to(dev, dtype).expand(b, 68),
-        groups=gid,
-        prior=prior,
-        expression_std=prior.expression_stds(layer.n_expr).to(dev, dtype),
-        jaw_std=torch.tensor(prior.jaw_std, device=dev, dtype=dtype),
-        skin=skin,
-        fit_rho=camera == "pseudo",
-    )
+    fixed = fixed_inputs(layer, target, gid, prior, levels[-1], camera)
     textures = [min(texture_size, max(8, round(TEXELS_PER_PIXEL * s))) for s in sizes]
-    variables = _start_variables(start, fixed, textures[0], n_groups, dev)
+    variables = start_variables(start, fixed, textures[0], n_groups, dev)
     total = iterations or DEFAULT_ITERATIONS
     counts = _level_iterations(total, len(sizes))
     bar = tqdm(total=sum(counts), desc="photometric fit", unit="step", disable=not progress)
@@ -240,9 +229,7 @@ def fit_images(
         if k == 0:  # appearance first: geometry would bend to a uniform albedo's errors
             for _ in range(WARM_UP):
                 with torch.no_grad():
-                    _solve_appearance(
-                        variables, fixed, level, objective(variables, fixed, level)[1]
-                    )
+                    solve_appearance(variables, fixed, level, objective(variables, fixed, level)[1])
         _descend(variables, fixed, level, count, bar)
     bar.close()
     albedo = variables["albedo"].permute(0, 3, 1, 2)  # the map at full size, geometry held
@@ -250,7 +237,7 @@ def fit_images(
     variables["albedo"] = albedo.permute(0, 2, 3, 1).contiguous()
     for _ in range(WARM_UP):
         with torch.no_grad():
-            _solve_appearance(
+            solve_appearance(
                 variables, fixed, levels[-1], objective(variables, fixed, levels[-1])[1]
             )
     with torch.no_grad():
@@ -261,6 +248,32 @@ def fit_images(
     return _result(variables, value, parts, fixed, levels[-1], start, out_device, posterior)
 
 
+def fixed_inputs(
+    layer: flame.FLAME,
+    target: torch.Tensor,
+    groups: torch.Tensor,
+    prior: FitPrior,
+    level: Level,
+    camera: str = "pseudo",
+) -> Fixed:
+    """What the objective reads besides the variables (:class:`Fixed`): the ``layer`` (on
+    the target's device, float32), the target landmarks ``[B, 68, 2]``, capture ids
+    ``groups [B]`` (``0..G-1``), the ``prior``, each capture's skin colour (the mean
+    colour of ``level``'s compared pixels) and whether rho is fitted (``camera``)."""
+    dev, dtype = target.device, target.dtype
+    return Fixed(
+        layer=layer,
+        target=target,
+        sigma=prior.sigma().to(dev, dtype).expand(target.shape[0], 68),
+        groups=groups,
+        prior=prior,
+        expression_std=prior.expression_stds(layer.n_expr).to(dev, dtype),
+        jaw_std=torch.tensor(prior.jaw_std, device=dev, dtype=dtype),
+        skin=mean_skin_colour(level.photo, level.weight > 0, groups),
+        fit_rho=camera == "pseudo",
+    )
+
+
 def _level_iterations(total: int, n_levels: int) -> list[int]:
     shares = LEVEL_SHARES[-n_levels:]
     counts = [max(1, math.floor(total * s / sum(shares))) for s in shares]
@@ -268,9 +281,13 @@ def _level_iterations(total: int, n_levels: int) -> list[int]:
     return counts
 
 
-def _start_variables(start: FitResult, fixed: Fixed, texture_size: int, n_groups: int, dev):
-    """The variables at the landmark fit ``start`` (module docstring of
-    :mod:`train.fit.photo_objective`), uniform light, the albedo at the skin colour."""
+def start_variables(
+    start: FitResult, fixed: Fixed, texture_size: int, n_groups: int, dev
+) -> dict[str, torch.Tensor]:
+    """The objective's variables (module docstring of :mod:`train.fit.photo_objective`;
+    float32 on ``dev``, those in ``STEPS`` requiring grad) at the fit ``start``: each
+    capture's shape and rho from its first frame, every frame's own variables, uniform
+    light, and ``[G, texture_size, texture_size, 3]`` albedo maps at the skin colour."""
     p = fixed.prior
     b = len(fixed.groups)
     first = torch.full((n_groups,), b, dtype=torch.long, device=dev)
@@ -312,13 +329,15 @@ def _descend(variables: dict, fixed: Fixed, level: Level, steps: int, bar) -> No
         total.sum().backward()
         opt.step()
         with torch.no_grad():
-            _solve_appearance(variables, fixed, level, parts)
+            solve_appearance(variables, fixed, level, parts)
         bar.update(1)
         bar.set_postfix(size=level.size, objective=f"{float(total.detach().mean()):.1f}")
 
 
-def _solve_appearance(variables: dict, fixed: Fixed, level: Level, parts: dict) -> None:
-    """Lighting, then albedo, in closed form on the last render (:mod:`train.fit.appearance`)."""
+def solve_appearance(variables: dict, fixed: Fixed, level: Level, parts: dict) -> None:
+    """Re-solve ``variables["sh"]``, then ``variables["albedo"]`` (in place), in closed
+    form on the render in ``parts`` (:func:`objective`'s, at ``level``) with its robust
+    weights (:mod:`train.fit.appearance`)."""
     r = parts["render"]
     weight = parts["weight"] * r.covered
     colour, basis = r.colour.detach(), r.basis.detach()
