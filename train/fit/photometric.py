@@ -256,10 +256,11 @@ def fixed_inputs(
     level: Level,
     camera: str = "pseudo",
 ) -> Fixed:
-    """What the objective reads besides the variables (:class:`Fixed`): the ``layer`` (on
-    the target's device, float32), the target landmarks ``[B, 68, 2]``, capture ids
-    ``groups [B]`` (``0..G-1``), the ``prior``, each capture's skin colour (the mean
-    colour of ``level``'s compared pixels) and whether rho is fitted (``camera``)."""
+    """What the objective reads besides the variables (:class:`Fixed`): the ``layer``
+    (already on the target's device and dtype), the target landmarks ``[B, 68, 2]``,
+    capture ids ``groups [B]`` (``0..G-1``), the ``prior``, each capture's skin colour
+    (the mean colour of ``level``'s compared pixels) and whether rho is fitted
+    (``camera``)."""
     dev, dtype = target.device, target.dtype
     return Fixed(
         layer=layer,
