@@ -8,6 +8,12 @@ two implement one rule set.
 #: the camera plane; its projection would be undefined or flipped).
 EPS_W: float = 1e-6
 
+#: A triangle whose signed NDC area ``A`` is at most this fraction of the sum of its two
+#: products' magnitudes, ``|(X1-X0)(Y2-Y0)| + |(X2-X0)(Y1-Y0)|``, is dropped: zero up to
+#: float32 rounding (three vertices on a line, coincident ones, or a line made a sliver by
+#: the reciprocal ``1/w``), where barycentrics would be rounding noise.
+DEGENERATE_AREA: float = 2.0**-20
+
 #: Depth written to background pixels (``tri_id == -1``): finite, so it never poisons
 #: gradients or reductions; use ``tri_id >= 0`` (``Fragments.mask``) to tell pixels apart.
 BACKGROUND_DEPTH: float = 0.0

@@ -35,6 +35,9 @@ import torch
 #: The contract's drop threshold on ``w``, restated here so the reference reads no
 #: code of the package (equal to :data:`minirast.EPS_W`; a test checks).
 EPS_W = 1e-6
+#: The contract's degenerate-area threshold (a triangle with ``|A|`` at most this times
+#: ``|(X1-X0)(Y2-Y0)| + |(X2-X0)(Y1-Y0)|`` is dropped), restated likewise.
+DEGENERATE_AREA = 2.0**-20
 
 
 def pixel_centres(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,8 +80,11 @@ def reference_rasterize(
         valid = (w > eps_w).all(1)
         q = 1.0 / torch.where(valid[:, None], w, torch.ones_like(w))
         X, Y, Z = x * q, y * q, z * q
-        area = (X[:, 1] - X[:, 0]) * (Y[:, 2] - Y[:, 0]) - (X[:, 2] - X[:, 0]) * (Y[:, 1] - Y[:, 0])
-        valid &= (area != 0) & torch.isfinite(area)
+        first = (X[:, 1] - X[:, 0]) * (Y[:, 2] - Y[:, 0])
+        second = (X[:, 2] - X[:, 0]) * (Y[:, 1] - Y[:, 0])
+        area = first - second
+        valid &= ~(area.abs() <= DEGENERATE_AREA * (first.abs() + second.abs()))
+        valid &= torch.isfinite(area)
         if cull == 1:
             valid &= area > 0
         elif cull == -1:

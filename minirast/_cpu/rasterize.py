@@ -2,8 +2,9 @@
 
 Visibility (``tri_id``) is found without autograd:
 
-1. per triangle: NDC vertices, signed area, drop rules (``w <= eps_w``, zero or
-   non-finite area, culling), and the inclusive pixel bounding box;
+1. per triangle: NDC vertices, signed area, drop rules (``w <= eps_w``, area zero up
+   to rounding (``DEGENERATE_AREA``) or non-finite, culling), and the inclusive pixel
+   bounding box;
 2. per (triangle, pixel row of its box): the span of columns whose centres can
    be inside. Each edge function is linear in ``px`` on a row,
    ``e_i = c_i - px * (Y_k - Y_j)``, so each edge gives one bound on ``px``; the
@@ -34,7 +35,7 @@ import dataclasses
 
 import torch
 
-from .._constants import CANDIDATE_CHUNK, ROW_CHUNK
+from .._constants import CANDIDATE_CHUNK, DEGENERATE_AREA, ROW_CHUNK
 from .compiled import stage, want_compiled
 
 _KEY_EMPTY = torch.iinfo(torch.int64).max
@@ -129,8 +130,10 @@ def _triangle_setup_stage(pos, f0, f1, f2, eps_w: float, cull: int, height: int,
     X, Y, Zw = pos[..., 0] * inv_w, pos[..., 1] * inv_w, pos[..., 2] * inv_w
     x0, x1, x2 = X[:, f0], X[:, f1], X[:, f2]  # [B,F]
     y0, y1, y2 = Y[:, f0], Y[:, f1], Y[:, f2]
-    area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
-    valid = ok[:, f0] & ok[:, f1] & ok[:, f2] & (area != 0) & torch.isfinite(area)
+    first, second = (x1 - x0) * (y2 - y0), (x2 - x0) * (y1 - y0)
+    area = first - second
+    flat_enough = area.abs() <= DEGENERATE_AREA * (first.abs() + second.abs())
+    valid = ok[:, f0] & ok[:, f1] & ok[:, f2] & ~flat_enough & torch.isfinite(area)
     if cull < 0:
         valid = valid & (area < 0)
     elif cull > 0:

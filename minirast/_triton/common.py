@@ -82,7 +82,7 @@ ARG_TYPES = {
     "sil_ptr": "*i8",
     "pair_idx_ptr": "*i64",
     **dict.fromkeys(("V", "F", "H", "W", "TX", "HW", "C", "K", "D", "N", "NROWS", "cull"), "i32"),
-    **dict.fromkeys(("eps_w", "bin_pad", "bg_depth"), "fp32"),
+    **dict.fromkeys(("eps_w", "degenerate_area", "bin_pad", "bg_depth"), "fp32"),
 }
 
 

@@ -13,8 +13,8 @@ runs (:func:`setup_and_bin`, then :class:`RasterizeFunction` with the bins as an
 argument; :func:`rasterize_forward` does both):
 
 1. ``_setup_kernel``, one lane per (batch, triangle): screen vertices, signed
-   area, validity (``w > eps_w`` for all three vertices, finite non-zero area,
-   no two screen vertices equal, culling), the ``NREC``-float setup record
+   area, validity (``w > eps_w`` for all three vertices, a finite area not zero up to
+   rounding (``DEGENERATE_AREA``), culling), the ``NREC``-float setup record
    (slots ``REC_*`` of :mod:`minirast._triton.common`) and the range of 8x8
    screen tiles that its pixel-centre bounding box touches; then binning with
    torch ops: one entry per (batch, tile, triangle) pair, stably sorted by
@@ -48,6 +48,7 @@ import triton
 
 from _common.codegen import kernel_spec
 
+from .._constants import DEGENERATE_AREA
 from .common import (
     ARG_TYPES,
     BIN_PAD,
@@ -105,6 +106,7 @@ def setup_and_bin(
             height,
             width,
             float(eps_w),
+            DEGENERATE_AREA,
             int(cull),
             BIN_PAD,
             TILE_H=TILE_H,

@@ -68,6 +68,7 @@ def _setup_kernel(
     H,
     W,
     eps_w,  # drop a triangle with a vertex w <= eps_w
+    degenerate_area,  # drop |area| <= this times its two products' magnitudes
     cull,  # 0 none, 1 drop signed area < 0, -1 drop > 0
     bin_pad,  # widening of the pixel-centre bounding box (pixels)
     TILE_H: tl.constexpr,
@@ -95,11 +96,12 @@ def _setup_kernel(
     Y1 = y1 * q1
     X2 = x2 * q2
     Y2 = y2 * q2
-    area = (X1 - X0) * (Y2 - Y0) - (X2 - X0) * (Y1 - Y0)
-    # Coincident screen vertices are degenerate even if a fused multiply-add leaves a
-    # rounding residue in the area.
-    same = ((X0 == X1) & (Y0 == Y1)) | ((X1 == X2) & (Y1 == Y2)) | ((X2 == X0) & (Y2 == Y0))
-    valid = valid & ~same & (area != 0.0) & (tl.abs(area) < float("inf"))
+    first = (X1 - X0) * (Y2 - Y0)
+    second = (X2 - X0) * (Y1 - Y0)
+    area = first - second
+    # zero up to rounding (a fused multiply-add or the reciprocal 1/w leaves a residue)
+    flat_enough = tl.abs(area) <= degenerate_area * (tl.abs(first) + tl.abs(second))
+    valid = valid & ~flat_enough & (tl.abs(area) < float("inf"))
     valid = valid & ~((cull == 1) & (area < 0.0)) & ~((cull == -1) & (area > 0.0))
     area = tl.where(valid, area, one)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 import minirast
@@ -44,6 +44,15 @@ _faces_on_grid = st.tuples(grid_points(3, -17, 17), vertex_depths, vertex_ws)
 
 
 @given(tris=st.lists(_faces_on_grid, min_size=1, max_size=6))
+@example(  # a line made a sliver by the rounding of 1/w: once covered two pixels
+    tris=[
+        (
+            torch.tensor([(0, 9), (12, 2), (12, 2)], dtype=torch.float64) / 16,
+            torch.zeros(3, dtype=torch.float64),
+            torch.tensor([0.5, 0.5, 1.75], dtype=torch.float64),
+        )
+    ]
+)
 def test_barycentrics_sum_to_one_and_reproduce_the_pixel_centre(tris):
     H, W = 24, 28
     num_faces = len(tris)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import minirast
 from minirast import reference
+from minirast._constants import DEGENERATE_AREA
 from minirast.reference import reference_rasterize
 from tests.minirast.scenes import random_scene
 
@@ -18,8 +19,9 @@ seeds = st.integers(min_value=0, max_value=2**31 - 1)
 
 
 def test_the_reference_restates_the_package_constants():
-    """The reference reads no code of the package, so its drop threshold is restated."""
+    """The reference reads no code of the package, so its drop thresholds are restated."""
     assert reference.EPS_W == minirast.EPS_W
+    assert reference.DEGENERATE_AREA == DEGENERATE_AREA
 
 
 def assert_agrees(frag, ref, bary_tol=1e-5):
