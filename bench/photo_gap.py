@@ -69,7 +69,7 @@ def _objective_and_rho_slope(variables: dict, fixed, level) -> tuple[float, floa
     v = {k: t.detach().requires_grad_(k == "log_rho") for k, t in variables.items()}
     total, _ = objective(v, fixed, level)
     (grad,) = torch.autograd.grad(total.sum(), v["log_rho"])
-    return float(total.sum()), float(grad.sum())
+    return float(total.sum().detach()), float(grad.sum())
 
 
 def capture_gap(sample: dict, layer, size: int, solves: int, lbfgs: int) -> dict[str, float]:
