@@ -4,11 +4,11 @@ For every pair of horizontally or vertically adjacent pixels whose visible faces
 differ, take the face of the nearer pixel (the non-background one when the
 other is background) and find where its boundary leaves the segment between
 the two pixel centres, at a fraction ``s`` of the way from the nearer centre.
-If the crossed edge is a silhouette edge in this view (a mesh boundary, or an
-edge between a face turned towards and a face turned away from the camera, or
-a non-manifold edge) and the pair's direction is the one more perpendicular to
-the edge (horizontal pairs for edges steeper than 45 degrees in pixels,
-vertical pairs otherwise, as nvdiffrast does, so no edge is counted twice),
+If the crossed edge is a silhouette edge in this view (a mesh boundary, an edge
+between a face turned towards and a face turned away from the camera or one the
+rasterizer drops, or a non-manifold edge) and the pair's direction is the one more
+perpendicular to the edge (horizontal pairs for edges steeper than 45 degrees in
+pixels, vertical pairs otherwise, as nvdiffrast does, so no edge is counted twice),
 the pixels are blended as if each pixel were a unit box along that axis:
 
 - ``s < 1/2``: the face covers only part of its own pixel:
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from .._constants import EPS_W
+from .._constants import DEGENERATE_AREA, EPS_W
 
 _TOPOLOGY_CACHE: list[tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = []
 
@@ -69,10 +69,13 @@ def _silhouette_edges(X, Y, ok, faces, topo) -> torch.Tensor:
     """``[B, F*3]`` bool: face-edge is a silhouette edge in this view."""
     manifold, partner, consistent = topo
     x, y = X[:, faces], Y[:, faces]
-    area = (x[..., 1] - x[..., 0]) * (y[..., 2] - y[..., 0]) - (x[..., 2] - x[..., 0]) * (
-        y[..., 1] - y[..., 0]
-    )
-    sign = torch.sign(area) * ok[:, faces].all(-1)  # 0 for dropped faces
+    first = (x[..., 1] - x[..., 0]) * (y[..., 2] - y[..., 0])
+    second = (x[..., 2] - x[..., 0]) * (y[..., 1] - y[..., 0])
+    area = first - second
+    # the rasterizer's drop rules: a dropped face has sign 0
+    drawn = ok[:, faces].all(-1) & torch.isfinite(area)
+    drawn = drawn & ~(area.abs() <= DEGENERATE_AREA * (first.abs() + second.abs()))
+    sign = torch.where(drawn, torch.sign(area), torch.zeros_like(area))
     s_self = sign.repeat_interleave(3, dim=1)
     s_other = s_self[:, partner]
     turned = torch.where(consistent, s_self != s_other, s_self == s_other)
