@@ -10,11 +10,11 @@ appearance. Where it does not, the gradient carries a bias of its own, and Adam,
 steps every variable by about its step size whatever the gradient's size, turns even a
 small bias along a direction the data hardly pin (rho) into a steady drift.
 
-This bench measures the gap where an unbiased fit has no reason to move: at the true
-geometry of textured synthetic captures (``train.data.textured_faces``, test split,
-the generator of :mod:`bench.photo_fit`). For each regime and capture, with the fit's
-own inputs (the 8-bit photos, the noisy landmarks, each face's window at the photo's
-side, the finest level's albedo map of ``TEXELS_PER_PIXEL``):
+This bench measures the gap at the true geometry of textured synthetic captures
+(``train.data.textured_faces``, test split, the generator of :mod:`bench.photo_fit`).
+For each regime and capture, with the fit's own inputs (the 8-bit photos, the noisy
+landmarks, each face's window at the photo's side, the finest level's albedo map of
+``TEXELS_PER_PIXEL``):
 
 1. ``solve``: the appearance after ``--solves`` rounds of the shipped solve, from the
    fit's start (uniform light, the albedo at the skin colour);
@@ -124,7 +124,10 @@ def markdown(payload: dict) -> str:
         f"{payload['size']} px: the objective and its derivative in log rho with the "
         f"appearance after {payload['solves']} rounds of the fit's solve, and with the "
         f"albedo and lighting then minimised by L-BFGS ({payload['lbfgs']} iterations). "
-        "A positive derivative pushes rho down; at the truth an unbiased fit has none.",
+        "A positive derivative pushes rho down. The two differ only by the appearance: "
+        "the first is the gradient the fit follows, the second the gradient of the "
+        "objective with the appearance minimised out (landmark noise and the priors keep "
+        "it from zero at the truth).",
         "",
         "| regime | capture | objective, solve | objective, minimised | d/d log rho, solve "
         "| d/d log rho, minimised | albedo RMS change |",
