@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import torch
 
-from .._constants import DEGENERATE_AREA, EPS_W
+from .._constants import EPS_W
+from .rasterize import signed_area
 
 _TOPOLOGY_CACHE: list[tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = []
 
@@ -69,12 +70,8 @@ def _silhouette_edges(X, Y, ok, faces, topo) -> torch.Tensor:
     """``[B, F*3]`` bool: face-edge is a silhouette edge in this view."""
     manifold, partner, consistent = topo
     x, y = X[:, faces], Y[:, faces]
-    first = (x[..., 1] - x[..., 0]) * (y[..., 2] - y[..., 0])
-    second = (x[..., 2] - x[..., 0]) * (y[..., 1] - y[..., 0])
-    area = first - second
-    # the rasterizer's drop rules: a dropped face has sign 0
-    drawn = ok[:, faces].all(-1) & torch.isfinite(area)
-    drawn = drawn & ~(area.abs() <= DEGENERATE_AREA * (first.abs() + second.abs()))
+    area, drawable = signed_area(*x.unbind(-1), *y.unbind(-1))
+    drawn = ok[:, faces].all(-1) & drawable  # the rasterizer's drop rules: sign 0
     sign = torch.where(drawn, torch.sign(area), torch.zeros_like(area))
     s_self = sign.repeat_interleave(3, dim=1)
     s_other = s_self[:, partner]

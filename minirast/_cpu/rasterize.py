@@ -122,6 +122,17 @@ def _triangle_setup(pos, f0, f1, f2, eps_w: float, cull: int, height: int, width
     )  # fmt: skip
 
 
+def signed_area(x0, x1, x2, y0, y1, y2) -> tuple[torch.Tensor, torch.Tensor]:
+    """The contract's signed NDC area of triangles with screen corners ``(x_k, y_k)``
+    (tensors of one shape), and whether the area lets them be drawn: finite and not zero
+    up to rounding (``|A| > DEGENERATE_AREA`` times its two products' magnitudes). The
+    antialiasing's silhouette test reads the same rule."""
+    first, second = (x1 - x0) * (y2 - y0), (x2 - x0) * (y1 - y0)
+    area = first - second
+    drawable = torch.isfinite(area) & (area.abs() > DEGENERATE_AREA * (first.abs() + second.abs()))
+    return area, drawable
+
+
 @stage
 def _triangle_setup_stage(pos, f0, f1, f2, eps_w: float, cull: int, height: int, width: int):
     w = pos[..., 3]
@@ -130,10 +141,8 @@ def _triangle_setup_stage(pos, f0, f1, f2, eps_w: float, cull: int, height: int,
     X, Y, Zw = pos[..., 0] * inv_w, pos[..., 1] * inv_w, pos[..., 2] * inv_w
     x0, x1, x2 = X[:, f0], X[:, f1], X[:, f2]  # [B,F]
     y0, y1, y2 = Y[:, f0], Y[:, f1], Y[:, f2]
-    first, second = (x1 - x0) * (y2 - y0), (x2 - x0) * (y1 - y0)
-    area = first - second
-    flat_enough = area.abs() <= DEGENERATE_AREA * (first.abs() + second.abs())
-    valid = ok[:, f0] & ok[:, f1] & ok[:, f2] & ~flat_enough & torch.isfinite(area)
+    area, drawable = signed_area(x0, x1, x2, y0, y1, y2)
+    valid = ok[:, f0] & ok[:, f1] & ok[:, f2] & drawable
     if cull < 0:
         valid = valid & (area < 0)
     elif cull > 0:
