@@ -13,8 +13,8 @@ small bias along a direction the data hardly pin (rho) into a steady drift.
 This bench measures the gap at the true geometry of textured synthetic captures
 (``train.data.textured_faces``, test split, the generator of :mod:`bench.photo_fit`).
 For each regime and capture, with the fit's own inputs (the 8-bit photos, the noisy
-landmarks, each face's window at the photo's side, the finest level's albedo map of
-``TEXELS_PER_PIXEL``):
+landmarks, each face's window at the photo's side, the finest level's albedo map,
+``train.fit.photometric.level_texels``):
 
 1. ``solve``: the appearance after ``--solves`` rounds of the shipped solve, from the
    fit's start (uniform light, the albedo at the skin colour);
@@ -46,8 +46,9 @@ from train.data.sources import REGIMES  # noqa: E402
 from train.fit.fitting import FitPrior, FitResult  # noqa: E402
 from train.fit.photo_objective import make_level, objective  # noqa: E402
 from train.fit.photometric import (  # noqa: E402
-    TEXELS_PER_PIXEL,
+    DEFAULT_TEXTURE_SIZE,
     fixed_inputs,
+    level_texels,
     solve_appearance,
     start_variables,
 )
@@ -82,7 +83,7 @@ def capture_gap(sample: dict, layer, size: int, solves: int, lbfgs: int) -> dict
     level = make_level(srgb_to_linear(sample["image"].float()), target, size)
     groups = torch.zeros(frames, dtype=torch.long)
     fixed = fixed_inputs(layer, target, groups, FitPrior(), level)
-    texels = max(8, round(TEXELS_PER_PIXEL * size))
+    texels = level_texels(size, DEFAULT_TEXTURE_SIZE)
     v = start_variables(truth_fit(sample), fixed, texels, 1, target.device)
     v = {k: t.detach() for k, t in v.items()}
     for _ in range(solves):

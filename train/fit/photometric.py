@@ -34,6 +34,8 @@ from train.render.textured import linear_to_srgb, srgb_to_linear
 from train.units import REFERENCE_PIXELS, ndc_per_pixel
 
 DEFAULT_ITERATIONS = 80
+#: the albedo maps' side of the result (``fit_images(texture_size=)``)
+DEFAULT_TEXTURE_SIZE = 256
 #: the finest render side (pixels of the photo's centred square), and the coarsest
 DEFAULT_RESOLUTION, MIN_LEVEL = 224, 32
 #: the share of the iterations each level gets, coarse to fine
@@ -143,7 +145,7 @@ def fit_images(
     iterations: int | None = None,
     device: str | torch.device | None = None,
     camera: str = "pseudo",
-    texture_size: int = 256,
+    texture_size: int = DEFAULT_TEXTURE_SIZE,
     resolution: int | None = None,
     landmark_iterations: int | None = None,
     prior: FitPrior | None = None,
@@ -217,7 +219,7 @@ def fit_images(
     )
     layer = layer.to(dev, dtype)
     fixed = fixed_inputs(layer, target, gid, prior, levels[-1], camera)
-    textures = [min(texture_size, max(8, round(TEXELS_PER_PIXEL * s))) for s in sizes]
+    textures = [level_texels(s, texture_size) for s in sizes]
     variables = start_variables(start, fixed, textures[0], n_groups, dev)
     total = iterations or DEFAULT_ITERATIONS
     counts = _level_iterations(total, len(sizes))
@@ -246,6 +248,12 @@ def fit_images(
         fit_posterior(variables, fixed, photos, resolution, textures[-1]) if intervals else None
     )
     return _result(variables, value, parts, fixed, levels[-1], start, out_device, posterior)
+
+
+def level_texels(size: int, texture_size: int) -> int:
+    """The albedo map's side while the geometry moves at the level of render side
+    ``size``: ``TEXELS_PER_PIXEL`` texels per pixel, at least 8, at most ``texture_size``."""
+    return min(texture_size, max(8, round(TEXELS_PER_PIXEL * size)))
 
 
 def fixed_inputs(
