@@ -63,3 +63,16 @@ def perspective_clip(verts: torch.Tensor, scale: float = 0.8, rho: float = 0.3) 
     """ppcam-style clip positions ``(S x, S y, z, 1 + rho z)`` of camera-frame points."""
     x, y, z = verts.unbind(-1)
     return torch.stack([scale * x, scale * y, z, 1 + rho * z], -1)
+
+
+#: Three vertices on a line, two at one NDC point with different w (NDC ``[3, 2]`` and
+#: ``w [3]``, float64): the float32 reciprocal ``1/w`` leaves the area a residue, and the
+#: triangle once covered two pixels with rounding-noise barycentrics (a hypothesis find).
+RECIPROCAL_SLIVER_NDC = torch.tensor([(0, 9), (12, 2), (12, 2)], dtype=torch.float64) / 16
+RECIPROCAL_SLIVER_W = torch.tensor([0.5, 0.5, 1.75], dtype=torch.float64)
+
+
+def clip_from_ndc(ndc: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Float32 clip positions ``[1, V, 4]`` of NDC points ``[V, 2]`` at ``w [V]``, depth 0."""
+    pos = torch.cat([ndc * w[:, None], torch.zeros_like(w)[:, None], w[:, None]], 1)
+    return pos.float()[None]

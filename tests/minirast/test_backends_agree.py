@@ -13,7 +13,12 @@ import torch
 import minirast
 from _common.backend import triton_available, triton_interpreted
 from minirast.reference import reference_rasterize
-from tests.minirast.scenes import random_scene
+from tests.minirast.scenes import (
+    RECIPROCAL_SLIVER_NDC,
+    RECIPROCAL_SLIVER_W,
+    clip_from_ndc,
+    random_scene,
+)
 
 if importlib.util.find_spec("minirast._triton.rasterize") is None:
     pytest.skip(
@@ -103,13 +108,9 @@ def test_triton_shared_attr_and_empty_mesh():
 
 @pytest.mark.parametrize("backend", ["torch", "triton", "reference"])
 def test_a_line_made_a_sliver_by_the_reciprocal_covers_nothing(backend):
-    """Three vertices on a line, two at one NDC point with different w: the float32
-    reciprocal ``1/w`` leaves the area a residue, and the triangle covered two pixels with
-    rounding-noise barycentrics (a hypothesis find). Zero up to rounding is dropped."""
-    ndc = torch.tensor([(0, 9), (12, 2), (12, 2)], dtype=torch.float64) / 16
-    w = torch.tensor([0.5, 0.5, 1.75], dtype=torch.float64)
-    pos = torch.cat([ndc * w[:, None], torch.zeros(3, 1, dtype=torch.float64), w[:, None]], 1)
-    pos, faces = pos.float()[None].to(DEVICE), torch.tensor([[0, 1, 2]], dtype=torch.int32)
+    """``scenes.RECIPROCAL_SLIVER``: zero up to rounding, so dropped everywhere."""
+    pos = clip_from_ndc(RECIPROCAL_SLIVER_NDC, RECIPROCAL_SLIVER_W).to(DEVICE)
+    faces = torch.tensor([[0, 1, 2]], dtype=torch.int32)
     if backend == "reference":
         tri_id = reference_rasterize(pos.cpu(), faces, 24, 28)[0]
     else:

@@ -10,7 +10,12 @@ import torch
 from PIL import Image
 
 import minirast
-from tests.minirast.scenes import perspective_clip
+from tests.minirast.scenes import (
+    RECIPROCAL_SLIVER_NDC,
+    RECIPROCAL_SLIVER_W,
+    clip_from_ndc,
+    perspective_clip,
+)
 
 
 def test_cull_backfaces_keeps_a_triangle_facing_the_camera():
@@ -126,16 +131,14 @@ def test_primitives():
 
 def test_an_edge_shared_only_with_a_dropped_degenerate_face_is_a_silhouette():
     """Antialiasing reads silhouettes from the faces' area signs; a face the rasterizer
-    drops (here: three vertices on a line, the area a residue of 1/w's rounding with the
-    drawn neighbour's sign) must count as absent, so the drawn face's shared edge is an
+    drops (here ``scenes.RECIPROCAL_SLIVER``, whose area residue has the drawn
+    neighbour's sign) must count as absent, so the drawn face's shared edge is an
     outline that gets antialiased."""
     from minirast._constants import EPS_W
     from minirast._cpu.antialias import _edge_topology, _silhouette_edges
 
-    ndc = torch.tensor([(0, 9), (12, 2), (12, 2), (-8, -8)], dtype=torch.float64) / 16
-    w = torch.tensor([0.5, 0.5, 1.75, 1.0], dtype=torch.float64)
-    pos = torch.cat([ndc * w[:, None], torch.zeros(4, 1, dtype=torch.float64), w[:, None]], 1)
-    pos = pos.float()[None]
+    ndc = torch.cat([RECIPROCAL_SLIVER_NDC, torch.tensor([[-0.5, -0.5]], dtype=torch.float64)])
+    pos = clip_from_ndc(ndc, torch.cat([RECIPROCAL_SLIVER_W, torch.ones(1, dtype=torch.float64)]))
     faces = torch.tensor([[0, 1, 2], [1, 0, 3]])  # degenerate, then drawn (shares 0-1)
     assert not bool(minirast.rasterize(pos, faces[:1], (24, 28)).mask.any())
     X, Y = pos[..., 0] * (1.0 / pos[..., 3]), pos[..., 1] * (1.0 / pos[..., 3])

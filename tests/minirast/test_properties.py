@@ -9,6 +9,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 import minirast
+from tests.minirast.scenes import RECIPROCAL_SLIVER_NDC, RECIPROCAL_SLIVER_W
 from tests.minirast.strategies import grid_points, vertex_depths, vertex_ws
 
 seeds = st.integers(min_value=0, max_value=2**31 - 1)
@@ -44,15 +45,7 @@ _faces_on_grid = st.tuples(grid_points(3, -17, 17), vertex_depths, vertex_ws)
 
 
 @given(tris=st.lists(_faces_on_grid, min_size=1, max_size=6))
-@example(  # a line made a sliver by the rounding of 1/w: once covered two pixels
-    tris=[
-        (
-            torch.tensor([(0, 9), (12, 2), (12, 2)], dtype=torch.float64) / 16,
-            torch.zeros(3, dtype=torch.float64),
-            torch.tensor([0.5, 0.5, 1.75], dtype=torch.float64),
-        )
-    ]
-)
+@example(tris=[(RECIPROCAL_SLIVER_NDC, torch.zeros(3, dtype=torch.float64), RECIPROCAL_SLIVER_W)])
 def test_barycentrics_sum_to_one_and_reproduce_the_pixel_centre(tris):
     H, W = 24, 28
     num_faces = len(tris)
