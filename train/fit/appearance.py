@@ -14,6 +14,14 @@ least squares):
   the sums splatted into the map through the texture sampling's own adjoint, ``lam``
   the pull to the skin colour (:mod:`train.fit.albedo`), then one smoothing pass.
   Texels no pixel sees keep the skin colour.
+
+The Jacobi solve with its smoothing pass does not minimise the fit's objective over the
+albedo (``python -m bench.photo_gap`` measures the gap). :func:`solve_albedo_exact`
+does, up to the robust weights' linearisation: conjugate gradients on the objective's
+own quadratic model of the albedo, the photometric term's IRLS weights with its
+``PHOTO_WEIGHT / count`` scale plus the albedo prior of :mod:`train.fit.albedo`.
+``train.fit.photometric.solve_appearance(..., exact=True)`` uses it; the fit itself
+keeps the Jacobi solve (docs/fitting.md says why).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 import minirast
-from train.fit.albedo import SKIN_STD
+from train.fit.albedo import SKIN_STD, SMOOTHNESS
 
 #: the ridge of the lighting solve, relative to the normal matrix's mean diagonal
 LIGHT_RIDGE = 1e-3
@@ -87,3 +95,77 @@ def solve_albedo(
     albedo = (num / PIXEL_STD**2 + lam * skin[:, None, None]) / (den / PIXEL_STD**2 + lam)
     smooth = F.avg_pool2d(albedo.permute(0, 3, 1, 2), 3, 1, 1, count_include_pad=False)
     return (0.5 * albedo + 0.5 * smooth.permute(0, 2, 3, 1)).clamp(0.0, 1.0)
+
+
+#: conjugate-gradient iterations of :func:`solve_albedo_exact`
+CG_ITERATIONS = 20
+
+
+def neighbour_laplacian(albedo: torch.Tensor) -> torch.Tensor:
+    """``sum_j (a_i - a_j)`` over each texel's 4-neighbours inside the map ``[G, T, T, C]``:
+    half the gradient of ``sum over neighbouring pairs |a_i - a_j|^2``."""
+    out = torch.zeros_like(albedo)
+    dx = albedo[:, :, 1:] - albedo[:, :, :-1]
+    dy = albedo[:, 1:] - albedo[:, :-1]
+    out[:, :, 1:] += dx
+    out[:, :, :-1] -= dx
+    out[:, 1:] += dy
+    out[:, :-1] -= dy
+    return out
+
+
+def solve_albedo_exact(
+    uv: torch.Tensor,
+    shading: torch.Tensor,
+    photo: torch.Tensor,
+    pixel_weight: torch.Tensor,
+    groups: torch.Tensor,
+    skin: torch.Tensor,
+    start: torch.Tensor,
+    iterations: int = CG_ITERATIONS,
+) -> torch.Tensor:
+    """Albedo maps ``[G, T, T, 3]`` minimising, per capture and channel,
+
+        sum_p pixel_weight_p (S_p a(uv_p) - J_p)^2
+          + SMOOTHNESS sum_neighbours |a_i - a_j|^2 + 1/2 mean_texels |a - skin|^2 / SKIN_STD^2
+
+    (``a(uv)`` bilinear, clamped; the second line is :func:`train.fit.albedo.albedo_prior`)
+    by ``iterations`` steps of Jacobi-preconditioned conjugate gradients from ``start
+    [G, T, T, 3]``, then clamped to [0, 1]. ``uv [B, R, R, 2]``, SH irradiance
+    ``shading`` and ``photo [B, R, R, 3]`` (linear), ``pixel_weight [B, R, R]`` (the
+    photometric term's quadratic weights: 0 on pixels not compared), capture ``groups
+    [B]`` and skin colours ``[G, 3]``."""
+    size = start.shape[1]
+    mu = 0.5 / (size * size * SKIN_STD**2)
+    w = pixel_weight[..., None]
+    n_groups = skin.shape[0]
+
+    def per_capture(x: torch.Tensor) -> torch.Tensor:
+        return x.new_zeros(n_groups, *x.shape[1:]).index_add(0, groups, x)
+
+    def normal(a: torch.Tensor) -> torch.Tensor:  # half the energy's Hessian times a
+        sampled = minirast.texture(a[groups], uv, filter_mode="linear", boundary_mode="clamp")
+        data = per_capture(splat(uv, w * shading.square() * sampled, size))
+        return data + SMOOTHNESS * neighbour_laplacian(a) + mu * a
+
+    rhs = per_capture(splat(uv, w * shading * photo, size)) + mu * skin[:, None, None]
+    diag = per_capture(splat(uv, w * shading.square(), size)) + 4 * SMOOTHNESS + mu
+
+    def dot(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # per map and channel
+        return (x * y).sum((1, 2), keepdim=True)
+
+    a = start.clone()
+    r = rhs - normal(a)
+    z = r / diag
+    p = z.clone()
+    rz = dot(r, z)
+    for _ in range(iterations):
+        q = normal(p)
+        step = rz / dot(p, q).clamp_min(1e-30)
+        a = a + step * p
+        r = r - step * q
+        z = r / diag
+        rz_next = dot(r, z)
+        p = z + (rz_next / rz.clamp_min(1e-30)) * p
+        rz = rz_next
+    return a.clamp(0.0, 1.0)

@@ -26,9 +26,17 @@ from tqdm import tqdm
 
 import flame
 from train.fit.albedo import mean_skin_colour
-from train.fit.appearance import solve_albedo, solve_lighting
+from train.fit.appearance import solve_albedo, solve_albedo_exact, solve_lighting
 from train.fit.fitting import FitPrior, FitResult, _check_inputs, fit_landmarks
-from train.fit.photo_objective import Fixed, Level, make_level, objective, uniform_light
+from train.fit.photo_objective import (
+    PHOTO_WEIGHT,
+    ROBUST_SCALE,
+    Fixed,
+    Level,
+    make_level,
+    objective,
+    uniform_light,
+)
 from train.fit.photo_posterior import fit_posterior, per_image
 from train.render.textured import linear_to_srgb, srgb_to_linear
 from train.units import REFERENCE_PIXELS, ndc_per_pixel
@@ -343,19 +351,30 @@ def _descend(variables: dict, fixed: Fixed, level: Level, steps: int, bar) -> No
         bar.set_postfix(size=level.size, objective=f"{float(total.detach().mean()):.1f}")
 
 
-def solve_appearance(variables: dict, fixed: Fixed, level: Level, parts: dict) -> None:
+def solve_appearance(
+    variables: dict, fixed: Fixed, level: Level, parts: dict, exact: bool = False
+) -> None:
     """Re-solve ``variables["sh"]``, then ``variables["albedo"]`` (in place), in closed
     form on the render in ``parts`` (:func:`objective`'s, at ``level``) with its robust
-    weights (:mod:`train.fit.appearance`)."""
+    weights (:mod:`train.fit.appearance`). ``exact``: the albedo by conjugate gradients on
+    the objective's quadratic model (:func:`train.fit.appearance.solve_albedo_exact`),
+    from the current map, instead of the fit's Jacobi solve."""
     r = parts["render"]
     weight = parts["weight"] * r.covered
     colour, basis = r.colour.detach(), r.basis.detach()
     sh = solve_lighting(basis, colour, level.photo, weight, variables["sh"])
     shading = basis @ sh[:, None]
     size = variables["albedo"].shape[1]
-    albedo = solve_albedo(
-        r.uv.detach(), shading, level.photo, weight, fixed.groups, fixed.skin, size
-    )
+    uv = r.uv.detach()
+    if exact:
+        count = level.weight.sum((1, 2)).clamp_min(1.0)  # as the objective counts
+        pixel_weight = weight * (0.5 * PHOTO_WEIGHT / ROBUST_SCALE**2) / count[:, None, None]
+        start = variables["albedo"].detach()
+        albedo = solve_albedo_exact(
+            uv, shading, level.photo, pixel_weight, fixed.groups, fixed.skin, start
+        )
+    else:
+        albedo = solve_albedo(uv, shading, level.photo, weight, fixed.groups, fixed.skin, size)
     variables["sh"], variables["albedo"] = sh, albedo
 
 
