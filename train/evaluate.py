@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--photometric-fit",
         action="store_true",
         help="add the photometric fit row: FLAME, rho, albedo and light fitted to the test "
-        "images (train.fit.fit_images; slow on a CPU, about 2 s per 96 px image)",
+        "images (train.fit.fit_images; slow on a CPU, about 2-4 s per 96 px image)",
     )
     args = parser.parse_args(argv)
     if args.bootstrap < 0:

@@ -41,7 +41,10 @@ from train.fit.photo_posterior import fit_posterior, per_image
 from train.render.textured import linear_to_srgb, srgb_to_linear
 from train.units import REFERENCE_PIXELS, ndc_per_pixel
 
-DEFAULT_ITERATIONS = 80
+#: Adam steps over all levels: 80 left a larger drift in rho and shape less recovered
+#: (``bench.photo_fit``, docs/fitting.md); 160 fit the CPU speed target (16 frames at
+#: 224 px in 51 s on the 2-core CPU)
+DEFAULT_ITERATIONS = 160
 #: the albedo maps' side of the result (``fit_images(texture_size=)``)
 DEFAULT_TEXTURE_SIZE = 256
 #: the finest render side (pixels of the photo's centred square), and the coarsest
