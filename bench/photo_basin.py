@@ -159,9 +159,11 @@ def _measure(v: dict, capture: Capture, truth_z: dict | None) -> dict:
     return row
 
 
-def run(capture: Capture, start: FitResult, rho_factor, exact: bool, args, truth_z=None) -> dict:
+def run(
+    capture: Capture, start: FitResult, rho_factor, exact: bool, args, truth_z=None
+) -> tuple[dict, dict]:
     """One L-BFGS run (module docstring) from ``start``; rho held at ``rho_factor`` times
-    the truth, or free when None. The row of measures."""
+    the truth, or free when None. The row of measures and the variables at the end."""
     v = capture.variables(start, rho_factor)
     _solve(v, capture, exact, WARM_UP)
     names = [k for k in STEPS if rho_factor is None or k != "log_rho"]
