@@ -73,6 +73,11 @@ def splat(uv: torch.Tensor, values: torch.Tensor, size: int) -> torch.Tensor:
     return grad
 
 
+def _per_capture(x: torch.Tensor, groups: torch.Tensor, n_groups: int) -> torch.Tensor:
+    """Per-image maps ``[B, T, T, C]`` summed over each capture's frames: ``[G, T, T, C]``."""
+    return x.new_zeros(n_groups, *x.shape[1:]).index_add(0, groups, x)
+
+
 def solve_albedo(
     uv: torch.Tensor,
     shading: torch.Tensor,
@@ -88,9 +93,8 @@ def solve_albedo(
     w = weight[..., None]
     num = splat(uv, w * shading * photo, size)
     den = splat(uv, w * shading.square(), size)
-    n_groups = skin.shape[0]
-    num = num.new_zeros(n_groups, *num.shape[1:]).index_add(0, groups, num)
-    den = den.new_zeros(n_groups, *den.shape[1:]).index_add(0, groups, den)
+    num = _per_capture(num, groups, skin.shape[0])
+    den = _per_capture(den, groups, skin.shape[0])
     lam = 1.0 / SKIN_STD**2
     albedo = (num / PIXEL_STD**2 + lam * skin[:, None, None]) / (den / PIXEL_STD**2 + lam)
     smooth = F.avg_pool2d(albedo.permute(0, 3, 1, 2), 3, 1, 1, count_include_pad=False)
@@ -138,10 +142,9 @@ def solve_albedo_exact(
     size = start.shape[1]
     mu = 0.5 / (size * size * SKIN_STD**2)
     w = pixel_weight[..., None]
-    n_groups = skin.shape[0]
 
     def per_capture(x: torch.Tensor) -> torch.Tensor:
-        return x.new_zeros(n_groups, *x.shape[1:]).index_add(0, groups, x)
+        return _per_capture(x, groups, skin.shape[0])
 
     def normal(a: torch.Tensor) -> torch.Tensor:  # half the energy's Hessian times a
         sampled = minirast.texture(a[groups], uv, filter_mode="linear", boundary_mode="clamp")

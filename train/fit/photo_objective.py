@@ -91,6 +91,12 @@ def make_level(
     return Level(size, photo, inside & valid, weight, valid, background, window)
 
 
+def photo_count(level: Level) -> torch.Tensor:
+    """``[B]``: the compared pixels of each image at ``level`` (at least 1), which the
+    photometric term's mean divides by."""
+    return level.weight.sum((1, 2)).clamp_min(1.0)
+
+
 def geometry(v: dict, fixed: Fixed) -> dict:
     """The model quantities of the variables ``v`` per image."""
     g = fixed.groups
@@ -149,7 +155,7 @@ def objective(v: dict, fixed: Fixed, level: Level) -> tuple[torch.Tensor, dict]:
     render = rendered.image.clamp(0.0, 1.0)  # a camera saturates
     squared = (render - level.photo).square().sum(-1) / ROBUST_SCALE**2
     robust = torch.log1p(squared)
-    count = level.weight.sum((1, 2)).clamp_min(1.0)
+    count = photo_count(level)
     photo = 0.5 * PHOTO_WEIGHT * (robust * level.weight).sum((1, 2)) / count
     local = v["z_expression"].square().sum(-1) + v["z_jaw"].square().sum(-1)
     local = local + v["z_eyelids"].square().sum(-1)

@@ -51,6 +51,7 @@ from train.fit.photo_objective import (
     Level,
     make_level,
     objective,
+    photo_count,
 )
 from train.fit.posterior import LEVEL, Posterior, student_t
 
@@ -142,7 +143,7 @@ class PhotoProblem:
         with torch.no_grad():
             every = torch.arange(b)
             _, parts = objective(self._variables(self.x, every), *self._rows(every))
-        count = self.level.weight.sum((1, 2)).clamp_min(1.0)
+        count = photo_count(self.level)
         irls = parts["weight"]  # mask / (1 + r^2 / c^2) at the optimum
         self.pixel_weight = (PHOTO_WEIGHT * irls / count[:, None, None]).sqrt() / ROBUST_SCALE
 

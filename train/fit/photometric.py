@@ -35,6 +35,7 @@ from train.fit.photo_objective import (
     Level,
     make_level,
     objective,
+    photo_count,
     uniform_light,
 )
 from train.fit.photo_posterior import fit_posterior, per_image
@@ -370,7 +371,7 @@ def solve_appearance(
     size = variables["albedo"].shape[1]
     uv = r.uv.detach()
     if exact:
-        count = level.weight.sum((1, 2)).clamp_min(1.0)  # as the objective counts
+        count = photo_count(level)
         pixel_weight = weight * (0.5 * PHOTO_WEIGHT / ROBUST_SCALE**2) / count[:, None, None]
         start = variables["albedo"].detach()
         albedo = solve_albedo_exact(
