@@ -145,12 +145,10 @@ def reduced_fit(
 def _measure(v: dict, capture: Capture, truth_z: dict | None) -> dict:
     with torch.no_grad():
         total, parts = objective(v, capture.fixed, capture.level)
-    f = capture.fixed
-    landmarks = 0.5 * ((parts["landmarks"] - f.target) / f.sigma[..., None]).square().sum()
     row = {
         "objective": float(total.sum()),
         "photo": float(parts["photo"].sum()),
-        "landmarks": float(landmarks),
+        "landmarks": float(parts["landmark_term"].sum()),
         "rho_ratio": float(torch.exp(v["log_rho"][0])) / capture.true_rho,
     }
     if truth_z is not None:

@@ -125,8 +125,9 @@ def uniform_light(b: int, device=None, dtype=torch.float32) -> torch.Tensor:
 def objective(v: dict, fixed: Fixed, level: Level) -> tuple[torch.Tensor, dict]:
     """``(total [G], parts)``: each group's negative log posterior (module docstring),
     and per image ``render`` (the :class:`TexturedRender`), ``landmarks [B, 68, 2]``,
-    ``photo [B]`` (the photometric term), ``weight [B, R, R]`` (each pixel's robust
-    weight: mask times the Cauchy penalty's ``1 / (1 + r^2 / c^2)``) and the geometry."""
+    ``landmark_term [B]``, ``photo [B]`` (the photometric term), ``weight [B, R, R]``
+    (each pixel's robust weight: mask times the Cauchy penalty's ``1 / (1 + r^2 / c^2)``)
+    and the geometry."""
     q = geometry(v, fixed)
     layer = fixed.layer
     out = layer(
@@ -164,5 +165,12 @@ def objective(v: dict, fixed: Fixed, level: Level) -> tuple[torch.Tensor, dict]:
     total = per_image.new_zeros(v["z_shape"].shape[0]).index_add(0, fixed.groups, per_image)
     total = total + 0.5 * v["z_shape"].square().sum(-1) + albedo_prior(v["albedo"], fixed.skin)
     weight = (level.weight / (1 + squared)).detach()
-    parts = {"render": rendered, "landmarks": lmk, "photo": photo, "weight": weight, **q}
+    parts = {
+        "render": rendered,
+        "landmarks": lmk,
+        "landmark_term": lmk_term,
+        "photo": photo,
+        "weight": weight,
+        **q,
+    }
     return total, parts
