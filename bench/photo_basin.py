@@ -59,7 +59,7 @@ from train.fit.photometric import (  # noqa: E402
     fit_images,
     fixed_inputs,
     level_texels,
-    solve_appearance,
+    resolve_appearance,
     start_variables,
 )
 from train.render.textured import srgb_to_linear  # noqa: E402
@@ -91,13 +91,6 @@ class Capture:
         return v
 
 
-def _solve(v: dict, capture: Capture, exact: bool, rounds: int) -> None:
-    for _ in range(rounds):
-        with torch.no_grad():
-            parts = objective(v, capture.fixed, capture.level)[1]
-            solve_appearance(v, capture.fixed, capture.level, parts, exact=exact)
-
-
 def reduced_fit(
     v: dict, capture: Capture, names: list[str], iterations: int, exact: bool, rounds: int
 ) -> int:
@@ -122,7 +115,7 @@ def reduced_fit(
             v[k] = origin[k] + STEPS[k] * steps[k]
         w = {k: t.detach() for k, t in v.items()}
         w["albedo"], w["sh"] = anchor["albedo"].clone(), anchor["sh"].clone()
-        _solve(w, capture, exact, rounds)
+        resolve_appearance(w, capture.fixed, capture.level, rounds, exact)
         v["albedo"], v["sh"] = w["albedo"], w["sh"]
 
     def closure():
@@ -163,7 +156,7 @@ def run(
     """One L-BFGS run (module docstring) from ``start``; rho held at ``rho_factor`` times
     the truth, or free when None. The row of measures and the variables at the end."""
     v = capture.variables(start, rho_factor)
-    _solve(v, capture, exact, WARM_UP)
+    resolve_appearance(v, capture.fixed, capture.level, WARM_UP, exact)
     names = [k for k in STEPS if rho_factor is None or k != "log_rho"]
     rho_start = float(torch.exp(v["log_rho"][0])) / capture.true_rho
     begin = time.perf_counter()

@@ -49,7 +49,7 @@ from train.fit.photometric import (  # noqa: E402
     DEFAULT_TEXTURE_SIZE,
     fixed_inputs,
     level_texels,
-    solve_appearance,
+    resolve_appearance,
     start_variables,
 )
 from train.render.textured import srgb_to_linear  # noqa: E402
@@ -86,9 +86,7 @@ def capture_gap(sample: dict, layer, size: int, solves: int, lbfgs: int) -> dict
     texels = level_texels(size, DEFAULT_TEXTURE_SIZE)
     v = start_variables(truth_fit(sample), fixed, texels, 1, target.device)
     v = {k: t.detach() for k, t in v.items()}
-    for _ in range(solves):
-        with torch.no_grad():
-            solve_appearance(v, fixed, level, objective(v, fixed, level)[1])
+    resolve_appearance(v, fixed, level, solves)
     obj_solve, slope_solve = _objective_and_rho_slope(v, fixed, level)
     appearance = {k: v[k].clone().requires_grad_(True) for k in ("albedo", "sh")}
     geometry = {k: t for k, t in v.items() if k not in appearance}

@@ -241,19 +241,13 @@ def fit_images(
         albedo = F.interpolate(albedo, size=(textures[k],) * 2, mode="bilinear", antialias=True)
         variables["albedo"] = albedo.permute(0, 2, 3, 1).contiguous()
         if k == 0:  # appearance first: geometry would bend to a uniform albedo's errors
-            for _ in range(WARM_UP):
-                with torch.no_grad():
-                    solve_appearance(variables, fixed, level, objective(variables, fixed, level)[1])
+            resolve_appearance(variables, fixed, level, WARM_UP)
         _descend(variables, fixed, level, count, bar)
     bar.close()
     albedo = variables["albedo"].permute(0, 3, 1, 2)  # the map at full size, geometry held
     albedo = F.interpolate(albedo, size=(texture_size,) * 2, mode="bilinear", antialias=True)
     variables["albedo"] = albedo.permute(0, 2, 3, 1).contiguous()
-    for _ in range(WARM_UP):
-        with torch.no_grad():
-            solve_appearance(
-                variables, fixed, levels[-1], objective(variables, fixed, levels[-1])[1]
-            )
+    resolve_appearance(variables, fixed, levels[-1], WARM_UP)
     with torch.no_grad():
         value, parts = objective(variables, fixed, levels[-1])
     posterior = (
@@ -380,6 +374,17 @@ def solve_appearance(
     else:
         albedo = solve_albedo(uv, shading, level.photo, weight, fixed.groups, fixed.skin, size)
     variables["sh"], variables["albedo"] = sh, albedo
+
+
+def resolve_appearance(
+    variables: dict, fixed: Fixed, level: Level, rounds: int, exact: bool = False
+) -> None:
+    """Render and re-solve the appearance (:func:`solve_appearance`) ``rounds`` times,
+    the geometry held: each round's albedo solve sees the lighting the last one left."""
+    for _ in range(rounds):
+        with torch.no_grad():
+            parts = objective(variables, fixed, level)[1]
+            solve_appearance(variables, fixed, level, parts, exact=exact)
 
 
 def _result(v, value, parts, fixed: Fixed, level: Level, start: FitResult, out_device, posterior):
