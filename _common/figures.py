@@ -23,6 +23,17 @@ def figure_dpi(size_inches: tuple[float, float], dpi: float = 100.0) -> int:
     return max(int(dpi), math.ceil(MIN_SHORT_SIDE_PX / short + 1e-6))
 
 
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (files only, no display), imported when
+    first drawn with: matplotlib is needed only by the code that draws."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save_figure(fig, path: str | os.PathLike, dpi: float = 100.0) -> None:
     """Write the matplotlib figure ``fig`` to ``path`` (format from the suffix) at
     :func:`figure_dpi`, atomically. The caller closes the figure."""

@@ -35,7 +35,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/raster.py
 
 import torch  # noqa: E402
 
-from _common.figures import save_figure  # noqa: E402
+from _common.figures import pyplot, save_figure  # noqa: E402
 from bench.common import machine_fields, write_results  # noqa: E402
 from bench.dense_fit import CMDP_M, cmdp_set  # noqa: E402
 from train.data.synthetic import FaceGenerator  # noqa: E402
@@ -222,10 +222,7 @@ def markdown(payload: dict) -> str:
 
 
 def plot(payload: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     cases = payload["cases"]
     fig, axes = plt.subplots(1, len(cases), figsize=(4 * len(cases), 4), sharey=True)

@@ -22,7 +22,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/raster.py
 
 import torch  # noqa: E402
 
-from _common.figures import save_figure
+from _common.figures import pyplot, save_figure
 from bench.common import bench_device, machine_fields, synchronize, write_results  # noqa: E402
 from train.data.sources import REGIMES  # noqa: E402
 from train.data.synthetic import FaceGenerator  # noqa: E402
@@ -103,10 +103,7 @@ def markdown(payload: dict) -> str:
 
 
 def plot(payload: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = payload["rows"]
     fig, ax = plt.subplots(figsize=(6, 3))

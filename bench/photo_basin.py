@@ -45,7 +45,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/raster.py
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from _common.figures import save_figure  # noqa: E402
+from _common.figures import pyplot, save_figure  # noqa: E402
 from bench.common import machine_fields, write_results  # noqa: E402
 from bench.photo_fit import generator  # noqa: E402
 from bench.photo_gap import truth_fit  # noqa: E402
@@ -264,10 +264,7 @@ def markdown(payload: dict) -> str:
 
 
 def plot(payload: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(14, 6))
     colours = dict(zip(payload["regimes"], ("tab:red", "tab:blue", "tab:green")))

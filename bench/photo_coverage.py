@@ -24,7 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/raster.py
 
 import torch  # noqa: E402
 
-from _common.figures import save_figure  # noqa: E402
+from _common.figures import pyplot, save_figure  # noqa: E402
 from bench.common import bench_device, machine_fields, write_results  # noqa: E402
 from train.data.sources import REGIMES  # noqa: E402
 from train.data.textured_faces import TexturedFaceGenerator  # noqa: E402
@@ -150,10 +150,7 @@ def markdown(payload: dict) -> str:
 
 
 def plot(payload: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = [r for r in payload["rows"] if r["split"] == "test"]
     fig, ax = plt.subplots(figsize=(6, 3))

@@ -46,7 +46,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/raster.py
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from _common.figures import save_figure  # noqa: E402
+from _common.figures import pyplot, save_figure  # noqa: E402
 from bench.common import machine_fields, synchronize, write_results  # noqa: E402
 from bench.gpu.targets import PHOTO_FIT_FRAMES, PHOTO_FIT_PX, PHOTO_FIT_SECONDS  # noqa: E402
 from bench.photo_measures import MEASURES, Measures  # noqa: E402
@@ -363,10 +363,7 @@ def markdown(payload: dict) -> str:
 
 
 def plot(payload: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = payload["accuracy"]["rows"]
     fits = [(mode, method) for mode in MODES for method in METHODS]

@@ -39,7 +39,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/raster.py
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from _common.figures import save_figure  # noqa: E402
+from _common.figures import pyplot, save_figure  # noqa: E402
 from bench.common import machine_fields, write_results  # noqa: E402
 from bench.photo_fit import generator  # noqa: E402
 from train.data.sources import REGIMES  # noqa: E402
@@ -142,10 +142,7 @@ def markdown(payload: dict) -> str:
 
 
 def plot(payload: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = payload["rows"]
     labels = [f"{r['regime']} {r['capture']}" for r in rows]

@@ -30,7 +30,7 @@ from tqdm import tqdm  # noqa: E402
 
 import ppcam  # noqa: E402
 from _common.atomic import write_json, write_text  # noqa: E402
-from _common.figures import save_figure
+from _common.figures import pyplot, save_figure
 from bench.common import (  # noqa: E402
     H100_BANDWIDTH,
     cpu_model,
@@ -294,10 +294,7 @@ def markdown_report(p: dict) -> str:
 
 
 def plot(p: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=False)
     for ax, mode in zip(axes, MODES):

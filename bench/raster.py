@@ -52,7 +52,7 @@ from tqdm import tqdm  # noqa: E402
 
 import minirast  # noqa: E402
 from _common.atomic import write_json, write_text  # noqa: E402
-from _common.figures import save_figure
+from _common.figures import pyplot, save_figure
 from bench.common import (  # noqa: E402
     cpu_model,
     device_name,
@@ -293,10 +293,7 @@ def markdown_report(p: dict, resource_table: str = "") -> str:
 
 
 def plot(p: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import matplotlib.ticker
 
     vis_all = p["visibility_vs_peers"]

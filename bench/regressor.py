@@ -24,7 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/raster.py
 
 import torch  # noqa: E402
 
-from _common.figures import save_figure
+from _common.figures import pyplot, save_figure
 from bench.common import bench_device, machine_fields, time_call, write_results  # noqa: E402
 from train.models.regressor import FaceRegressor  # noqa: E402
 from train.models.smirk.adapter import SmirkRegressor  # noqa: E402
@@ -96,10 +96,7 @@ def markdown(payload: dict) -> str:
 
 
 def plot(payload: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = payload["rows"]
     labels = [f"{r['model']}\n{r['precision']}" for r in rows]

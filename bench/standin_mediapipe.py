@@ -180,12 +180,9 @@ def markdown(payload: dict) -> str:
 
 
 def plot(payload: dict, path: str) -> None:
-    import matplotlib
+    from _common.figures import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from _common.figures import save_figure
+    plt = pyplot()
 
     per_point = payload["held_out"]["per_point_median_px"]
     fig, ax = plt.subplots(figsize=(7, 2.6))

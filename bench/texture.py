@@ -33,7 +33,7 @@ os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
 import torch.nn.functional as F  # noqa: E402
 
 import minirast  # noqa: E402
-from _common.figures import save_figure  # noqa: E402
+from _common.figures import pyplot, save_figure  # noqa: E402
 from bench.common import bench_device, machine_fields, synchronize, write_results  # noqa: E402
 
 MODES = ("forward", "forward+backward")
@@ -201,10 +201,7 @@ def markdown(p: dict) -> str:
 
 
 def plot(p: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = list(dict.fromkeys(r["backend"] for r in p["rows"]))
     fig, ax = plt.subplots(figsize=(9, 0.5 * len(names) + 1.8))

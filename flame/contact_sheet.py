@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common.figures import save_figure
+from _common.figures import pyplot, save_figure
 
 from .cli import add_flame_arguments, model_from_args
 from .io import mode_names
@@ -139,10 +139,7 @@ def panels(model: FlameModel) -> list[tuple[str, dict[str, torch.Tensor]]]:
 
 def make_contact_sheet(model: FlameModel, path: str | Path, columns: int = 6) -> Path:
     """Render the panels of :func:`panels` into one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     layer = FLAME(model)
     albedo = _albedo(model)

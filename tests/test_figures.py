@@ -8,15 +8,14 @@ import re
 from pathlib import Path
 
 import matplotlib
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from PIL import Image  # noqa: E402
+from _common.figures import MIN_SHORT_SIDE_PX, figure_dpi, pyplot, save_figure
 
-from _common.figures import MIN_SHORT_SIDE_PX, figure_dpi, save_figure  # noqa: E402
+plt = pyplot()
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("_common", "bench", "flame", "minirast", "ppcam", "tools", "train")
@@ -29,6 +28,11 @@ def test_the_resolution_reaches_the_short_side_and_keeps_a_higher_one(w, h, dpi)
     assert chosen >= int(dpi)
     if min(w, h) * int(dpi) < MIN_SHORT_SIDE_PX:  # raised only as far as needed
         assert min(w, h) * (chosen - 1) < MIN_SHORT_SIDE_PX + 1e-6
+
+
+def test_pyplot_draws_to_files_only():
+    assert plt is matplotlib.pyplot
+    assert matplotlib.get_backend().lower() == "agg"
 
 
 def test_a_small_figure_is_saved_large_enough(tmp_path):

@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load_file
 
 from _common.atomic import write_text
-from _common.figures import save_figure
+from _common.figures import pyplot, save_figure
 from train.engine.run_log import read_metrics
 
 #: environment of each variant (on top of the caller's)
@@ -172,10 +172,7 @@ def report(out_dir: str, steps: int) -> str:
 
 
 def _plot(losses: dict[str, list[float]], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     n = min(len(v) for v in losses.values())
     gap = [abs(a - b) for a, b in zip(losses["native"][:n], losses["avx2"][:n])]

@@ -3,7 +3,7 @@ targets (``projection.png`` and ``raster.png`` of the benches show the rest)."""
 
 from __future__ import annotations
 
-from _common.figures import save_figure
+from _common.figures import pyplot, save_figure
 from bench.gpu import targets
 
 
@@ -26,10 +26,7 @@ def plot(payload: dict, path: str) -> bool:
     train = stages.get("train", {}).get("record", {}).get("rows", [])
     if not bars and not train:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     resolutions = sorted(targets.RASTER_MS)

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from _common.figures import save_figure
+from _common.figures import pyplot, save_figure
 from train.data.synthetic import REGIME_SPECS
 
 
 def preview_grid(samples: dict[str, torch.Tensor], path: str, n: int = 8) -> None:
     """Save a PNG grid of images with their clean (green) and noisy (red) landmarks."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     n = min(n, len(samples["image"]))
     size = samples["image"].shape[-1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from _common.figures import save_figure
+from _common.figures import pyplot, save_figure
 from train.data.batches import Samples
 from train.data.seeding import seeded
 from train.data.sources import SOURCES
@@ -15,10 +15,7 @@ from train.engine.system import TrainingSystem
 
 def plot_curves(metrics_path: str, out_path: str) -> None:
     """Loss terms and validation landmark errors against steps, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     records = read_metrics(metrics_path)
     steps = [r for r in records if "loss" in r]
@@ -64,10 +61,7 @@ def sample_grid(
     system: TrainingSystem, samples: Samples, path: str, device, cfg: TrainConfig, n: int = 6
 ) -> None:
     """Input, rendered geometry, reconstruction and landmarks for a few samples."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     system.eval()
     pick = torch.linspace(0, len(samples["image"]) - 1, min(n, len(samples["image"]))).long()
