@@ -71,6 +71,16 @@ def time_call(
     return statistics.median(times)
 
 
+def require_at_least(parser, args, names, minimum: int = 1, unit: str = "") -> None:
+    """Stop with ``parser.error`` naming the first of the options ``names`` (attributes of
+    the parsed ``args``; ``None`` means unset and passes) whose value is below
+    ``minimum``: ``--frames must be >= 1, got 0``."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value < minimum:
+            parser.error(f"--{name.replace('_', '-')} must be >= {minimum}{unit}, got {value}")
+
+
 def bench_device(name: str) -> torch.device:
     """``"auto"`` (CUDA when available, else CPU) or an explicit torch device string."""
     if name == "auto":

@@ -36,7 +36,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/raster.py
 import torch  # noqa: E402
 
 from _common.figures import pyplot, save_figure  # noqa: E402
-from bench.common import machine_fields, write_results  # noqa: E402
+from bench.common import machine_fields, require_at_least, write_results  # noqa: E402
 from bench.dense_fit import CMDP_M, cmdp_set  # noqa: E402
 from train.data.synthetic import FaceGenerator  # noqa: E402
 from train.fit import fit_landmarks  # noqa: E402
@@ -268,10 +268,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 x 7 x 2, 5 iterations")
     given = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(given)
-    for flag in ("identities", "frames", "iterations"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            parser.error(f"--{flag} must be >= 1, got {value}")
+    require_at_least(parser, args, ("identities", "frames", "iterations"))
     identities, frames, iterations = args.identities, args.frames, args.iterations
     if args.quick:
         identities, frames, iterations = 1, 2, 5

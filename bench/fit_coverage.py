@@ -24,7 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/raster.py
 import torch  # noqa: E402
 
 from _common.figures import pyplot, save_figure  # noqa: E402
-from bench.common import bench_device, machine_fields, write_results  # noqa: E402
+from bench.common import bench_device, machine_fields, require_at_least, write_results  # noqa: E402
 from train.data.sources import REGIMES  # noqa: E402
 from train.data.synthetic import FaceGenerator  # noqa: E402
 from train.engine.config import TrainConfig  # noqa: E402
@@ -135,10 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="smoke run: 4 images, 5 iterations")
     given = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(given)
-    if args.per_regime is not None and args.per_regime < 1:
-        parser.error(f"--per-regime must be >= 1, got {args.per_regime}")
-    if args.iterations is not None and args.iterations < 1:
-        parser.error(f"--iterations must be >= 1, got {args.iterations}")
+    require_at_least(parser, args, ("per_regime", "iterations"))
     per_regime, iterations = args.per_regime, args.iterations
     if args.quick:
         per_regime, iterations = 4, 5

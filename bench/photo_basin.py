@@ -46,7 +46,7 @@ import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from _common.figures import pyplot, save_figure  # noqa: E402
-from bench.common import machine_fields, write_results  # noqa: E402
+from bench.common import machine_fields, require_at_least, write_results  # noqa: E402
 from bench.photo_fit import generator  # noqa: E402
 from bench.photo_gap import truth_fit  # noqa: E402
 from train.data.sources import REGIMES  # noqa: E402
@@ -343,13 +343,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     given = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(given)
-    for name in ("frames", "iterations", "rounds"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
-    if args.capture < 0:
-        parser.error(f"--capture must be >= 0, got {args.capture}")
-    if args.size < 32:
-        parser.error(f"--size must be >= 32, got {args.size}")
+    require_at_least(parser, args, ("frames", "iterations", "rounds"))
+    require_at_least(parser, args, ("capture",), 0)
+    require_at_least(parser, args, ("size",), 32)
     if any(not (0 < f < 10) for f in args.profile):
         parser.error(f"--profile factors must lie in (0, 10), got {args.profile}")
     args.profile = sorted(set(args.profile))

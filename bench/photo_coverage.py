@@ -25,7 +25,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/raster.py
 import torch  # noqa: E402
 
 from _common.figures import pyplot, save_figure  # noqa: E402
-from bench.common import bench_device, machine_fields, write_results  # noqa: E402
+from bench.common import bench_device, machine_fields, require_at_least, write_results  # noqa: E402
 from train.data.sources import REGIMES  # noqa: E402
 from train.data.textured_faces import TexturedFaceGenerator  # noqa: E402
 from train.fit.photo_posterior import VARIANCE_INFLATION  # noqa: E402
@@ -190,11 +190,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
     given = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(given)
-    for name in ("per_regime", "iterations", "frames"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.size < 32:
-        parser.error(f"--size must be >= 32, got {args.size}")
+    require_at_least(parser, args, ("per_regime", "iterations", "frames"))
+    require_at_least(parser, args, ("size",), 32)
     n, size, iterations = args.per_regime, args.size, args.iterations
     if args.quick:
         n, size, iterations = 2, 32, 2

@@ -47,7 +47,7 @@ import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from _common.figures import pyplot, save_figure  # noqa: E402
-from bench.common import machine_fields, synchronize, write_results  # noqa: E402
+from bench.common import machine_fields, require_at_least, synchronize, write_results  # noqa: E402
 from bench.gpu.targets import PHOTO_FIT_FRAMES, PHOTO_FIT_PX, PHOTO_FIT_SECONDS  # noqa: E402
 from bench.photo_measures import MEASURES, Measures  # noqa: E402
 from train.data.sources import REGIMES  # noqa: E402
@@ -408,13 +408,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     given = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(given)
-    for flag in ("captures", "frames", "iterations", "landmark_iterations", "speed_frames"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
-    for flag in ("size", "speed_size"):
-        if getattr(args, flag) < 32:
-            parser.error(f"--{flag.replace('_', '-')} must be >= 32 px, got {getattr(args, flag)}")
+    flags = ("captures", "frames", "iterations", "landmark_iterations", "speed_frames")
+    require_at_least(parser, args, flags)
+    require_at_least(parser, args, ("size", "speed_size"), 32, " px")
     if args.quick:
         args.size, args.captures, args.frames = 48, 1, 2
         args.iterations, args.landmark_iterations = 3, 5

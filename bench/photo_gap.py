@@ -40,7 +40,7 @@ import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from _common.figures import pyplot, save_figure  # noqa: E402
-from bench.common import machine_fields, write_results  # noqa: E402
+from bench.common import machine_fields, require_at_least, write_results  # noqa: E402
 from bench.photo_fit import generator  # noqa: E402
 from train.data.sources import REGIMES  # noqa: E402
 from train.fit.fitting import FitPrior, FitResult  # noqa: E402
@@ -185,11 +185,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
     given = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(given)
-    for name in ("captures", "frames", "solves", "lbfgs"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
-    if args.size < 32:
-        parser.error(f"--size must be >= 32, got {args.size}")
+    require_at_least(parser, args, ("captures", "frames", "solves", "lbfgs"))
+    require_at_least(parser, args, ("size",), 32)
     captures, frames, size, solves, lbfgs = (
         (1, 2, 32, 3, 3)
         if args.quick
