@@ -97,6 +97,15 @@ def photo_count(level: Level) -> torch.Tensor:
     return level.weight.sum((1, 2)).clamp_min(1.0)
 
 
+def quadratic_weights(weight: torch.Tensor, level: Level) -> torch.Tensor:
+    """``[B, R, R]``: ``W_p = PHOTO_WEIGHT weight_p / (ROBUST_SCALE^2 count)``, the weights
+    with which the photometric term is, at its IRLS weights ``weight [B, R, R]``
+    (:func:`objective`'s ``parts["weight"]``) held, ``1/2 sum_p W_p |I_p - J_p|^2``: the
+    quadratic model the exact albedo solve and rho's interval both use."""
+    count = photo_count(level)
+    return PHOTO_WEIGHT * weight / (ROBUST_SCALE**2 * count[:, None, None])
+
+
 def geometry(v: dict, fixed: Fixed) -> dict:
     """The model quantities of the variables ``v`` per image."""
     g = fixed.groups

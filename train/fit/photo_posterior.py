@@ -45,13 +45,11 @@ import torch.nn.functional as F
 
 from train.fit import laplace
 from train.fit.photo_objective import (
-    PHOTO_WEIGHT,
-    ROBUST_SCALE,
     Fixed,
     Level,
     make_level,
     objective,
-    photo_count,
+    quadratic_weights,
 )
 from train.fit.posterior import LEVEL, Posterior, student_t
 
@@ -143,9 +141,8 @@ class PhotoProblem:
         with torch.no_grad():
             every = torch.arange(b)
             _, parts = objective(self._variables(self.x, every), *self._rows(every))
-        count = photo_count(self.level)
         irls = parts["weight"]  # mask / (1 + r^2 / c^2) at the optimum
-        self.pixel_weight = (PHOTO_WEIGHT * irls / count[:, None, None]).sqrt() / ROBUST_SCALE
+        self.pixel_weight = quadratic_weights(irls, self.level).sqrt()
 
     def _variables(self, x: torch.Tensor, which: torch.Tensor) -> dict:
         out, start = {}, 0

@@ -29,13 +29,11 @@ from train.fit.albedo import mean_skin_colour
 from train.fit.appearance import solve_albedo, solve_albedo_exact, solve_lighting
 from train.fit.fitting import FitPrior, FitResult, _check_inputs, fit_landmarks
 from train.fit.photo_objective import (
-    PHOTO_WEIGHT,
-    ROBUST_SCALE,
     Fixed,
     Level,
     make_level,
     objective,
-    photo_count,
+    quadratic_weights,
     uniform_light,
 )
 from train.fit.photo_posterior import fit_posterior, per_image
@@ -365,8 +363,7 @@ def solve_appearance(
     size = variables["albedo"].shape[1]
     uv = r.uv.detach()
     if exact:
-        count = photo_count(level)
-        pixel_weight = weight * (0.5 * PHOTO_WEIGHT / ROBUST_SCALE**2) / count[:, None, None]
+        pixel_weight = 0.5 * quadratic_weights(weight, level)
         start = variables["albedo"].detach()
         albedo = solve_albedo_exact(
             uv, shading, level.photo, pixel_weight, fixed.groups, fixed.skin, start
